@@ -1,0 +1,1 @@
+"""What the interview means: templates, instructions, tools, the report and the cost."""

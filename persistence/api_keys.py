@@ -1,0 +1,55 @@
+"""The `api_keys` collection: recruiter API keys, stored only as hashes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pymongo.errors import DuplicateKeyError
+
+from persistence._types import Collection, Document
+from persistence.models import ApiKey
+
+
+class DuplicateApiKey(ValueError):
+    """The same key hash is already stored."""
+
+
+def _api_key(doc: Document) -> ApiKey:
+    return ApiKey(
+        key_hash=doc["key_hash"],
+        label=doc["label"],
+        scopes=list(doc.get("scopes", [])),
+        created_at=doc["created_at"],
+        revoked_at=doc.get("revoked_at"),
+    )
+
+
+class ApiKeys:
+    def __init__(self, collection: Collection) -> None:
+        self._c = collection
+
+    async def add(self, key_hash: str, label: str, scopes: list[str], at: datetime) -> ApiKey:
+        doc: Document = {
+            "key_hash": key_hash,
+            "label": label,
+            "scopes": sorted(set(scopes)),
+            "created_at": at,
+        }
+        try:
+            await self._c.insert_one(doc)
+        except DuplicateKeyError:
+            raise DuplicateApiKey("an API key with this hash already exists") from None
+        return _api_key(doc)
+
+    async def find_active(self, key_hash: str) -> ApiKey | None:
+        doc = await self._c.find_one({"key_hash": key_hash, "revoked_at": None})
+        return _api_key(doc) if doc is not None else None
+
+    async def revoke(self, key_hash: str, at: datetime) -> bool:
+        result = await self._c.update_one(
+            {"key_hash": key_hash, "revoked_at": None}, {"$set": {"revoked_at": at}}
+        )
+        return result.modified_count == 1
+
+    async def list(self) -> list[ApiKey]:
+        return [_api_key(doc) async for doc in self._c.find({}).sort("created_at", 1)]

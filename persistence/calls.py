@@ -1,0 +1,195 @@
+"""The `calls` collection: one document per call, keyed by Twilio's CallSid."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from persistence._types import Collection, Document
+from persistence.models import (
+    STATUS_RANK,
+    TERMINAL_STATUSES,
+    CallFilter,
+    CallPage,
+    CallRecord,
+    NewCall,
+    StatusEvent,
+)
+
+_KNOWN = {
+    "_id",
+    "call_sid",
+    "direction",
+    "from_masked",
+    "to_masked",
+    "template_id",
+    "status",
+    "status_rank",
+    "created_at",
+    "updated_at",
+    "status_history",
+    "timings",
+    "duration_s",
+    "ended_reason",
+}
+MAX_PAGE = 500
+
+
+def _status_event(doc: Document) -> StatusEvent:
+    return StatusEvent(
+        status=doc["status"],
+        at=doc["at"],
+        sequence_number=doc.get("sequence_number"),
+        source=doc.get("source", "twilio"),
+        duration_s=doc.get("duration_s"),
+    )
+
+
+def _record(doc: Document) -> CallRecord:
+    return CallRecord(
+        call_sid=doc["call_sid"],
+        direction=doc["direction"],
+        from_masked=doc["from_masked"],
+        to_masked=doc["to_masked"],
+        template_id=doc["template_id"],
+        status=doc["status"],
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+        status_history=[_status_event(e) for e in doc.get("status_history", [])],
+        timings=dict(doc.get("timings", {})),
+        duration_s=doc.get("duration_s"),
+        ended_reason=doc.get("ended_reason"),
+        extra={k: v for k, v in doc.items() if k not in _KNOWN},
+    )
+
+
+def _query(flt: CallFilter) -> Document:
+    query: Document = {}
+    if flt.status is not None:
+        query["status"] = flt.status
+    if flt.direction is not None:
+        query["direction"] = flt.direction
+    if flt.template_id is not None:
+        query["template_id"] = flt.template_id
+    created: Document = {}
+    if flt.created_from is not None:
+        created["$gte"] = flt.created_from
+    if flt.created_to is not None:
+        created["$lt"] = flt.created_to
+    if created:
+        query["created_at"] = created
+    return query
+
+
+class Calls:
+    def __init__(self, collection: Collection) -> None:
+        self._c = collection
+
+    async def create_or_get(self, call: NewCall) -> tuple[CallRecord, bool]:
+        """Insert the call, or return the existing one; the flag says whether it was new.
+
+        Twilio retries webhooks, and two workers may race: the unique index decides.
+        """
+        doc: Document = {
+            k: v for k, v in asdict(call).items() if v is not None or k == "template_id"
+        }
+        doc.update(
+            status="created",
+            status_rank=-1,
+            updated_at=call.created_at,
+            status_history=[],
+            timings={},
+        )
+        try:
+            await self._c.insert_one(doc)
+        except DuplicateKeyError:
+            existing = await self.get(call.call_sid)
+            if existing is None:  # deleted between the two statements
+                raise
+            return existing, False
+        return _record(doc), True
+
+    async def get(self, call_sid: str) -> CallRecord | None:
+        doc = await self._c.find_one({"call_sid": call_sid})
+        return _record(doc) if doc is not None else None
+
+    async def record_status(self, call_sid: str, event: StatusEvent) -> CallRecord | None:
+        """Append the event to the history and move the status forward, never back.
+
+        Duplicates (same status and sequence number) are recorded once; a late
+        `ringing` after `completed` stays in the history but leaves the status alone.
+        Returns None when the call is unknown.
+        """
+        entry = {k: v for k, v in asdict(event).items() if v is not None}
+        await self._c.update_one(
+            {
+                "call_sid": call_sid,
+                "status_history": {
+                    "$not": {
+                        "$elemMatch": {
+                            "status": event.status,
+                            "sequence_number": event.sequence_number,
+                        }
+                    }
+                },
+            },
+            {"$push": {"status_history": entry}, "$set": {"updated_at": event.at}},
+        )
+        rank = STATUS_RANK.get(event.status, 3)
+        update: Document = {"status": event.status, "status_rank": rank}
+        if event.duration_s is not None and event.status in TERMINAL_STATUSES:
+            update["duration_s"] = event.duration_s
+        doc = await self._c.find_one_and_update(
+            {"call_sid": call_sid, "status_rank": {"$lt": rank}},
+            {"$set": update},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            doc = await self._c.find_one({"call_sid": call_sid})
+        return _record(doc) if doc is not None else None
+
+    async def mark_time(self, call_sid: str, name: str, at: datetime) -> bool:
+        """Set a named timing once; the first writer wins, so retries cannot move it."""
+        result = await self._c.update_one(
+            {"call_sid": call_sid, f"timings.{name}": {"$exists": False}},
+            {"$set": {f"timings.{name}": at, "updated_at": at}},
+        )
+        return result.modified_count == 1
+
+    async def update_fields(self, call_sid: str, fields: dict[str, Any], at: datetime) -> bool:
+        """Set arbitrary fields (report, cost, latency summary); false if the call is unknown."""
+        reserved = sorted(_KNOWN & fields.keys() - {"ended_reason", "duration_s"})
+        if reserved:
+            raise ValueError(f"use the dedicated function to change {reserved}")
+        result = await self._c.update_one(
+            {"call_sid": call_sid}, {"$set": {**fields, "updated_at": at}}
+        )
+        return result.matched_count == 1
+
+    async def finalize(self, call_sid: str, reason: str, at: datetime) -> bool:
+        """Mark the call ended exactly once across retries and workers; true for the winner."""
+        result = await self._c.update_one(
+            {"call_sid": call_sid, "timings.ended": {"$exists": False}},
+            {"$set": {"timings.ended": at, "ended_reason": reason, "updated_at": at}},
+        )
+        return result.modified_count == 1
+
+    async def list(
+        self, flt: CallFilter | None = None, *, offset: int = 0, limit: int = 50
+    ) -> CallPage:
+        """Newest first, with the total so pages can show 'n of m'."""
+        if offset < 0:
+            raise ValueError("offset must not be negative")
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+        query = _query(flt or CallFilter())
+        cursor = (
+            self._c.find(query).sort([("created_at", -1), ("_id", -1)]).skip(offset).limit(limit)
+        )
+        items = [_record(doc) async for doc in cursor]
+        total = await self._c.count_documents(query)
+        return CallPage(items=items, total=total, offset=offset, limit=limit)

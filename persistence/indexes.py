@@ -1,0 +1,70 @@
+"""Every index the service relies on, created idempotently at start-up."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from persistence._types import Collection, Database
+
+RETENTION_INDEX = "retention_ttl"
+# Collections whose documents hold what the candidate said; RETENTION_DAYS expires them.
+RETAINED = ("turns", "evaluations")
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "calls": [
+        IndexModel([("call_sid", ASCENDING)], unique=True, name="call_sid_unique"),
+        # The call log: newest first, optionally narrowed by status, direction or template.
+        IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
+        IndexModel([("status", ASCENDING), ("created_at", DESCENDING)], name="status_created"),
+        IndexModel(
+            [("direction", ASCENDING), ("created_at", DESCENDING)], name="direction_created"
+        ),
+        IndexModel(
+            [("template_id", ASCENDING), ("created_at", DESCENDING)], name="template_created"
+        ),
+    ],
+    "turns": [
+        IndexModel([("call_sid", ASCENDING), ("seq", ASCENDING)], unique=True, name="call_seq"),
+    ],
+    "evaluations": [
+        IndexModel([("call_sid", ASCENDING), ("created_at", ASCENDING)], name="call_created"),
+    ],
+    "templates": [
+        IndexModel([("template_id", ASCENDING)], unique=True, name="template_id_unique"),
+        IndexModel([("phone_numbers", ASCENDING)], name="phone_numbers"),
+    ],
+    "scheduled_calls": [
+        # The dialer's claim query: due work in run_at order.
+        IndexModel([("status", ASCENDING), ("run_at", ASCENDING)], name="status_run_at"),
+    ],
+    "api_keys": [
+        IndexModel([("key_hash", ASCENDING)], unique=True, name="key_hash_unique"),
+    ],
+}
+
+
+async def _apply_retention(collection: Collection, retention_days: int | None) -> None:
+    existing = (await collection.index_information()).get(RETENTION_INDEX)
+    if retention_days is None:
+        if existing is not None:
+            await collection.drop_index(RETENTION_INDEX)
+        return
+    seconds = retention_days * 86400
+    if existing is None:
+        await collection.create_index(
+            [("created_at", ASCENDING)], name=RETENTION_INDEX, expireAfterSeconds=seconds
+        )
+    elif existing.get("expireAfterSeconds") != seconds:
+        await collection.database.command(
+            "collMod",
+            collection.name,
+            index={"name": RETENTION_INDEX, "expireAfterSeconds": seconds},
+        )
+
+
+async def ensure_indexes(db: Database, retention_days: int | None) -> None:
+    """Create what is missing and adjust the retention TTL; safe to run on every start."""
+    for name, models in INDEXES.items():
+        await db[name].create_indexes(models)
+    for name in RETAINED:
+        await _apply_retention(db[name], retention_days)

@@ -1,0 +1,1 @@
+"""Everything that speaks HTTP: Twilio webhooks, the media stream, the recruiter API, ops pages."""

@@ -1,0 +1,103 @@
+"""The `voice-interview` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+
+from persistence import EmbeddedServerError, StoreUnavailable
+from telephony.app import create_app
+from telephony.config import ConfigError, Settings, load_settings
+from telephony.logs import configure_logging
+from telephony.services import Services
+
+log = logging.getLogger("voice_interview")
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return load_settings(os.environ)
+    except ConfigError as exc:
+        print("voice-interview: configuration error", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _hypercorn_config(settings: Settings, host: str, port: int) -> HypercornConfig:
+    config = HypercornConfig()
+    config.bind = [f"{host}:{port}"]
+    # Hypercorn's own lines go through the same masked JSON handler as ours.
+    config.accesslog = logging.getLogger("hypercorn.access")
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.loglevel = settings.log_level
+    config.graceful_timeout = 5.0
+    return config
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    # Services start before Hypercorn so that a database that cannot start ends the
+    # process with one clear line instead of a lifespan traceback.
+    svc = Services(settings)
+    try:
+        await svc.start()
+        app = create_app(settings, svc)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        config = _hypercorn_config(settings, host, port)
+        await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
+    finally:
+        await svc.stop()
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = _settings_or_exit()
+    configure_logging(settings.log_level)
+    for feature in settings.disabled_features():
+        log.warning("feature off: %s", feature)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    try:
+        asyncio.run(_serve(settings, host, port))
+    except (EmbeddedServerError, StoreUnavailable, OSError) as exc:
+        print(f"voice-interview: cannot start: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def check_config(_: argparse.Namespace) -> int:
+    settings = _settings_or_exit()
+    print("configuration is valid")
+    for feature in settings.disabled_features():
+        print(f"  off: {feature}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="voice-interview", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="run the service under Hypercorn")
+    p_serve.add_argument("--host", help="bind address (default: HOST or 127.0.0.1)")
+    p_serve.add_argument("--port", type=int, help="port (default: PORT or 8000)")
+    p_serve.set_defaults(func=serve)
+    p_check = sub.add_parser("check-config", help="validate the configuration and exit")
+    p_check.set_defaults(func=check_config)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+"""Masking of phone numbers, so logs and stored call documents never hold a full one."""
+
+from __future__ import annotations
+
+import re
+
+# E.164 with optional separators, bare runs of 10-15 digits, and "(415) 555-0100".
+# The look-arounds keep identifiers such as CallSids (CA + hex) untouched.
+_PHONE = re.compile(
+    r"(?<![\w+])(?:\+\d(?:[ .\-()]{0,2}\d){6,14}|\d{10,15}|\(\d{3}\)\s?\d{3}-\d{4})(?!\w)"
+)
+
+
+def mask_phone(number: str) -> str:
+    """Keep a leading '+' and the last four digits; every other digit becomes '*'."""
+    digits = [c for c in number if c.isdigit()]
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    kept = "".join(digits[-4:])
+    prefix = "+" if number.lstrip().startswith("+") else ""
+    return f"{prefix}{'*' * (len(digits) - 4)}{kept}"
+
+
+def mask_phones_in(text: str) -> str:
+    """Mask every phone number found inside free text."""
+    return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)

@@ -1,0 +1,92 @@
+"""What the app holds for its lifetime: settings, the store, and the embedded server if any."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from quart import Quart, current_app
+
+from persistence import EmbeddedServer, Store, StoreUnavailable
+from telephony.config import Settings
+
+log = logging.getLogger(__name__)
+EXTENSION = "voice_interview"
+INDEX_RETRY_SECONDS = 5.0
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store | None = None
+    embedded: EmbeddedServer | None = None
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def start(self) -> None:
+        """Open the database; an embedded one must start, an external one may come later."""
+        s = self.settings
+        uri = s.mongodb_uri
+        if uri is None:
+            self.embedded = EmbeddedServer(s.data_dir / "db")
+            uri = await self.embedded.start()
+            log.info(
+                "MONGODB_URI is not set: started the embedded database on 127.0.0.1:%d "
+                "with data in %s; production should set MONGODB_URI",
+                self.embedded.port,
+                s.data_dir / "db",
+            )
+        self.store = Store.connect(uri, s.mongodb_db)
+        try:
+            await self.store.prepare(s.retention_days)
+        except StoreUnavailable as exc:
+            if self.embedded is not None:
+                raise
+            log.error("database unavailable at start-up (%s); retrying in the background", exc)
+            self._spawn(self._prepare_until_ready())
+
+    async def _prepare_until_ready(self) -> None:
+        assert self.store is not None
+        while True:
+            await asyncio.sleep(INDEX_RETRY_SECONDS)
+            try:
+                await self.store.prepare(self.settings.retention_days)
+            except StoreUnavailable as exc:
+                log.warning("database still unavailable: %s", exc)
+            else:
+                log.info("database reachable; indexes are in place")
+                return
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def stop(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        if self.embedded is not None:
+            await self.embedded.stop()
+            self.embedded = None
+
+
+def services(app: Quart | None = None) -> Services:
+    target = app if app is not None else current_app
+    svc: Services = target.extensions[EXTENSION]
+    return svc
+
+
+def store() -> Store:
+    """The open store; only called by handlers, which run after start-up."""
+    s = services().store
+    if s is None:
+        raise StoreUnavailable("the database is not open")
+    return s

@@ -1,0 +1,234 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from persistence import (
+    CallFilter,
+    Evaluation,
+    NewCall,
+    StatusEvent,
+    Store,
+    Turn,
+)
+from persistence.api_keys import DuplicateApiKey
+from persistence.indexes import RETENTION_INDEX, ensure_indexes
+from persistence.templates import PhoneNumberTaken
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def new_call(sid: str, at: datetime = T0, **kw: str) -> NewCall:
+    fields = {
+        "direction": "inbound",
+        "from_masked": "+*******0123",
+        "to_masked": "+*******0100",
+        "template_id": "default",
+    } | kw
+    return NewCall(call_sid=sid, created_at=at, **fields)  # type: ignore[arg-type]
+
+
+async def test_indexes_are_created_and_idempotent(store: Store) -> None:
+    await ensure_indexes(store.db, None)
+    await ensure_indexes(store.db, None)
+    calls = await store.db["calls"].index_information()
+    assert calls["call_sid_unique"]["unique"] is True
+    turns = await store.db["turns"].index_information()
+    assert turns["call_seq"]["key"] == [("call_sid", 1), ("seq", 1)]
+    assert turns["call_seq"]["unique"] is True
+    assert RETENTION_INDEX not in turns
+    for name in ("calls", "turns", "evaluations", "templates", "scheduled_calls", "api_keys"):
+        assert name in await store.db.list_collection_names()
+
+
+async def test_retention_ttl_is_added_changed_and_removed(store: Store) -> None:
+    await ensure_indexes(store.db, 30)
+    info = await store.db["turns"].index_information()
+    assert info[RETENTION_INDEX]["expireAfterSeconds"] == 30 * 86400
+    await ensure_indexes(store.db, 7)
+    await ensure_indexes(store.db, 7)
+    for name in ("turns", "evaluations"):
+        info = await store.db[name].index_information()
+        assert info[RETENTION_INDEX]["expireAfterSeconds"] == 7 * 86400
+    await ensure_indexes(store.db, None)
+    assert RETENTION_INDEX not in await store.db["turns"].index_information()
+
+
+async def test_create_or_get_call_is_idempotent(store: Store) -> None:
+    first, created = await store.calls.create_or_get(new_call("CA1"))
+    assert created and first.status == "created"
+    again, created_again = await store.calls.create_or_get(new_call("CA1", template_id="other"))
+    assert not created_again
+    assert again.template_id == "default"  # the first write wins
+    assert await store.db["calls"].count_documents({"call_sid": "CA1"}) == 1
+
+
+async def test_concurrent_creates_yield_one_document(store: Store) -> None:
+    results = await asyncio.gather(*(store.calls.create_or_get(new_call("CA2")) for _ in range(8)))
+    assert sum(created for _, created in results) == 1
+    assert await store.db["calls"].count_documents({"call_sid": "CA2"}) == 1
+
+
+async def test_get_unknown_call_is_none(store: Store) -> None:
+    assert await store.calls.get("CAnope") is None
+
+
+async def test_status_moves_forward_only_and_keeps_history(store: Store) -> None:
+    await store.calls.create_or_get(new_call("CA3"))
+    await store.calls.record_status("CA3", StatusEvent("ringing", T0, 1))
+    done = StatusEvent("completed", T0 + timedelta(seconds=62), 3, duration_s=61)
+    await store.calls.record_status("CA3", done)
+    await store.calls.record_status("CA3", done)  # duplicate callback
+    late = await store.calls.record_status("CA3", StatusEvent("in-progress", T0, 2))
+    assert late is not None
+    assert late.status == "completed"
+    assert late.duration_s == 61
+    seen = [(e.status, e.sequence_number) for e in late.status_history]
+    assert seen == [("ringing", 1), ("completed", 3), ("in-progress", 2)]
+    # A second, different terminal status does not replace the first.
+    after = await store.calls.record_status("CA3", StatusEvent("failed", T0, 4))
+    assert after is not None and after.status == "completed"
+
+
+async def test_status_for_unknown_call(store: Store) -> None:
+    assert await store.calls.record_status("CAx", StatusEvent("ringing", T0, 0)) is None
+
+
+async def test_timings_are_first_write_wins(store: Store) -> None:
+    await store.calls.create_or_get(new_call("CA4"))
+    assert await store.calls.mark_time("CA4", "stream_started", T0)
+    assert not await store.calls.mark_time("CA4", "stream_started", T0 + timedelta(seconds=5))
+    call = await store.calls.get("CA4")
+    assert call is not None and call.timings["stream_started"] == T0
+
+
+async def test_finalize_happens_once(store: Store) -> None:
+    await store.calls.create_or_get(new_call("CA5"))
+    outcomes = await asyncio.gather(
+        *(store.calls.finalize("CA5", f"reason-{i}", T0) for i in range(5))
+    )
+    assert outcomes.count(True) == 1
+    call = await store.calls.get("CA5")
+    assert call is not None and call.ended_reason is not None and "ended" in call.timings
+
+
+async def test_update_fields(store: Store) -> None:
+    await store.calls.create_or_get(new_call("CA6"))
+    assert await store.calls.update_fields("CA6", {"cost": {"total_usd": 0.42}}, T0)
+    call = await store.calls.get("CA6")
+    assert call is not None and call.extra["cost"] == {"total_usd": 0.42}
+    assert not await store.calls.update_fields("CAmissing", {"cost": {}}, T0)
+    with pytest.raises(ValueError, match="status"):
+        await store.calls.update_fields("CA6", {"status": "completed"}, T0)
+
+
+async def test_list_calls_filters_and_pages(store: Store) -> None:
+    for i in range(7):
+        direction = "outbound" if i % 2 else "inbound"
+        await store.calls.create_or_get(
+            new_call(f"CAL{i}", T0 + timedelta(minutes=i), direction=direction)
+        )
+    await store.calls.record_status("CAL6", StatusEvent("completed", T0, 5))
+    page = await store.calls.list(offset=0, limit=3)
+    assert [c.call_sid for c in page.items] == ["CAL6", "CAL5", "CAL4"]
+    assert page.total == 7 and page.has_more
+    last = await store.calls.list(offset=6, limit=3)
+    assert [c.call_sid for c in last.items] == ["CAL0"] and not last.has_more
+    outbound = await store.calls.list(CallFilter(direction="outbound"))
+    assert {c.call_sid for c in outbound.items} == {"CAL1", "CAL3", "CAL5"}
+    completed = await store.calls.list(CallFilter(status="completed"))
+    assert [c.call_sid for c in completed.items] == ["CAL6"]
+    window = await store.calls.list(
+        CallFilter(created_from=T0 + timedelta(minutes=2), created_to=T0 + timedelta(minutes=4))
+    )
+    assert [c.call_sid for c in window.items] == ["CAL3", "CAL2"]
+    with pytest.raises(ValueError):
+        await store.calls.list(limit=0)
+    with pytest.raises(ValueError):
+        await store.calls.list(offset=-1)
+
+
+async def test_turns_append_in_order_and_reject_duplicates(store: Store) -> None:
+    assert await store.turns.last_seq("CA7") is None
+    for seq, speaker, text in [(1, "caller", "I built a cache"), (0, "assistant", "Hello")]:
+        assert await store.turns.append(Turn("CA7", seq, speaker, text))  # type: ignore[arg-type]
+    assert not await store.turns.append(Turn("CA7", 1, "caller", "retry of the same turn"))
+    cut = Turn("CA7", 2, "assistant", "Tell me ab", interrupted=True, truncated_at_ms=840)
+    assert await store.turns.append(cut)
+    turns = await store.turns.for_call("CA7")
+    assert [t.seq for t in turns] == [0, 1, 2]
+    assert turns[1].text == "I built a cache"
+    assert turns[2].interrupted and turns[2].truncated_at_ms == 840
+    assert turns[0].created_at is not None
+    assert await store.turns.last_seq("CA7") == 2
+    with pytest.raises(ValueError):
+        await store.turns.append(Turn("CA7", -1, "caller", "x"))
+
+
+async def test_evaluations(store: Store) -> None:
+    ev = Evaluation("CA8", 0, "good", ["caching"], "continue", False, T0, tool_call_id="call_1")
+    await store.evaluations.add(ev)
+    later = Evaluation("CA8", 1, "excellent", [], "move_to_next_topic", False, T0 + timedelta(1))
+    await store.evaluations.add(later)
+    got = await store.evaluations.for_call("CA8")
+    assert got == [ev, later]
+
+
+async def test_templates_and_number_mapping(store: Store) -> None:
+    body = {"role": "Backend engineer", "questions": [{"text": "Tell me about caching"}]}
+    saved = await store.templates.save("backend", body, T0, ["+14155550100"])
+    assert saved.phone_numbers == ["+14155550100"]
+    got = await store.templates.get("backend")
+    assert got is not None and got.body == body
+    by_number = await store.templates.for_number("+14155550100")
+    assert by_number is not None and by_number.template_id == "backend"
+    with pytest.raises(PhoneNumberTaken):
+        await store.templates.save("frontend", body, T0, ["+14155550100"])
+    await store.templates.save("backend", {**body, "role": "Staff"}, T0, [])
+    assert await store.templates.for_number("+14155550100") is None
+    assert [t.template_id for t in await store.templates.list()] == ["backend"]
+    assert await store.templates.delete("backend")
+    assert not await store.templates.delete("backend")
+
+
+async def test_scheduled_calls_are_claimed_once_with_a_lease(store: Store) -> None:
+    due = await store.scheduled_calls.add("+14155550111", "default", T0, T0)
+    await store.scheduled_calls.add("+14155550112", "default", T0 + timedelta(hours=1), T0)
+    lease = timedelta(seconds=30)
+    claims = await asyncio.gather(
+        store.scheduled_calls.claim_due("dialer-a", T0, lease),
+        store.scheduled_calls.claim_due("dialer-b", T0, lease),
+    )
+    winners = [c for c in claims if c is not None]
+    assert len(winners) == 1 and winners[0].id == due.id and winners[0].attempts == 1
+    owner = winners[0].lease_owner
+    assert owner is not None
+    # The lease runs out (the dialer died): another dialer may take it.
+    retaken = await store.scheduled_calls.claim_due("dialer-c", T0 + timedelta(seconds=31), lease)
+    assert retaken is not None and retaken.id == due.id and retaken.attempts == 2
+    assert not await store.scheduled_calls.settle(due.id, owner, "dialed", call_sid="CA9")
+    assert await store.scheduled_calls.settle(due.id, "dialer-c", "dialed", call_sid="CA9")
+    final = await store.scheduled_calls.get(due.id)
+    assert final is not None and final.status == "dialed" and final.call_sid == "CA9"
+    assert await store.scheduled_calls.claim_due("dialer-a", T0 + timedelta(seconds=40), lease) is None
+    pending = await store.scheduled_calls.list("pending")
+    assert len(pending) == 1
+    assert await store.scheduled_calls.cancel(pending[0].id)
+    assert not await store.scheduled_calls.cancel(pending[0].id)
+    assert await store.scheduled_calls.get("not-an-id") is None
+
+
+async def test_api_keys(store: Store) -> None:
+    key = await store.api_keys.add("hash1", "recruiting team", ["calls:write", "calls:read"], T0)
+    assert key.scopes == ["calls:read", "calls:write"] and key.active
+    with pytest.raises(DuplicateApiKey):
+        await store.api_keys.add("hash1", "again", [], T0)
+    found = await store.api_keys.find_active("hash1")
+    assert found is not None and found.label == "recruiting team"
+    assert await store.api_keys.revoke("hash1", T0)
+    assert not await store.api_keys.revoke("hash1", T0)
+    assert await store.api_keys.find_active("hash1") is None
+    listed = await store.api_keys.list()
+    assert len(listed) == 1 and not listed[0].active
