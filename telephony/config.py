@@ -60,6 +60,7 @@ class Settings:
     public_url: str | None = None
     mongodb_uri: str | None = None
     mongodb_db: str = "voice_interview"
+    mongodb_timeout_ms: int = 5000
     data_dir: Path = Path("./var")
     retention_days: int | None = None
     openai_api_key: Secret | None = None
@@ -262,6 +263,7 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
             _matching(_DB_NAME, "1-63 letters, digits, '_' or '-'"),
             "voice_interview",
         ),
+        mongodb_timeout_ms=r.get("MONGODB_TIMEOUT_MS", _int_in(100, 120_000), 5000),
         data_dir=r.get("DATA_DIR", Path, Path("./var")),
         retention_days=r.optional("RETENTION_DAYS", _int_in(1, 36500)),
         openai_api_key=r.secret("OPENAI_API_KEY", _openai_key),

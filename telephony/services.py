@@ -39,7 +39,7 @@ class Services:
                 self.embedded.port,
                 s.data_dir / "db",
             )
-        self.store = Store.connect(uri, s.mongodb_db)
+        self.store = Store.connect(uri, s.mongodb_db, timeout_ms=s.mongodb_timeout_ms)
         try:
             await self.store.prepare(s.retention_days)
         except StoreUnavailable as exc:

@@ -28,7 +28,7 @@ async def running(app: Quart) -> AsyncIterator[str]:
     async def _started() -> None:
         started.set()
 
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     if task in done:

@@ -104,8 +104,7 @@ def test_secrets_never_appear_in_errors_or_reprs() -> None:
 def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text(
-        "# local settings\nMONGODB_DB=from_file\nLOG_LEVEL=WARNING\n"
-        "OPENAI_API_KEY='sk-from-file'\n"
+        "# local settings\nMONGODB_DB=from_file\nLOG_LEVEL=WARNING\nOPENAI_API_KEY='sk-from-file'\n"
     )
     s = load({"LOG_LEVEL": "ERROR"}, env_file=env_file)
     assert s.mongodb_db == "from_file"

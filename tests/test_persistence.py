@@ -212,7 +212,9 @@ async def test_scheduled_calls_are_claimed_once_with_a_lease(store: Store) -> No
     assert await store.scheduled_calls.settle(due.id, "dialer-c", "dialed", call_sid="CA9")
     final = await store.scheduled_calls.get(due.id)
     assert final is not None and final.status == "dialed" and final.call_sid == "CA9"
-    assert await store.scheduled_calls.claim_due("dialer-a", T0 + timedelta(seconds=40), lease) is None
+    assert (
+        await store.scheduled_calls.claim_due("dialer-a", T0 + timedelta(seconds=40), lease) is None
+    )
     pending = await store.scheduled_calls.list("pending")
     assert len(pending) == 1
     assert await store.scheduled_calls.cancel(pending[0].id)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import httpx
+
+from persistence import EmbeddedServer, Store
+from persistence.embedded import free_loopback_port
+from telephony.app import create_app
+from telephony.config import Settings
+from telephony.services import Services
+from tests.servers import running
+
+
+async def test_healthz_and_readyz_when_the_database_is_up(mongo_uri: str, db_name: str) -> None:
+    app = create_app(Settings(mongodb_uri=mongo_uri, mongodb_db=db_name))
+    async with running(app) as base, httpx.AsyncClient(base_url=base) as http:
+        health = await http.get("/healthz")
+        ready = await http.get("/readyz")
+        store = app.extensions["voice_interview"].store
+        await store.db.client.drop_database(db_name)
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+
+
+async def test_readyz_is_503_with_a_reason_when_the_database_goes_down() -> None:
+    server = EmbeddedServer(":memory:")
+    uri = await server.start()
+    settings = Settings(mongodb_uri=uri, mongodb_db="health")
+    svc = Services(settings)
+    svc.store = await Store.open(uri, "health", timeout_ms=500)
+    app = create_app(settings, svc)
+    try:
+        async with running(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            await server.stop()
+            down = await http.get("/readyz")
+            alive = await http.get("/healthz")
+    finally:
+        await svc.stop()
+        await server.stop()
+    assert down.status_code == 503
+    body = down.json()
+    assert body["status"] == "unavailable" and body["reason"].startswith("database")
+    assert alive.status_code == 200
+
+
+async def test_service_starts_with_an_unreachable_database_and_reports_it() -> None:
+    port = free_loopback_port()  # nothing listens here
+    settings = Settings(mongodb_uri=f"mongodb://127.0.0.1:{port}", mongodb_timeout_ms=300)
+    app = create_app(settings)
+    async with running(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        ready = await http.get("/readyz")
+        alive = await http.get("/healthz")
+    assert alive.status_code == 200
+    assert ready.status_code == 503 and "database" in ready.json()["reason"]
