@@ -1,0 +1,1 @@
+"""One live call: Twilio media messages, the audio path, the Realtime client, the session."""
