@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bridge.audio import AUDIO_FORMATS, RESAMPLER_METHODS
+
 T = TypeVar("T")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-AUDIO_FORMATS = ("pcm16", "pcmu")
-RESAMPLERS = ("fir", "soxr-hq", "soxr-vhq")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -277,7 +277,7 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
         ),
         enable_realtime=r.get("ENABLE_REALTIME", _boolean, True),
         audio_format=r.get("AUDIO_FORMAT", _choice(AUDIO_FORMATS), "pcm16"),
-        resampler=r.get("RESAMPLER", _choice(RESAMPLERS), "fir"),
+        resampler=r.get("RESAMPLER", _choice(RESAMPLER_METHODS), "fir"),
         twilio_account_sid=r.optional("TWILIO_ACCOUNT_SID", _account_sid),
         twilio_auth_token=r.secret("TWILIO_AUTH_TOKEN", _auth_token),
         twilio_from_number=r.optional("TWILIO_FROM_NUMBER", _phone),
