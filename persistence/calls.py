@@ -35,6 +35,7 @@ _KNOWN = {
     "timings",
     "duration_s",
     "ended_reason",
+    "stream",
 }
 MAX_PAGE = 500
 
@@ -63,6 +64,7 @@ def _record(doc: Document) -> CallRecord:
         timings=dict(doc.get("timings", {})),
         duration_s=doc.get("duration_s"),
         ended_reason=doc.get("ended_reason"),
+        stream=dict(doc.get("stream", {})),
         extra={k: v for k, v in doc.items() if k not in _KNOWN},
     )
 
@@ -160,9 +162,37 @@ class Calls:
         )
         return result.modified_count == 1
 
+    async def claim_stream(self, call_sid: str, stream_sid: str, at: datetime) -> str:
+        """Bind the call's one media stream: "claimed", "duplicate" or "unknown".
+
+        Atomic in the database, so a second stream is refused even on another worker.
+        """
+        result = await self._c.update_one(
+            {"call_sid": call_sid, "stream.sid": {"$exists": False}},
+            {
+                "$set": {
+                    "stream": {"sid": stream_sid, "started_at": at},
+                    "timings.stream_started": at,
+                    "updated_at": at,
+                }
+            },
+        )
+        if result.modified_count == 1:
+            return "claimed"
+        exists = await self._c.count_documents({"call_sid": call_sid}, limit=1)
+        return "duplicate" if exists else "unknown"
+
+    async def add_event(self, call_sid: str, kind: str, event: dict[str, Any]) -> bool:
+        """Append to a small per-call list (`dtmf`, `stream_events`); false if unknown call."""
+        if kind not in ("dtmf", "stream_events"):
+            raise ValueError(f"unknown call event list {kind!r}")
+        result = await self._c.update_one({"call_sid": call_sid}, {"$push": {kind: event}})
+        return result.matched_count == 1
+
     async def update_fields(self, call_sid: str, fields: dict[str, Any], at: datetime) -> bool:
         """Set arbitrary fields (report, cost, latency summary); false if the call is unknown."""
-        reserved = sorted(_KNOWN & fields.keys() - {"ended_reason", "duration_s"})
+        roots = {key.split(".")[0] for key in fields}
+        reserved = sorted(_KNOWN & roots - {"ended_reason", "duration_s", "stream"})
         if reserved:
             raise ValueError(f"use the dedicated function to change {reserved}")
         result = await self._c.update_one(

@@ -56,6 +56,7 @@ class CallRecord:
     timings: dict[str, datetime] = field(default_factory=dict)
     duration_s: int | None = None
     ended_reason: str | None = None
+    stream: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Quart
 
-from telephony import health
+from telephony import health, media_stream, twilio_webhooks
 from telephony.config import Settings
 from telephony.services import EXTENSION, Services
 
@@ -16,6 +16,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Quart:
     svc = services if services is not None else Services(settings)
     app.extensions[EXTENSION] = svc
     app.register_blueprint(health.bp)
+    app.register_blueprint(twilio_webhooks.bp)
+    app.register_blueprint(media_stream.bp)
 
     if owned:
 

@@ -5,18 +5,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from quart import Quart, current_app
 
+from bridge.pending import PendingSessions
 from persistence import EmbeddedServer, Store, StoreUnavailable
 from telephony.config import Settings
+from telephony.twilio_auth import TwilioVerifier
 
 log = logging.getLogger(__name__)
 EXTENSION = "voice_interview"
 INDEX_RETRY_SECONDS = 5.0
+
+
+SessionOpener = Callable[[str, str], Awaitable[Any]]
+SessionCloser = Callable[[Any], Awaitable[None]]
+
+
+async def _no_close(_: Any) -> None:
+    return None
 
 
 @dataclass
@@ -24,7 +34,22 @@ class Services:
     settings: Settings
     store: Store | None = None
     embedded: EmbeddedServer | None = None
+    twilio_verifier: TwilioVerifier | None = None
+    # Opens a model session for (call_sid, template_id) ahead of the media stream.
+    session_opener: SessionOpener | None = None
+    pending: PendingSessions[Any] = field(default_factory=lambda: PendingSessions(_no_close))
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        token = self.settings.twilio_auth_token
+        if self.twilio_verifier is None and token is not None:
+            self.twilio_verifier = TwilioVerifier(token.reveal())
+
+    def preconnect(self, call_sid: str, template_id: str) -> None:
+        """Start opening the call's model session now; the media stream claims it later."""
+        opener = self.session_opener
+        if opener is not None:
+            self.pending.start(call_sid, lambda: opener(call_sid, template_id))
 
     async def start(self) -> None:
         """Open the database; an embedded one must start, an external one may come later."""
@@ -66,6 +91,7 @@ class Services:
         task.add_done_callback(self._background.discard)
 
     async def stop(self) -> None:
+        await self.pending.close_all()
         for task in list(self._background):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,219 @@
+"""One Twilio media stream: protocol checks, the stream's record in the call, bad-input counts.
+
+Independent of the web framework: the endpoint feeds frames in and sends what this
+hands back. Bad input is counted and logged, never fatal; only an unauthenticated
+or duplicate stream is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from bridge.twilio_messages import (
+    Connected,
+    Dtmf,
+    Mark,
+    Media,
+    Start,
+    Stop,
+    TwilioEvent,
+    TwilioMessageError,
+    parse,
+)
+from persistence import Store
+
+log = logging.getLogger(__name__)
+Send = Callable[[str], Awaitable[None]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Outcome(enum.Enum):
+    CONTINUE = "continue"
+    STOP = "stop"  # Twilio said stop: finish and close normally
+    REFUSE = "refuse"  # close with 1008; `refusal` says why
+
+
+class StreamListener(Protocol):
+    """What the live call does with a started stream (the call session)."""
+
+    async def on_start(self, start: Start) -> None: ...
+    async def on_media(self, media: Media, mulaw: bytes) -> None: ...
+    async def on_mark(self, mark: Mark) -> None: ...
+    async def on_dtmf(self, dtmf: Dtmf) -> None: ...
+    async def on_end(self, reason: str) -> None: ...
+
+
+ListenerFactory = Callable[[Start, Send], Awaitable[StreamListener | None]]
+
+
+class TwilioStream:
+    """Drives one stream from `connected` to `stop` (or a disconnect)."""
+
+    def __init__(
+        self,
+        store: Store,
+        send: Send,
+        *,
+        account_sid: str | None = None,
+        listener_factory: ListenerFactory | None = None,
+    ) -> None:
+        self._store = store
+        self._send = send
+        self._account_sid = account_sid
+        self._listener_factory = listener_factory
+        self.listener: StreamListener | None = None
+        self.start: Start | None = None
+        self.refusal: str | None = None
+        self.bad = Counter[str]()
+        self.frames_in = 0
+        self.marks_in = 0
+        self._finished = False
+        self._claimed = False
+
+    @property
+    def call_sid(self) -> str | None:
+        return self.start.call_sid if self.start else None
+
+    def _bad(self, kind: str, detail: str) -> None:
+        self.bad[kind] += 1
+        # The first of each kind is worth a warning; a flood of them is not.
+        level = logging.WARNING if self.bad[kind] == 1 else logging.DEBUG
+        log.log(level, "bad media-stream input (%s): %s", kind, detail, extra=self._ctx())
+
+    def _ctx(self) -> dict[str, str]:
+        return {"call_sid": self.call_sid} if self.call_sid else {}
+
+    async def handle(self, frame: str | bytes) -> Outcome:
+        try:
+            event = parse(frame)
+        except TwilioMessageError as exc:
+            self._bad(exc.kind, str(exc))
+            return Outcome.CONTINUE
+        return await self._dispatch(event)
+
+    async def _dispatch(self, event: TwilioEvent) -> Outcome:
+        if isinstance(event, Media):
+            return await self._media(event)
+        if isinstance(event, Connected):
+            if event.protocol != "Call":
+                self._bad("unexpected_protocol", event.protocol[:40])
+            return Outcome.CONTINUE
+        if isinstance(event, Start):
+            return await self._start(event)
+        if self.start is None:
+            self._bad("before_start", f"{type(event).__name__.lower()} before start")
+            return Outcome.CONTINUE
+        if event.stream_sid != self.start.stream_sid:
+            self._bad("wrong_stream", "message for another stream")
+            return Outcome.CONTINUE
+        if isinstance(event, Mark):
+            self.marks_in += 1
+            if self.listener:
+                await self.listener.on_mark(event)
+            return Outcome.CONTINUE
+        if isinstance(event, Dtmf):
+            await self._store.calls.add_event(
+                self.start.call_sid, "dtmf", {"digit": event.digit[:1], "at": utcnow()}
+            )
+            if self.listener:
+                await self.listener.on_dtmf(event)
+            return Outcome.CONTINUE
+        # Stop
+        assert isinstance(event, Stop)
+        await self.finish("stream stopped")
+        return Outcome.STOP
+
+    async def _start(self, start: Start) -> Outcome:
+        if self.start is not None:
+            self._bad("duplicate_start", "second start on one stream")
+            return Outcome.CONTINUE
+        if self._account_sid is not None and start.account_sid != self._account_sid:
+            return self._refuse("stream belongs to another Twilio account")
+        expected = start.custom_parameters.get("call_id")
+        if expected is not None and expected != start.call_sid:
+            return self._refuse("call_id parameter does not match the stream's CallSid")
+        if (start.encoding, start.sample_rate, start.channels) != ("audio/x-mulaw", 8000, 1):
+            self._bad("media_format", f"{start.encoding}/{start.sample_rate}/{start.channels}")
+        claim = await self._store.calls.claim_stream(start.call_sid, start.stream_sid, utcnow())
+        if claim == "duplicate":
+            return self._refuse("a stream for this call already exists", call_sid=start.call_sid)
+        if claim == "unknown":
+            return self._refuse("no such call (the voice webhook never saw it)")
+        self.start = start
+        self._claimed = True
+        log.info("media stream started", extra=self._ctx())
+        if self._listener_factory is not None:
+            self.listener = await self._listener_factory(start, self._send)
+            if self.listener is not None:
+                await self.listener.on_start(start)
+        return Outcome.CONTINUE
+
+    def _refuse(self, reason: str, call_sid: str | None = None) -> Outcome:
+        self.refusal = reason
+        extra = {"call_sid": call_sid} if call_sid else {}
+        log.warning("media stream refused: %s", reason, extra=extra)
+        return Outcome.REFUSE
+
+    async def _media(self, media: Media) -> Outcome:
+        if self.start is None:
+            self._bad("before_start", "media before start")
+            return Outcome.CONTINUE
+        if media.stream_sid != self.start.stream_sid:
+            self._bad("wrong_stream", "media for another stream")
+            return Outcome.CONTINUE
+        try:
+            mulaw = base64.b64decode(media.payload, validate=True)
+        except (binascii.Error, ValueError):
+            self._bad("bad_payload", "payload is not base64")
+            return Outcome.CONTINUE
+        self.frames_in += 1
+        if self.listener is not None:
+            await self.listener.on_media(media, mulaw)
+        return Outcome.CONTINUE
+
+    async def finish(self, reason: str) -> None:
+        """Record the end of the stream and finalize the call, exactly once."""
+        if self._finished:
+            return
+        self._finished = True
+        if not self._claimed or self.start is None:
+            if self.bad:
+                log.info("unstarted media stream closed; bad input %s", dict(self.bad))
+            return
+        sid = self.start.call_sid
+        if self.listener is not None:
+            try:
+                await self.listener.on_end(reason)
+            except Exception:
+                log.exception("call session failed while ending", extra=self._ctx())
+        now = utcnow()
+        await self._store.calls.update_fields(
+            sid,
+            {
+                "stream.stopped_at": now,
+                "stream.end": reason,
+                "stream.frames_in": self.frames_in,
+                "stream.marks_in": self.marks_in,
+                "stream.bad_input": dict(self.bad),
+            },
+            now,
+        )
+        await self._store.calls.mark_time(sid, "stream_stopped", now)
+        if await self._store.calls.finalize(sid, reason, now):
+            log.info(
+                "media stream ended (%s): %d frames in, %d bad",
+                reason,
+                self.frames_in,
+                sum(self.bad.values()),
+                extra=self._ctx(),
+            )

@@ -1,0 +1,186 @@
+"""Twilio's HTTP side: the voice webhook (TwiML) and the call and stream status callbacks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any
+
+from quart import Blueprint, Response, request
+from twilio.twiml.voice_response import Connect, VoiceResponse
+
+from persistence import TERMINAL_STATUSES, NewCall, StatusEvent
+from telephony.privacy import mask_phone
+from telephony.services import services, store
+from telephony.twilio_auth import public_base, websocket_base
+
+log = logging.getLogger(__name__)
+bp = Blueprint("twilio", __name__, url_prefix="/twilio")
+
+MEDIA_STREAM_PATH = "/twilio/media-stream"
+STREAM_STATUS_PATH = "/twilio/stream-status"
+UNAVAILABLE_MESSAGE = (
+    "Sorry, the interview line is not available right now. Please try again later. Goodbye."
+)
+DEFAULT_TEMPLATE_ID = "default"
+KNOWN_STATUSES = {"queued", "initiated", "ringing", "in-progress", *TERMINAL_STATUSES}
+
+Handler = Callable[[dict[str, str]], Awaitable[Response | tuple[Response, int]]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _text(body: str, status: int) -> Response:
+    return Response(body, status=status, content_type="text/plain; charset=utf-8")
+
+
+def signed(handler: Handler) -> Callable[[], Awaitable[Response | tuple[Response, int]]]:
+    """Reject anything not signed by Twilio with 403, logging why but not the parameters."""
+
+    @wraps(handler)
+    async def wrapper() -> Response | tuple[Response, int]:
+        verifier = services().twilio_verifier
+        if verifier is None:
+            log.warning("Twilio webhook refused: TWILIO_AUTH_TOKEN is not set")
+            return _text("Twilio webhooks are disabled: TWILIO_AUTH_TOKEN is not set", 503)
+        form = await request.form
+        base = public_base(services().settings, request.headers, request.scheme)
+        url = base + request.path
+        if request.query_string:
+            url += "?" + request.query_string.decode("latin-1")
+        reason = verifier.check(url, form, request.headers)
+        if reason is not None:
+            log.warning("Twilio webhook refused on %s: %s", request.path, reason)
+            return _text(f"forbidden: {reason}", 403)
+        return await handler({k: form[k] for k in form})
+
+    return wrapper
+
+
+def _twiml(response: VoiceResponse) -> Response:
+    return Response(str(response), content_type="application/xml")
+
+
+def _direction(params: dict[str, str]) -> str:
+    return "inbound" if params.get("Direction", "inbound") == "inbound" else "outbound"
+
+
+async def _ensure_call(params: dict[str, str], template_id: str | None = None) -> None:
+    now = utcnow()
+    call = NewCall(
+        call_sid=params["CallSid"],
+        direction=_direction(params),  # type: ignore[arg-type]
+        from_masked=mask_phone(params.get("From", "")),
+        to_masked=mask_phone(params.get("To", "")),
+        template_id=template_id or DEFAULT_TEMPLATE_ID,
+        created_at=now,
+        account_sid=params.get("AccountSid"),
+    )
+    await store().calls.create_or_get(call)
+
+
+async def _template_for(params: dict[str, str]) -> str:
+    """Inbound calls route by the dialed number; outbound ones were given theirs at dialing."""
+    existing = await store().calls.get(params["CallSid"])
+    if existing is not None:
+        return existing.template_id
+    if _direction(params) == "inbound" and params.get("To"):
+        mapped = await store().templates.for_number(params["To"])
+        if mapped is not None:
+            return mapped.template_id
+    return DEFAULT_TEMPLATE_ID
+
+
+@bp.post("/voice")
+@signed
+async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
+    call_sid = params.get("CallSid", "")
+    if not call_sid:
+        return _text("CallSid is required", 400)
+    template_id = await _template_for(params)
+    await _ensure_call(params, template_id)
+    now = utcnow()
+    await store().calls.mark_time(call_sid, "webhook_received", now)
+    svc = services()
+    settings = svc.settings
+    response = VoiceResponse()
+    if not settings.realtime_enabled:
+        why = (
+            "OPENAI_API_KEY is not set"
+            if settings.openai_api_key is None
+            else "ENABLE_REALTIME is false"
+        )
+        await store().calls.update_fields(call_sid, {"unavailable_reason": why}, now)
+        log.warning("call answered as unavailable: %s", why, extra={"call_sid": call_sid})
+        response.say(UNAVAILABLE_MESSAGE)
+        response.hangup()
+        return _twiml(response)
+    base = public_base(settings, request.headers, request.scheme)
+    connect = Connect()
+    stream = connect.stream(
+        url=websocket_base(base) + MEDIA_STREAM_PATH,
+        status_callback=base + STREAM_STATUS_PATH,
+        status_callback_method="POST",
+    )
+    stream.parameter(name="call_id", value=call_sid)
+    stream.parameter(name="template_id", value=template_id)
+    response.append(connect)
+    svc.preconnect(call_sid, template_id)
+    log.info("voice webhook answered with a media stream", extra={"call_sid": call_sid})
+    return _twiml(response)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+@bp.post("/status")
+@signed
+async def call_status(params: dict[str, str]) -> Response | tuple[Response, int]:
+    call_sid = params.get("CallSid", "")
+    status = params.get("CallStatus", "")
+    if not call_sid or status not in KNOWN_STATUSES:
+        log.warning("status callback without a CallSid or with an unknown CallStatus")
+        return _text("CallSid and a known CallStatus are required", 400)
+    # An outbound call's first callbacks can beat everything else here.
+    await _ensure_call(params, await _template_for(params))
+    event = StatusEvent(
+        status=status,
+        at=utcnow(),
+        sequence_number=_int_or_none(params.get("SequenceNumber")),
+        duration_s=_int_or_none(params.get("CallDuration")),
+    )
+    record = await store().calls.record_status(call_sid, event)
+    log.info(
+        "call status %s (now %s)",
+        status,
+        record.status if record else "?",
+        extra={"call_sid": call_sid},
+    )
+    return Response(status=204)
+
+
+@bp.post("/stream-status")
+@signed
+async def stream_status(params: dict[str, str]) -> Response | tuple[Response, int]:
+    call_sid = params.get("CallSid", "")
+    kind = params.get("StreamEvent", "")
+    if not call_sid or kind not in ("stream-started", "stream-stopped", "stream-error"):
+        return _text("CallSid and a known StreamEvent are required", 400)
+    entry: dict[str, Any] = {"event": kind, "at": utcnow()}
+    if params.get("StreamSid"):
+        entry["stream_sid"] = params["StreamSid"]
+    if params.get("StreamError"):
+        entry["error"] = params["StreamError"][:500]
+    if not await store().calls.add_event(call_sid, "stream_events", entry):
+        log.warning("stream status for an unknown call", extra={"call_sid": call_sid})
+    elif kind == "stream-error":
+        log.warning("Twilio reports a stream error", extra={"call_sid": call_sid})
+    return Response(status=204)

@@ -1,0 +1,104 @@
+"""A running service for telephony tests: real Hypercorn, a real database, signed requests."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+from quart import Quart
+
+from persistence import Store
+from telephony.app import create_app
+from telephony.config import Secret, Settings
+from telephony.services import Services, services
+from tests.servers import running
+from tests.twilio_peer import TwilioPeer, sid, sign
+
+AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
+PUBLIC = "https://voice.example.test"
+
+
+@dataclass
+class Service:
+    base: str
+    app: Quart
+    http: httpx.AsyncClient
+
+    @property
+    def services(self) -> Services:
+        return services(self.app)
+
+    @property
+    def store(self) -> Store:
+        s = self.services.store
+        assert s is not None
+        return s
+
+    @property
+    def ws_url(self) -> str:
+        return self.base.replace("http://", "ws://") + "/twilio/media-stream"
+
+    async def post_twilio(
+        self,
+        path: str,
+        params: dict[str, str],
+        *,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        signed_url: str | None = None,
+    ) -> httpx.Response:
+        url = signed_url or PUBLIC + path
+        sig = sign(AUTH_TOKEN, url, params) if signature is None else signature
+        all_headers = {"X-Twilio-Signature": sig} if sig else {}
+        all_headers.update(headers or {})
+        return await self.http.post(path, data=params, headers=all_headers)
+
+    def peer(self, call_sid: str, **kw: object) -> TwilioPeer:
+        return TwilioPeer(
+            ws_url=self.ws_url,
+            signed_url=PUBLIC.replace("https://", "wss://") + "/twilio/media-stream",
+            auth_token=AUTH_TOKEN,
+            call_sid=call_sid,
+            custom_parameters={"call_id": call_sid, "template_id": "default"},
+            **kw,  # type: ignore[arg-type]
+        )
+
+    async def incoming_call(self, call_sid: str | None = None, **params: str) -> str:
+        """Have 'Twilio' ring the voice webhook; returns the CallSid."""
+        call_sid = call_sid or sid("CA")
+        form = {
+            "CallSid": call_sid,
+            "AccountSid": "AC" + "0" * 32,
+            "From": "+14155550123",
+            "To": "+14155550100",
+            "Direction": "inbound",
+            "CallStatus": "ringing",
+            **params,
+        }
+        response = await self.post_twilio("/twilio/voice", form)
+        assert response.status_code == 200, response.text
+        return call_sid
+
+
+def settings_for(mongo_uri: str, db_name: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "mongodb_uri": mongo_uri,
+        "mongodb_db": db_name,
+        "public_url": PUBLIC,
+        "twilio_auth_token": Secret(AUTH_TOKEN),
+        "openai_api_key": Secret("sk-test"),
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def service(settings: Settings, svc: Services | None = None) -> AsyncIterator[Service]:
+    app = create_app(settings, svc) if svc is not None else create_app(settings)
+    async with running(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        yield Service(base, app, http)
+        store = services(app).store
+        if store is not None:
+            await store.db.client.drop_database(settings.mongodb_db)

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from persistence import CallRecord
+from tests.telephony_fixtures import Service, service, settings_for
+from tests.twilio_peer import SILENCE, sid
+
+
+@pytest.fixture
+async def svc(mongo_uri: str, db_name: str) -> AsyncIterator[Service]:
+    async with service(settings_for(mongo_uri, db_name)) as s:
+        yield s
+
+
+async def ended_call(svc: Service, call_sid: str) -> CallRecord:
+    """The call once the server has recorded the end of its stream."""
+    for _ in range(200):
+        call = await svc.store.calls.get(call_sid)
+        if call is not None and "ended" in call.timings:
+            return call
+        await asyncio.sleep(0.025)
+    raise AssertionError("the call was never finalized")
+
+
+async def test_a_signed_stream_runs_and_is_recorded(svc: Service) -> None:
+    call_sid = await svc.incoming_call()
+    async with svc.peer(call_sid) as peer:
+        await peer.begin()
+        await peer.stream_audio(SILENCE * 10)
+        await peer.send_dtmf("7")
+        await peer.send_stop()
+        await peer.wait_closed()
+    assert peer.close_code == 1000
+    assert peer.errors == []
+    call = await ended_call(svc, call_sid)
+    assert call.stream["sid"] == peer.stream_sid
+    assert call.stream["frames_in"] == 10
+    assert call.stream["end"] == "stream stopped"
+    assert call.stream["bad_input"] == {}
+    assert call.ended_reason == "stream stopped"
+    assert {"webhook_received", "stream_started", "stream_stopped", "ended"} <= set(call.timings)
+    assert call.timings["stream_started"] <= call.timings["stream_stopped"]
+    assert [d["digit"] for d in call.extra["dtmf"]] == ["7"]
+
+
+@pytest.mark.parametrize("signature", ["", "d3Jvbmc="])
+async def test_unsigned_or_wrongly_signed_streams_are_refused(svc: Service, signature: str) -> None:
+    call_sid = await svc.incoming_call()
+    peer = svc.peer(call_sid, signature=signature)
+    async with peer:
+        await peer.wait_closed()
+    assert peer.close_code == 1008
+    call = await svc.store.calls.get(call_sid)
+    assert call is not None and call.stream == {}
+
+
+async def test_signature_for_another_url_is_refused(svc: Service) -> None:
+    call_sid = await svc.incoming_call()
+    peer = svc.peer(call_sid)
+    peer.signed_url = "wss://voice.example.test/twilio/media-stream?x=1"
+    async with peer:
+        await peer.wait_closed()
+    assert peer.close_code == 1008
+
+
+async def test_a_second_stream_for_the_same_call_is_refused(svc: Service) -> None:
+    call_sid = await svc.incoming_call()
+    async with svc.peer(call_sid) as first, svc.peer(call_sid) as second:
+        await first.begin()
+        await first.send_media()
+        await asyncio.sleep(0.1)
+        await second.begin()
+        await second.wait_closed()
+        assert second.close_code == 1008
+        assert "already" in second.close_reason
+        assert not first.closed.is_set()  # the live stream is untouched
+        await first.send_media()
+        await first.send_stop()
+        await first.wait_closed()
+    assert first.close_code == 1000
+    call = await ended_call(svc, call_sid)
+    assert call.stream["sid"] == first.stream_sid and call.stream["frames_in"] == 2
+
+
+async def test_a_stream_for_an_unknown_call_is_refused(svc: Service) -> None:
+    async with svc.peer(sid("CA")) as peer:
+        await peer.begin()
+        await peer.wait_closed()
+    assert peer.close_code == 1008 and "no such call" in peer.close_reason
+
+
+async def test_mismatched_call_id_parameter_is_refused(svc: Service) -> None:
+    call_sid = await svc.incoming_call()
+    other = await svc.incoming_call()
+    peer = svc.peer(call_sid)
+    peer.custom_parameters = {"call_id": other}
+    async with peer:
+        await peer.begin()
+        await peer.wait_closed()
+    assert peer.close_code == 1008
+
+
+async def test_bad_input_is_counted_and_survived(svc: Service) -> None:
+    call_sid = await svc.incoming_call()
+    async with svc.peer(call_sid) as peer:
+        await peer.send_connected()
+        await peer.send_media()  # media before start
+        await peer.send_start()
+        await peer.send_raw("{not json")
+        await peer.send_raw("[1, 2]")
+        await peer.send_raw(json.dumps({"event": "transcription", "streamSid": peer.stream_sid}))
+        await peer.send_raw(json.dumps({"event": "media", "streamSid": peer.stream_sid}))
+        await peer.send_raw(b"\x00\x01binary")
+        await peer.send_raw("x" * (70 * 1024))
+        await peer.send_raw(
+            json.dumps(
+                {
+                    "event": "media",
+                    "sequenceNumber": "9",
+                    "streamSid": peer.stream_sid,
+                    "media": {
+                        "track": "inbound",
+                        "chunk": "1",
+                        "timestamp": "0",
+                        "payload": "***not base64***",
+                    },
+                }
+            )
+        )
+        await peer.send_media()
+        await peer.send_stop()
+        await peer.wait_closed()
+    assert peer.close_code == 1000
+    call = await ended_call(svc, call_sid)
+    assert call.stream["bad_input"] == {
+        "before_start": 1,
+        "malformed_json": 2,
+        "unknown_event": 1,
+        "missing_field": 1,
+        "binary_frame": 1,
+        "oversize_frame": 1,
+        "bad_payload": 1,
+    }
+    assert call.stream["frames_in"] == 1
+
+
+async def test_caller_hanging_up_without_stop_finalizes_once(svc: Service) -> None:
+    call_sid = await svc.incoming_call()
+    peer = svc.peer(call_sid)
+    async with peer:
+        await peer.begin()
+        await peer.stream_audio(SILENCE * 3)
+    call = await ended_call(svc, call_sid)
+    assert call.ended_reason == "stream disconnected"
+    assert call.stream["frames_in"] == 3

@@ -1,0 +1,162 @@
+"""The Twilio peer itself must behave like Twilio, or the call tests prove nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from bridge.twilio_messages import clear_message, mark_message, media_message
+from tests.twilio_peer import TwilioPeer, sign
+
+TOKEN = "0123456789abcdef0123456789abcdef"
+Script = Callable[[ServerConnection, list[dict[str, object]]], Awaitable[None]]
+ScriptServer = tuple[str, list[Script], list[dict[str, object]]]
+
+
+@pytest.fixture
+async def script_server() -> AsyncIterator[ScriptServer]:
+    """A media-stream server that runs whatever script the test pushes, recording input."""
+    scripts: list[Script] = []
+    seen: list[dict[str, object]] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        headers = ws.request.headers if ws.request else {}
+        seen.append({"signature": headers.get("X-Twilio-Signature")})
+        await scripts.pop(0)(ws, seen)
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/twilio/media-stream", scripts, seen
+
+
+async def read_until_start(ws: ServerConnection, seen: list[dict[str, object]]) -> str:
+    while True:
+        msg = json.loads(await ws.recv())
+        seen.append(msg)
+        if msg["event"] == "start":
+            return str(msg["start"]["streamSid"])
+
+
+def peer_for(url: str) -> TwilioPeer:
+    return TwilioPeer(url, "wss://voice.example.test/twilio/media-stream", TOKEN)
+
+
+async def test_sends_twilio_shaped_messages_with_string_numbers(
+    script_server: ScriptServer,
+) -> None:
+    url, scripts, seen = script_server
+
+    async def script(ws: ServerConnection, seen: list[dict[str, object]]) -> None:
+        async for frame in ws:
+            seen.append(json.loads(frame))
+
+    scripts.append(script)
+    async with peer_for(url) as peer:
+        await peer.begin()
+        await peer.stream_audio(b"\x7f" * 480)
+        await peer.send_stop()
+        await asyncio.sleep(0.05)
+    assert seen[0]["signature"] == sign(TOKEN, "wss://voice.example.test/twilio/media-stream")
+    events = [m["event"] for m in seen[1:]]
+    assert events == ["connected", "start", "media", "media", "media", "stop"]
+    start = seen[2]["start"]
+    assert isinstance(start, dict)
+    assert set(start) == {
+        "accountSid",
+        "streamSid",
+        "callSid",
+        "tracks",
+        "mediaFormat",
+        "customParameters",
+    }
+    assert start["mediaFormat"] == {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+    media = seen[3:6]
+    assert [m["sequenceNumber"] for m in media] == ["2", "3", "4"]
+    chunks = [m["media"]["chunk"] for m in media]  # type: ignore[index]
+    stamps = [int(m["media"]["timestamp"]) for m in media]  # type: ignore[index]
+    assert chunks == ["1", "2", "3"]
+    assert all(isinstance(m["media"]["timestamp"], str) for m in media)  # type: ignore[index]
+    assert stamps == sorted(stamps) and stamps[-1] - stamps[0] >= 30
+    assert base64.b64decode(media[0]["media"]["payload"]) == b"\x7f" * 160  # type: ignore[index]
+
+
+async def test_marks_echo_after_their_audio_has_played(script_server: ScriptServer) -> None:
+    url, scripts, _ = script_server
+    echoes: list[tuple[float, str]] = []
+
+    async def script(ws: ServerConnection, seen: list[dict[str, object]]) -> None:
+        sid = await read_until_start(ws, seen)
+        sent = time.monotonic()
+        await ws.send(mark_message(sid, "nothing-buffered"))
+        await ws.send(media_message(sid, base64.b64encode(b"\xff" * 1600).decode()))  # 200 ms
+        await ws.send(mark_message(sid, "after-200ms"))
+        async for frame in ws:
+            msg = json.loads(frame)
+            if msg["event"] == "mark":
+                assert isinstance(msg["sequenceNumber"], str)
+                echoes.append((time.monotonic() - sent, msg["mark"]["name"]))
+
+    scripts.append(script)
+    async with peer_for(url) as peer:
+        await peer.begin()
+        await asyncio.sleep(0.35)
+        assert peer.errors == []
+        assert peer.played_bytes() == 1600
+    assert [name for _, name in echoes] == ["nothing-buffered", "after-200ms"]
+    assert echoes[0][0] < 0.1
+    assert echoes[1][0] >= 0.195
+
+
+async def test_clear_drops_queued_audio_and_echoes_every_pending_mark(
+    script_server: ScriptServer,
+) -> None:
+    url, scripts, _ = script_server
+    echoes: list[str] = []
+
+    async def script(ws: ServerConnection, seen: list[dict[str, object]]) -> None:
+        sid = await read_until_start(ws, seen)
+        for i in range(3):
+            await ws.send(media_message(sid, base64.b64encode(b"\x00" * 800).decode()))  # 100 ms
+            await ws.send(mark_message(sid, f"m{i}"))
+        await asyncio.sleep(0.15)
+        await ws.send(clear_message(sid))
+        async for frame in ws:
+            msg = json.loads(frame)
+            if msg["event"] == "mark":
+                echoes.append(msg["mark"]["name"])
+
+    scripts.append(script)
+    async with peer_for(url) as peer:
+        await peer.begin()
+        await asyncio.sleep(0.4)
+        played = peer.played_ms()
+    assert echoes == ["m0", "m1", "m2"]
+    assert 140 <= played <= 200  # ~150 ms had played when the clear came; nothing after
+
+
+async def test_protocol_errors_are_recorded(script_server: ScriptServer) -> None:
+    url, scripts, _ = script_server
+
+    async def script(ws: ServerConnection, seen: list[dict[str, object]]) -> None:
+        sid = await read_until_start(ws, seen)
+        await ws.send(b"binary")
+        await ws.send(json.dumps({"event": "play", "streamSid": sid}))
+        await ws.send(json.dumps({"event": "clear", "streamSid": "MZother"}))
+        await ws.send(json.dumps({"event": "media", "streamSid": sid, "media": {"payload": "%%"}}))
+        await ws.send(
+            json.dumps({"event": "mark", "streamSid": sid, "mark": {"name": "x", "extra": 1}})
+        )
+        await asyncio.sleep(0.1)
+
+    scripts.append(script)
+    async with peer_for(url) as peer:
+        await peer.begin()
+        await peer.wait_closed()
+    codes = [e.split(":")[0] for e in peer.errors]
+    assert codes == ["31950", "31924", "31924", "31924", "31924"]

@@ -1,0 +1,203 @@
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.telephony_fixtures import PUBLIC, Service, service, settings_for
+from tests.twilio_peer import sid
+
+
+@pytest.fixture
+async def svc(mongo_uri: str, db_name: str) -> AsyncIterator[Service]:
+    async with service(settings_for(mongo_uri, db_name)) as s:
+        yield s
+
+
+def voice_form(call_sid: str, **extra: str) -> dict[str, str]:
+    return {
+        "CallSid": call_sid,
+        "AccountSid": "AC" + "1" * 32,
+        "From": "+14155550123",
+        "To": "+14155550100",
+        "Direction": "inbound",
+        "CallStatus": "ringing",
+        **extra,
+    }
+
+
+async def test_voice_webhook_answers_with_a_media_stream(svc: Service) -> None:
+    call_sid = sid("CA")
+    response = await svc.post_twilio("/twilio/voice", voice_form(call_sid))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/xml")
+    root = ET.fromstring(response.text)
+    assert root.tag == "Response"
+    (connect,) = list(root)
+    assert connect.tag == "Connect"
+    (stream,) = list(connect)
+    assert stream.tag == "Stream"
+    assert stream.attrib["url"] == "wss://voice.example.test/twilio/media-stream"
+    assert "?" not in stream.attrib["url"]
+    assert stream.attrib["statusCallback"] == PUBLIC + "/twilio/stream-status"
+    params = {p.attrib["name"]: p.attrib["value"] for p in stream.iter("Parameter")}
+    assert params == {"call_id": call_sid, "template_id": "default"}
+
+    call = await svc.store.calls.get(call_sid)
+    assert call is not None
+    assert call.direction == "inbound"
+    assert call.from_masked == "+*******0123" and call.to_masked == "+*******0100"
+    assert call.template_id == "default"
+    assert "webhook_received" in call.timings
+
+
+async def test_retried_webhook_keeps_one_call_document(svc: Service) -> None:
+    call_sid = sid("CA")
+    first = await svc.post_twilio("/twilio/voice", voice_form(call_sid))
+    second = await svc.post_twilio("/twilio/voice", voice_form(call_sid))
+    assert first.status_code == second.status_code == 200
+    assert await svc.store.db["calls"].count_documents({"call_sid": call_sid}) == 1
+    call = await svc.store.calls.get(call_sid)
+    assert call is not None
+    first_seen = call.timings["webhook_received"]
+    assert first_seen <= call.updated_at
+
+
+async def test_dialed_number_selects_its_template(svc: Service) -> None:
+    from datetime import UTC, datetime
+
+    await svc.store.templates.save("sales", {"role": "AE"}, datetime.now(UTC), ["+14155550199"])
+    call_sid = sid("CA")
+    response = await svc.post_twilio("/twilio/voice", voice_form(call_sid, To="+14155550199"))
+    params = {
+        p.attrib["name"]: p.attrib["value"] for p in ET.fromstring(response.text).iter("Parameter")
+    }
+    assert params["template_id"] == "sales"
+    call = await svc.store.calls.get(call_sid)
+    assert call is not None and call.template_id == "sales"
+
+
+@pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl"])
+async def test_bad_or_missing_signature_is_403(svc: Service, signature: str) -> None:
+    call_sid = sid("CA")
+    response = await svc.post_twilio("/twilio/voice", voice_form(call_sid), signature=signature)
+    assert response.status_code == 403
+    assert "Signature" in response.text
+    assert await svc.store.calls.get(call_sid) is None
+
+
+async def test_tampered_parameters_fail_the_signature(svc: Service) -> None:
+    from tests.telephony_fixtures import AUTH_TOKEN
+    from tests.twilio_peer import sign
+
+    form = voice_form(sid("CA"))
+    good = sign(AUTH_TOKEN, PUBLIC + "/twilio/voice", form)
+    response = await svc.post_twilio(
+        "/twilio/voice", {**form, "To": "+19995550100"}, signature=good
+    )
+    assert response.status_code == 403
+
+
+async def test_proxy_headers_rebuild_the_public_url(mongo_uri: str, db_name: str) -> None:
+    settings = settings_for(mongo_uri, db_name, public_url=None)
+    async with service(settings) as svc:
+        call_sid = sid("CA")
+        form = voice_form(call_sid)
+        proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "calls.example.org"}
+        ok = await svc.post_twilio(
+            "/twilio/voice",
+            form,
+            headers=proxied,
+            signed_url="https://calls.example.org/twilio/voice",
+        )
+        assert ok.status_code == 200
+        stream = next(ET.fromstring(ok.text).iter("Stream"))
+        assert stream.attrib["url"] == "wss://calls.example.org/twilio/media-stream"
+        # Signed for the proxy's URL but sent without its headers: the URL differs.
+        bare = await svc.post_twilio(
+            "/twilio/voice", form, signed_url="https://calls.example.org/twilio/voice"
+        )
+        assert bare.status_code == 403
+
+
+async def test_unavailable_when_realtime_is_off(mongo_uri: str, db_name: str) -> None:
+    settings = settings_for(mongo_uri, db_name, openai_api_key=None)
+    async with service(settings) as svc:
+        call_sid = sid("CA")
+        response = await svc.post_twilio("/twilio/voice", voice_form(call_sid))
+        root = ET.fromstring(response.text)
+        assert [el.tag for el in root] == ["Say", "Hangup"]
+        assert "not available" in (root[0].text or "")
+        call = await svc.store.calls.get(call_sid)
+        assert call is not None and call.extra["unavailable_reason"] == "OPENAI_API_KEY is not set"
+
+
+async def test_webhooks_refuse_when_no_auth_token(mongo_uri: str, db_name: str) -> None:
+    async with service(settings_for(mongo_uri, db_name, twilio_auth_token=None)) as svc:
+        response = await svc.post_twilio("/twilio/voice", voice_form(sid("CA")))
+    assert response.status_code == 503 and "TWILIO_AUTH_TOKEN" in response.text
+
+
+def status_form(call_sid: str, status: str, seq: int, **extra: str) -> dict[str, str]:
+    return {
+        "CallSid": call_sid,
+        "AccountSid": "AC" + "1" * 32,
+        "CallStatus": status,
+        "SequenceNumber": str(seq),
+        "Direction": "outbound-api",
+        "From": "+14155550100",
+        "To": "+14155550123",
+        **extra,
+    }
+
+
+async def test_status_callbacks_out_of_order_and_duplicated(svc: Service) -> None:
+    call_sid = sid("CA")
+    sequence = [
+        status_form(call_sid, "initiated", 0),
+        status_form(call_sid, "completed", 3, CallDuration="61"),
+        status_form(call_sid, "ringing", 1),  # late
+        status_form(call_sid, "in-progress", 2),  # late
+        status_form(call_sid, "completed", 3, CallDuration="61"),  # retried
+    ]
+    for form in sequence:
+        response = await svc.post_twilio("/twilio/status", form)
+        assert response.status_code == 204
+    call = await svc.store.calls.get(call_sid)
+    assert call is not None
+    assert call.status == "completed"
+    assert call.duration_s == 61
+    assert call.direction == "outbound"
+    history = [(e.status, e.sequence_number) for e in call.status_history]
+    assert history == [("initiated", 0), ("completed", 3), ("ringing", 1), ("in-progress", 2)]
+
+
+async def test_status_callback_validation(svc: Service) -> None:
+    bad = await svc.post_twilio("/twilio/status", status_form(sid("CA"), "exploded", 0))
+    assert bad.status_code == 400
+    unsigned = await svc.post_twilio(
+        "/twilio/status", status_form(sid("CA"), "ringing", 0), signature=""
+    )
+    assert unsigned.status_code == 403
+
+
+async def test_stream_status_callbacks_are_recorded(svc: Service) -> None:
+    call_sid = await svc.incoming_call()
+    for event in ("stream-started", "stream-error", "stream-stopped"):
+        form = {
+            "AccountSid": "AC" + "1" * 32,
+            "CallSid": call_sid,
+            "StreamSid": sid("MZ"),
+            "StreamEvent": event,
+            "Timestamp": "2026-11-23T09:00:00Z",
+        }
+        if event == "stream-error":
+            form["StreamError"] = "31920 handshake failed"
+        response = await svc.post_twilio("/twilio/stream-status", form)
+        assert response.status_code == 204
+    call = await svc.store.calls.get(call_sid)
+    assert call is not None
+    events = call.extra["stream_events"]
+    assert [e["event"] for e in events] == ["stream-started", "stream-error", "stream-stopped"]
+    assert events[1]["error"] == "31920 handshake failed"
