@@ -1,0 +1,157 @@
+"""What an N-minute interview is likely to cost, before anyone is called.
+
+The estimate runs a synthetic call through the same CallCost meter real calls
+use, so estimate and bill follow one set of billing rules. Assumptions (all in
+EstimateAssumptions and returned with the figure):
+
+- The caller speaks 50% of the call and the assistant 40%; the rest is silence,
+  which server VAD keeps out of the conversation.
+- Caller audio is 10 tokens/s (1 per 100 ms), assistant audio 20 tokens/s
+  (1 per 50 ms), both as published for the Realtime API.
+- A response is created every 15 s on average (spoken turns and tool calls
+  together), each with 50 text output tokens (transcript and tool arguments).
+- Every response re-bills the whole conversation so far as input: the
+  instructions and tool schemas (characters / 4 tokens) plus all text output so
+  far as text, and all caller and assistant audio so far as audio, capped at
+  28,000 tokens (the context the model keeps).
+- 80% of the part of each input already sent in the previous response is a
+  cache hit; new tokens and the first response are never cached.
+- Transcription covers the caller's speech (10 audio tokens/s in and 3 text
+  tokens/s out when billed by token).
+- Twilio: the duration rounded up to whole minutes, Media Streams on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from evaluation.cost import CallCost, CostBreakdown, Direction, NumberType
+from evaluation.instructions import build_instructions
+from evaluation.prices import PriceTable
+from evaluation.templates import Template
+from evaluation.tools import TOOLS
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateAssumptions:
+    caller_talk_share: float = 0.5
+    assistant_talk_share: float = 0.4
+    caller_audio_tokens_per_s: float = 10.0
+    assistant_audio_tokens_per_s: float = 20.0
+    seconds_per_response: float = 15.0
+    text_out_tokens_per_response: int = 50
+    chars_per_token: float = 4.0
+    context_limit_tokens: int = 28_000
+    cache_hit_ratio: float = 0.8
+    transcription_text_tokens_per_s: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    minutes: float
+    model: str
+    responses: int
+    prompt_tokens: int
+    """Instructions plus tool schemas, re-billed as text input by every response."""
+    assumptions: EstimateAssumptions
+    breakdown: CostBreakdown = field(repr=False)
+
+    @property
+    def total(self) -> Decimal:
+        return self.breakdown.total
+
+    @property
+    def per_minute(self) -> Decimal:
+        return self.total / Decimal(str(self.minutes)) if self.minutes else Decimal(0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "minutes": self.minutes,
+            "model": self.model,
+            "responses": self.responses,
+            "prompt_tokens": self.prompt_tokens,
+            "assumptions": asdict(self.assumptions),
+            "cost": self.breakdown.to_dict(),
+        }
+
+
+def estimate_cost(
+    template: Template,
+    minutes: float,
+    prices: PriceTable,
+    model: str,
+    *,
+    transcription_model: str | None = "whisper-1",
+    direction: Direction = "inbound",
+    number_type: NumberType = "local",
+    amd: bool = False,
+    assumptions: EstimateAssumptions | None = None,
+) -> Estimate:
+    """Estimate one interview of `minutes`; raises UnknownModelError for an unpriced model."""
+    a = assumptions or EstimateAssumptions()
+    meter = CallCost(prices, model, transcription_model=transcription_model)
+    seconds = max(0.0, minutes * 60)
+    fixed_text = math.ceil(len(build_instructions(template)) / a.chars_per_token) + math.ceil(
+        len(json.dumps(TOOLS)) / a.chars_per_token
+    )
+    responses = max(1, round(seconds / a.seconds_per_response)) if seconds else 0
+    step = seconds / responses if responses else 0.0
+    caller_rate = a.caller_audio_tokens_per_s * a.caller_talk_share
+    assistant_rate = a.assistant_audio_tokens_per_s * a.assistant_talk_share
+    prev_text = prev_audio = 0
+    for k in range(1, responses + 1):
+        text_in = fixed_text + a.text_out_tokens_per_response * (k - 1)
+        audio_in = round(caller_rate * step * k + assistant_rate * step * (k - 1))
+        audio_in = max(0, min(audio_in, a.context_limit_tokens - text_in))
+        cached_text = math.floor(min(text_in, prev_text) * a.cache_hit_ratio)
+        cached_audio = math.floor(min(audio_in, prev_audio) * a.cache_hit_ratio)
+        audio_out = round(assistant_rate * step)
+        meter.add_response_usage(
+            {
+                "input_tokens": text_in + audio_in,
+                "output_tokens": a.text_out_tokens_per_response + audio_out,
+                "input_token_details": {
+                    "text_tokens": text_in,
+                    "audio_tokens": audio_in,
+                    "cached_tokens": cached_text + cached_audio,
+                    "cached_tokens_details": {
+                        "text_tokens": cached_text,
+                        "audio_tokens": cached_audio,
+                    },
+                },
+                "output_token_details": {
+                    "text_tokens": a.text_out_tokens_per_response,
+                    "audio_tokens": audio_out,
+                },
+            }
+        )
+        prev_text, prev_audio = text_in, audio_in
+    if transcription_model is not None:
+        speech_s = seconds * a.caller_talk_share
+        rates = prices.transcription(transcription_model)
+        if rates.per_minute is not None:
+            meter.add_transcription({"type": "duration", "seconds": speech_s})
+        else:
+            audio = round(speech_s * a.caller_audio_tokens_per_s)
+            text = round(speech_s * a.transcription_text_tokens_per_s)
+            meter.add_transcription(
+                {
+                    "type": "tokens",
+                    "input_tokens": audio,
+                    "output_tokens": text,
+                    "input_token_details": {"audio_tokens": audio, "text_tokens": 0},
+                }
+            )
+    meter.set_telephony(seconds, direction, number_type, media_streams=True, amd=amd)
+    return Estimate(
+        minutes=minutes,
+        model=model,
+        responses=responses,
+        prompt_tokens=fixed_text,
+        assumptions=a,
+        breakdown=meter.breakdown(),
+    )
