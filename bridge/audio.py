@@ -383,7 +383,10 @@ class InboundAudio:
 
     def process(self, payload: str) -> str:
         """Base64 mu-law 8 kHz in; base64 PCM16 24 kHz out (unchanged in pcmu mode)."""
-        ulaw = _b64decode(payload)
+        return self.process_decoded(_b64decode(payload), payload)
+
+    def process_decoded(self, ulaw: bytes, payload: str) -> str:
+        """As `process`, for a caller that already decoded (and so validated) the payload."""
         if self._passthrough:
             return payload
         if not ulaw:

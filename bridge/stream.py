@@ -50,7 +50,7 @@ class StreamListener(Protocol):
     async def on_media(self, media: Media, mulaw: bytes) -> None: ...
     async def on_mark(self, mark: Mark) -> None: ...
     async def on_dtmf(self, dtmf: Dtmf) -> None: ...
-    async def on_end(self, reason: str) -> None: ...
+    async def on_end(self, reason: str) -> str | None: ...
 
 
 ListenerFactory = Callable[[Start, Send], Awaitable[StreamListener | None]]
@@ -193,7 +193,7 @@ class TwilioStream:
         sid = self.start.call_sid
         if self.listener is not None:
             try:
-                await self.listener.on_end(reason)
+                reason = await self.listener.on_end(reason) or reason
             except Exception:
                 log.exception("call session failed while ending", extra=self._ctx())
         now = utcnow()

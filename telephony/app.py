@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from quart import Quart
 
-from telephony import health, media_stream, twilio_webhooks
+from telephony import health, interview, media_stream, twilio_webhooks
 from telephony.config import Settings
 from telephony.services import EXTENSION, Services
 
@@ -15,6 +15,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Quart:
     owned = services is None
     svc = services if services is not None else Services(settings)
     app.extensions[EXTENSION] = svc
+    interview.install(svc)
     app.register_blueprint(health.bp)
     app.register_blueprint(twilio_webhooks.bp)
     app.register_blueprint(media_stream.bp)

@@ -6,9 +6,11 @@ Read once at start-up and passed down explicitly, so no other module touches
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -16,10 +18,14 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from bridge.audio import AUDIO_FORMATS, RESAMPLER_METHODS
+from evaluation.prices import PriceError, PriceTable, load_prices
+from evaluation.templates import VOICES
 
 T = TypeVar("T")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+TURN_DETECTIONS = ("semantic_vad", "server_vad")
+EAGERNESS = ("low", "medium", "high", "auto")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -69,9 +75,19 @@ class Settings:
     enable_realtime: bool = True
     audio_format: str = "pcm16"
     resampler: str = "fir"
+    openai_voice: str | None = None
+    transcription_model: str = "gpt-4o-mini-transcribe"
+    turn_detection: str = "semantic_vad"
+    vad_eagerness: str = "low"
+    vad_silence_ms: int = 1000
+    vad_threshold: float = 0.6
+    max_call_seconds: int = 1800
+    cost_alert_usd: Decimal = Decimal(5)
+    prices: PriceTable = field(default_factory=load_prices)
     twilio_account_sid: str | None = None
     twilio_auth_token: Secret | None = field(default=None)
     twilio_from_number: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -189,6 +205,51 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _fraction(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"must be a number between 0 and 1, got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"must be between 0 and 1, got {number}")
+    return number
+
+
+def _money(value: str) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"must be an amount in dollars, got {value!r}") from None
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError(f"must be a positive amount, got {value!r}")
+    return amount
+
+
+def _prices(r: _Reader) -> PriceTable:
+    """The packaged prices with PRICES_FILE and PRICE_OVERRIDES (JSON) laid over them."""
+    file_name = r.raw("PRICES_FILE")
+    override_text = r.raw("PRICE_OVERRIDES")
+    path = Path(file_name) if file_name else None
+    if path is not None and not path.is_file():
+        r.problems.append(f"PRICES_FILE: no such file {file_name!r}")
+        path = None
+    overrides = None
+    if override_text is not None:
+        try:
+            overrides = json.loads(override_text)
+        except ValueError:
+            r.problems.append("PRICE_OVERRIDES: must be a JSON object")
+        if overrides is not None and not isinstance(overrides, dict):
+            r.problems.append("PRICE_OVERRIDES: must be a JSON object")
+            overrides = None
+    try:
+        return load_prices(path, overrides)
+    except PriceError as exc:
+        name = "PRICE_OVERRIDES" if overrides is not None else "PRICES_FILE"
+        r.problems.append(f"{name}: {str(exc).splitlines()[0]}")
+        return load_prices()
+
+
 def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
     def parse(value: str) -> str:
         parts = urlsplit(value)
@@ -278,13 +339,39 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
         enable_realtime=r.get("ENABLE_REALTIME", _boolean, True),
         audio_format=r.get("AUDIO_FORMAT", _choice(AUDIO_FORMATS), "pcm16"),
         resampler=r.get("RESAMPLER", _choice(RESAMPLER_METHODS), "fir"),
+        openai_voice=r.optional("OPENAI_VOICE", _choice(VOICES)),
+        transcription_model=r.get(
+            "OPENAI_TRANSCRIPTION_MODEL",
+            _matching(_MODEL, "a model name such as gpt-4o-mini-transcribe"),
+            "gpt-4o-mini-transcribe",
+        ),
+        turn_detection=r.get("TURN_DETECTION", _choice(TURN_DETECTIONS), "semantic_vad"),
+        vad_eagerness=r.get("VAD_EAGERNESS", _choice(EAGERNESS), "low"),
+        vad_silence_ms=r.get("VAD_SILENCE_MS", _int_in(200, 5000), 1000),
+        vad_threshold=r.get("VAD_THRESHOLD", _fraction, 0.6),
+        max_call_seconds=r.get("MAX_CALL_SECONDS", _int_in(120, 14400), 1800),
+        cost_alert_usd=r.get("COST_ALERT_USD", _money, Decimal(5)),
+        prices=_prices(r),
         twilio_account_sid=r.optional("TWILIO_ACCOUNT_SID", _account_sid),
         twilio_auth_token=r.secret("TWILIO_AUTH_TOKEN", _auth_token),
         twilio_from_number=r.optional("TWILIO_FROM_NUMBER", _phone),
+        twilio_api_url=r.get("TWILIO_API_URL", _url(("https", "http")), "https://api.twilio.com"),
         log_level=r.get("LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO"),
         host=r.get("HOST", str, "127.0.0.1"),
         port=r.get("PORT", _int_in(1, 65535), 8000),
     )
+    for name, model, lookup in (
+        ("OPENAI_REALTIME_MODEL", settings.openai_realtime_model, settings.prices.realtime),
+        (
+            "OPENAI_TRANSCRIPTION_MODEL",
+            settings.transcription_model,
+            settings.prices.transcription,
+        ),
+    ):
+        try:
+            lookup(model)
+        except PriceError as exc:
+            r.problems.append(f"{name}: {exc} (add it with PRICES_FILE or PRICE_OVERRIDES)")
     if r.problems:
         raise ConfigError(r.problems)
     return settings

@@ -8,6 +8,7 @@ import logging
 from quart import Blueprint, websocket
 
 from bridge.stream import Outcome, TwilioStream
+from telephony.interview import listener_factory
 from telephony.services import services, store
 from telephony.twilio_auth import public_base, websocket_base
 
@@ -37,7 +38,15 @@ async def media_stream() -> None:
     async def send(text: str) -> None:
         await websocket.send(text)
 
-    stream = TwilioStream(store(), send, account_sid=svc.settings.twilio_account_sid)
+    async def close_stream() -> None:
+        await websocket.close(1000)
+
+    stream = TwilioStream(
+        store(),
+        send,
+        account_sid=svc.settings.twilio_account_sid,
+        listener_factory=listener_factory(svc, store(), close_stream),
+    )
     ending = "stream disconnected"
     try:
         while True:

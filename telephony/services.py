@@ -15,6 +15,7 @@ from bridge.pending import PendingSessions
 from persistence import EmbeddedServer, Store, StoreUnavailable
 from telephony.config import Settings
 from telephony.twilio_auth import TwilioVerifier
+from telephony.twilio_rest import TwilioCalls
 
 log = logging.getLogger(__name__)
 EXTENSION = "voice_interview"
@@ -35,6 +36,7 @@ class Services:
     store: Store | None = None
     embedded: EmbeddedServer | None = None
     twilio_verifier: TwilioVerifier | None = None
+    twilio_calls: TwilioCalls | None = None
     # Opens a model session for (call_sid, template_id) ahead of the media stream.
     session_opener: SessionOpener | None = None
     pending: PendingSessions[Any] = field(default_factory=lambda: PendingSessions(_no_close))
@@ -44,6 +46,9 @@ class Services:
         token = self.settings.twilio_auth_token
         if self.twilio_verifier is None and token is not None:
             self.twilio_verifier = TwilioVerifier(token.reveal())
+        sid = self.settings.twilio_account_sid
+        if self.twilio_calls is None and token is not None and sid is not None:
+            self.twilio_calls = TwilioCalls(sid, token.reveal(), self.settings.twilio_api_url)
 
     def preconnect(self, call_sid: str, template_id: str) -> None:
         """Start opening the call's model session now; the media stream claims it later."""

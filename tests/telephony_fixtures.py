@@ -89,6 +89,8 @@ def settings_for(mongo_uri: str, db_name: str, **overrides: object) -> Settings:
         "public_url": PUBLIC,
         "twilio_auth_token": Secret(AUTH_TOKEN),
         "openai_api_key": Secret("sk-test"),
+        # Nothing listens on the discard port: no test ever reaches a real service.
+        "openai_realtime_url": "ws://127.0.0.1:9/v1/realtime",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

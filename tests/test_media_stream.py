@@ -13,7 +13,8 @@ from tests.twilio_peer import SILENCE, sid
 
 @pytest.fixture
 async def svc(mongo_uri: str, db_name: str) -> AsyncIterator[Service]:
-    async with service(settings_for(mongo_uri, db_name)) as s:
+    # These tests are about the stream itself; the live interview has its own.
+    async with service(settings_for(mongo_uri, db_name, enable_realtime=False)) as s:
         yield s
 
 

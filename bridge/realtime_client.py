@@ -1,0 +1,97 @@
+"""One WebSocket to the OpenAI Realtime API (GA): open, configure, send, receive, close."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from bridge.realtime_events import ServerEvent, SessionConfig, parse_server_event
+
+log = logging.getLogger(__name__)
+
+
+class RealtimeUnavailable(ConnectionError):
+    """The Realtime API could not be reached or refused us; the message says how."""
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeEndpoint:
+    url: str
+    model: str
+    api_key: str
+    open_timeout_s: float = 10.0
+
+    @property
+    def full_url(self) -> str:
+        return f"{self.url}?{urlencode({'model': self.model})}"
+
+
+class RealtimeConnection:
+    """A configured Realtime session; `events()` yields typed server events until it closes."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+
+    @classmethod
+    async def open(cls, endpoint: RealtimeEndpoint, config: SessionConfig) -> RealtimeConnection:
+        try:
+            ws = await connect(
+                endpoint.full_url,
+                additional_headers={"Authorization": f"Bearer {endpoint.api_key}"},
+                open_timeout=endpoint.open_timeout_s,
+                max_size=16 * 2**20,
+                # Audio is already compressed; per-message deflate would only cost CPU.
+                compression=None,
+                ping_interval=20,
+            )
+        except InvalidStatus as exc:
+            raise RealtimeUnavailable(
+                f"handshake refused with HTTP {exc.response.status_code}"
+            ) from None
+        except (OSError, TimeoutError, InvalidHandshake) as exc:
+            raise RealtimeUnavailable(f"cannot connect: {type(exc).__name__}") from None
+        conn = cls(ws)
+        try:
+            await conn.send(config.to_wire())
+        except ConnectionClosed:
+            raise RealtimeUnavailable("closed while configuring the session") from None
+        return conn
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self._ws.send(json.dumps(event))
+
+    async def send_text(self, text: str) -> None:
+        await self._ws.send(text)
+
+    async def events(self) -> AsyncIterator[ServerEvent]:
+        """Typed events; ends when the connection closes (cleanly or not)."""
+        try:
+            async for frame in self._ws:
+                try:
+                    yield parse_server_event(frame)
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("unreadable Realtime event skipped (%s)", type(exc).__name__)
+        except ConnectionClosed:
+            return
+
+    @property
+    def closed(self) -> bool:
+        return self._ws.close_code is not None
+
+    @property
+    def close_code(self) -> int | None:
+        return self._ws.close_code
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self._ws.close(), 1.0)
+        except TimeoutError:
+            self._ws.transport.abort()

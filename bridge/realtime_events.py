@@ -1,0 +1,299 @@
+"""OpenAI Realtime GA wire format, isolated here: client events built, server events typed.
+
+Only the GA shape exists (`response.output_audio.delta`, `session.type = "realtime"`,
+`audio.input.format`); the beta names are switched off upstream and never appear here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+# -- client events ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDetection:
+    kind: str = "semantic_vad"  # or "server_vad"
+    eagerness: str = "low"
+    silence_ms: int = 1000
+    threshold: float = 0.6
+
+    def to_wire(self) -> dict[str, Any]:
+        if self.kind == "server_vad":
+            return {
+                "type": "server_vad",
+                "threshold": self.threshold,
+                "prefix_padding_ms": 300,
+                "silence_duration_ms": self.silence_ms,
+                "create_response": True,
+                "interrupt_response": True,
+            }
+        return {
+            "type": "semantic_vad",
+            "eagerness": self.eagerness,
+            "create_response": True,
+            "interrupt_response": True,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    instructions: str
+    audio_format: dict[str, Any]
+    voice: str
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    transcription_model: str = "gpt-4o-mini-transcribe"
+    language: str | None = None
+    turn_detection: TurnDetection = field(default_factory=TurnDetection)
+
+    def to_wire(self) -> dict[str, Any]:
+        transcription: dict[str, Any] = {"model": self.transcription_model}
+        if self.language:
+            transcription["language"] = self.language.split("-")[0].lower()
+        return {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "instructions": self.instructions,
+                "output_modalities": ["audio"],
+                "audio": {
+                    "input": {
+                        "format": self.audio_format,
+                        "transcription": transcription,
+                        # Phone audio: the caller holds the handset close.
+                        "noise_reduction": {"type": "near_field"},
+                        "turn_detection": self.turn_detection.to_wire(),
+                    },
+                    "output": {"format": self.audio_format, "voice": self.voice},
+                },
+                "tools": self.tools,
+                "tool_choice": "auto",
+            },
+        }
+
+
+def append_audio(b64: str) -> str:
+    """The hot path: 50 times a second per call, so built without json.dumps."""
+    return '{"type":"input_audio_buffer.append","audio":"' + b64 + '"}'
+
+
+def response_create(instructions: str | None = None) -> dict[str, Any]:
+    if instructions is None:
+        return {"type": "response.create"}
+    return {"type": "response.create", "response": {"instructions": instructions}}
+
+
+def response_cancel() -> dict[str, Any]:
+    return {"type": "response.cancel"}
+
+
+def truncate(item_id: str, audio_end_ms: int) -> dict[str, Any]:
+    return {
+        "type": "conversation.item.truncate",
+        "item_id": item_id,
+        "content_index": 0,
+        "audio_end_ms": audio_end_ms,
+    }
+
+
+def function_call_output(call_id: str, output: str) -> dict[str, Any]:
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "function_call_output", "call_id": call_id, "output": output},
+    }
+
+
+def message_item(role: str, text: str) -> dict[str, Any]:
+    """A text message for replaying context or adding a note; assistant text is output_text."""
+    kind = "output_text" if role == "assistant" else "input_text"
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": role, "content": [{"type": kind, "text": text}]},
+    }
+
+
+# -- server events ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted:
+    item_id: str
+    audio_start_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStopped:
+    item_id: str
+    audio_end_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    item_id: str
+    previous_item_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionCompleted:
+    item_id: str
+    transcript: str
+    usage: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionFailed:
+    item_id: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseCreated:
+    response_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutputItemAdded:
+    response_id: str
+    item_id: str
+    item_type: str
+    role: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDelta:
+    response_id: str
+    item_id: str
+    delta: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptDelta:
+    response_id: str
+    item_id: str
+    delta: str
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptDone:
+    response_id: str
+    item_id: str
+    transcript: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    response_id: str
+    item_id: str
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseDone:
+    response_id: str
+    status: str
+    usage: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerError:
+    type: str
+    code: str | None
+    message: str
+
+    @property
+    def ends_session(self) -> bool:
+        return self.code == "session_expired"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    type: str  # session.created / session.updated
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    type: str
+
+
+ServerEvent = (
+    SpeechStarted
+    | SpeechStopped
+    | Committed
+    | TranscriptionCompleted
+    | TranscriptionFailed
+    | ResponseCreated
+    | OutputItemAdded
+    | AudioDelta
+    | TranscriptDelta
+    | TranscriptDone
+    | FunctionCall
+    | ResponseDone
+    | ServerError
+    | SessionEvent
+    | Ignored
+)
+
+# Events that are part of the protocol but carry nothing the session acts on.
+KNOWN_QUIET = frozenset(
+    {
+        "conversation.item.added",
+        "conversation.item.done",
+        "conversation.item.created",
+        "conversation.item.truncated",
+        "conversation.item.input_audio_transcription.delta",
+        "input_audio_buffer.cleared",
+        "response.content_part.added",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.output_audio.done",
+        "response.function_call_arguments.delta",
+        "rate_limits.updated",
+    }
+)
+
+
+def parse_server_event(text: str | bytes) -> ServerEvent:
+    """Type the events the session acts on; anything else becomes Ignored(type)."""
+    msg = json.loads(text)
+    kind = msg.get("type", "") if isinstance(msg, dict) else ""
+    if kind == "response.output_audio.delta":
+        return AudioDelta(msg["response_id"], msg["item_id"], msg["delta"])
+    if kind == "response.output_audio_transcript.delta":
+        return TranscriptDelta(msg["response_id"], msg["item_id"], msg.get("delta", ""))
+    if kind == "input_audio_buffer.speech_started":
+        return SpeechStarted(msg["item_id"], int(msg.get("audio_start_ms", 0)))
+    if kind == "input_audio_buffer.speech_stopped":
+        return SpeechStopped(msg["item_id"], int(msg.get("audio_end_ms", 0)))
+    if kind == "input_audio_buffer.committed":
+        return Committed(msg["item_id"], msg.get("previous_item_id"))
+    if kind == "conversation.item.input_audio_transcription.completed":
+        return TranscriptionCompleted(msg["item_id"], msg.get("transcript", ""), msg.get("usage"))
+    if kind == "conversation.item.input_audio_transcription.failed":
+        error = msg.get("error") or {}
+        return TranscriptionFailed(msg["item_id"], str(error.get("message", "")))
+    if kind == "response.created":
+        return ResponseCreated(msg["response"]["id"])
+    if kind == "response.output_item.added":
+        item = msg["item"]
+        return OutputItemAdded(msg["response_id"], item["id"], item["type"], item.get("role"))
+    if kind == "response.output_audio_transcript.done":
+        return TranscriptDone(msg["response_id"], msg["item_id"], msg.get("transcript", ""))
+    if kind == "response.function_call_arguments.done":
+        return FunctionCall(
+            msg["response_id"], msg["item_id"], msg["call_id"], msg["name"], msg["arguments"]
+        )
+    if kind == "response.done":
+        response = msg["response"]
+        return ResponseDone(response["id"], response.get("status", ""), response.get("usage"))
+    if kind == "error":
+        error = msg.get("error") or {}
+        return ServerError(
+            str(error.get("type", "")), error.get("code"), str(error.get("message", ""))
+        )
+    if kind in ("session.created", "session.updated"):
+        return SessionEvent(kind)
+    return Ignored(kind)

@@ -1,0 +1,45 @@
+"""Twilio's REST API, for what a live call needs: hanging up, with or without a last word."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from twilio.base.exceptions import TwilioException
+from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
+
+log = logging.getLogger(__name__)
+
+
+class TwilioCalls:
+    """Wraps the SDK's blocking client in a thread so the event loop never waits on HTTP."""
+
+    def __init__(self, account_sid: str, auth_token: str, api_url: str) -> None:
+        self._client = Client(account_sid, auth_token)
+        # The SDK builds every URL from this base; a regional edge or proxy can be set here.
+        self._client.api.base_url = api_url.rstrip("/")
+
+    def _update(self, call_sid: str, say: str | None) -> None:
+        calls = self._client.api.v2010.calls(call_sid)
+        if say:
+            twiml = VoiceResponse()
+            twiml.say(say)
+            twiml.hangup()
+            calls.update(twiml=str(twiml))
+        else:
+            calls.update(status="completed")
+
+    async def hang_up(self, call_sid: str, say: str | None = None) -> bool:
+        """End the call (after `say`, if given); false if Twilio would not."""
+        try:
+            await asyncio.to_thread(self._update, call_sid, say)
+        except TwilioException as exc:
+            log.error(
+                "Twilio refused the hang-up: %s", str(exc)[:200], extra={"call_sid": call_sid}
+            )
+            return False
+        except OSError as exc:
+            log.error("Twilio unreachable for hang-up (%s)", type(exc).__name__)
+            return False
+        return True
