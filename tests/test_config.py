@@ -131,3 +131,25 @@ def test_disabled_features_name_the_missing_variables() -> None:
     assert "TWILIO_ACCOUNT_SID" in outbound and "TWILIO_AUTH_TOKEN" not in outbound
     off = load({"OPENAI_API_KEY": "sk-x", "ENABLE_REALTIME": "false"}).disabled_features()
     assert any("ENABLE_REALTIME=false" in f for f in off)
+
+
+def test_cost_settings_and_price_overrides(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    s = load({"COST_ALERT_USD": "2.50", "PRICE_OVERRIDES": '{"realtime": {}}'})
+    assert s.cost_alert_usd == Decimal("2.50")
+    with pytest.raises(ConfigError, match="COST_ALERT_USD"):
+        load({"COST_ALERT_USD": "-1"})
+    with pytest.raises(ConfigError, match="PRICE_OVERRIDES: must be a JSON object"):
+        load({"PRICE_OVERRIDES": "[1, 2]"})
+    with pytest.raises(ConfigError, match="PRICES_FILE: no such file"):
+        load({"PRICES_FILE": str(tmp_path / "missing.json")})
+
+
+def test_an_unpriced_model_is_refused_at_start_up() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({"OPENAI_REALTIME_MODEL": "gpt-realtime-9"})
+    (problem,) = caught.value.problems
+    assert problem.startswith("OPENAI_REALTIME_MODEL: no price for model 'gpt-realtime-9'")
+    dated = load({"OPENAI_REALTIME_MODEL": "gpt-realtime-2025-08-28"})
+    assert dated.openai_realtime_model == "gpt-realtime-2025-08-28"
