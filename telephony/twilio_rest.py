@@ -21,7 +21,7 @@ class TwilioCalls:
         self._client.api.base_url = api_url.rstrip("/")
 
     def _update(self, call_sid: str, say: str | None) -> None:
-        calls = self._client.api.calls(call_sid)
+        calls = self._client.api.account.calls(call_sid)
         if say:
             twiml = VoiceResponse()
             twiml.say(say)

@@ -61,6 +61,13 @@ def signed(handler: Handler) -> Callable[[], Awaitable[Response | tuple[Response
     return wrapper
 
 
+@bp.errorhandler(Exception)
+async def _unavailable(error: Exception) -> Response:
+    # A database outage must not answer Twilio with an HTML stack page.
+    log.error("Twilio webhook failed on %s (%s)", request.path, type(error).__name__)
+    return _text("temporarily unavailable", 503)
+
+
 def _twiml(response: VoiceResponse) -> Response:
     return Response(str(response), content_type="application/xml")
 

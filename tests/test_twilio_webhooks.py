@@ -201,3 +201,28 @@ async def test_stream_status_callbacks_are_recorded(svc: Service) -> None:
     events = call.extra["stream_events"]
     assert [e["event"] for e in events] == ["stream-started", "stream-error", "stream-stopped"]
     assert events[1]["error"] == "31920 handshake failed"
+
+
+async def test_webhook_starts_opening_the_model_session(mongo_uri: str, db_name: str) -> None:
+    from typing import Any
+
+    from telephony.services import Services
+
+    opened: list[tuple[str, str]] = []
+
+    async def opener(call_sid: str, template_id: str) -> Any:
+        opened.append((call_sid, template_id))
+        return object()
+
+    settings = settings_for(mongo_uri, db_name)
+    services = Services(settings)
+    await services.start()
+    try:
+        async with service(settings, services) as svc:
+            services.session_opener = opener  # replaces the app's own wiring
+            call_sid = await svc.incoming_call()
+            assert call_sid in services.pending
+            assert await services.pending.take(call_sid, 1.0) is not None
+    finally:
+        await services.stop()
+    assert opened == [(call_sid, "default")]
