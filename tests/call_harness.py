@@ -1,0 +1,155 @@
+"""Whole calls over real sockets: the service under Hypercorn, a Twilio media-stream peer,
+a Twilio REST peer and an OpenAI Realtime peer, all on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from persistence import CallRecord, Turn
+from tests.openai_peer import RealtimePeer, Script
+from tests.telephony_fixtures import AUTH_TOKEN, Service, service, settings_for
+from tests.twilio_peer import FRAME_BYTES, SILENCE, TwilioPeer, sid
+from tests.twilio_rest_peer import TwilioRestPeer
+
+ACCOUNT = "AC" + "5" * 32
+SPEECH = (Path(__file__).parent / "fixtures" / "speech" / "speech_8k.ulaw").read_bytes()
+
+
+@dataclass
+class Caller:
+    """The caller's side of the line: a steady 20 ms media stream, speech when asked."""
+
+    twilio: TwilioPeer
+    _queue: list[bytes] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+    speaking: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        with contextlib.suppress(Exception):
+            while True:
+                frame = self._queue.pop(0) if self._queue else SILENCE
+                if not self._queue:
+                    self.speaking.clear()
+                await self.twilio.send_media(frame)
+                next_at += 0.020
+                await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    def say(self, audio: bytes = SPEECH) -> None:
+        frames = [audio[i : i + FRAME_BYTES] for i in range(0, len(audio), FRAME_BYTES)]
+        frames[-1] = frames[-1].ljust(FRAME_BYTES, b"\xff")
+        self._queue.extend(frames)
+        self.speaking.set()
+
+    async def finish_speaking(self, timeout: float = 10.0) -> None:
+        async def drained() -> None:
+            while self._queue:
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(drained(), timeout)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+@dataclass
+class Env:
+    svc: Service
+    model: RealtimePeer
+    rest: TwilioRestPeer
+    calls: dict[str, TwilioPeer] = field(default_factory=dict)
+
+    async def dial_in(self) -> tuple[str, TwilioPeer, Caller]:
+        """A candidate calls: webhook, media stream, `connected` + `start`, live audio."""
+        call_sid = await self.svc.incoming_call(sid("CA"), AccountSid=ACCOUNT)
+        twilio = self.svc.peer(call_sid, account_sid=ACCOUNT)
+        await twilio.connect()
+        self.calls[call_sid] = twilio
+        await twilio.begin()
+        caller = Caller(twilio)
+        caller.start()
+        return call_sid, twilio, caller
+
+    async def wait(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate():
+            if loop.time() > deadline:
+                raise TimeoutError(
+                    f"condition not met; model errors={self.model.errors}, "
+                    f"rest errors={self.rest.errors}"
+                )
+            await asyncio.sleep(0.02)
+
+    async def wait_played(self, twilio: TwilioPeer, responses: int, timeout: float = 15) -> None:
+        """Until `responses` replies have been sent and the handset has played all of them."""
+
+        def done() -> bool:
+            sent = self.model.connections[-1].events("response.done") if self.model.connections else []
+            return len(sent) >= responses and twilio.played_bytes() >= sum(
+                len(s.audio) for s in twilio.segments
+            )
+
+        await self.wait(done, timeout)
+
+    async def ended(self, call_sid: str, timeout: float = 15.0) -> CallRecord:
+        """The call document once the session has written its report."""
+        store = self.svc.store
+        record: CallRecord | None = None
+
+        async def written() -> None:
+            nonlocal record
+            while True:
+                record = await store.calls.get(call_sid)
+                if record is not None and "report" in record.extra and "ended" in record.timings:
+                    return
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(written(), timeout)
+        assert record is not None
+        return record
+
+    async def turns(self, call_sid: str) -> list[Turn]:
+        return await self.svc.store.turns.for_call(call_sid)
+
+
+@contextlib.asynccontextmanager
+async def live_env(
+    mongo_uri: str, db_name: str, script: Script, **overrides: object
+) -> AsyncIterator[Env]:
+    model = RealtimePeer(script=script)
+    rest = TwilioRestPeer(ACCOUNT, AUTH_TOKEN)
+    async with model, rest.serving():
+        settings = settings_for(
+            mongo_uri,
+            db_name,
+            openai_realtime_url=model.url,
+            twilio_account_sid=ACCOUNT,
+            twilio_api_url=rest.base,
+            **overrides,
+        )
+        async with service(settings) as svc:
+            env = Env(svc, model, rest)
+
+            async def twilio_ends_call(call_sid: str) -> None:
+                # What Twilio does when a call is updated to completed: stop the stream.
+                twilio = env.calls.get(call_sid)
+                if twilio is not None:
+                    with contextlib.suppress(Exception):
+                        await twilio.send_stop()
+
+            rest.on_end = twilio_ends_call
+            yield env
+            for twilio in env.calls.values():
+                await twilio.close()
