@@ -618,8 +618,15 @@ class CallSession:
     async def _reconnect(self, first: bool = False) -> bool:
         """Reopen the model session with the conversation so far; false if it cannot be done."""
         dropped_at = self._now()
-        audible = first or self._response is not None or self._audible_item is not None
-        if self._audible_item is not None:
+        item_id = self._audible_item
+        playing = item_id is not None and self.playback.played_ms(
+            item_id, dropped_at
+        ) < self.playback.sent_ms(item_id)
+        # The caller notices if a reply was under way, or if they were waiting for one.
+        audible = (
+            first or playing or self._response is not None or self._last_speech_stopped is not None
+        )
+        if playing or self._response is not None:
             await self._barge_in()
         self._response = None
         old = self._conn
@@ -646,7 +653,7 @@ class CallSession:
             self.reconnects += 1
             gap_ms = (self._now() - dropped_at) * 1000
             log.info("model session reopened after %.0f ms", gap_ms, extra=self._ctx())
-            if audible or gap_ms > 1500 or self._last_speech_stopped is not None:
+            if audible:
                 await conn.send(rt.message_item("system", APOLOGY_NOTE))
                 await conn.send(rt.response_create())
             return True

@@ -96,7 +96,9 @@ class Env:
         """Until `responses` replies have been sent and the handset has played all of them."""
 
         def done() -> bool:
-            sent = self.model.connections[-1].events("response.done") if self.model.connections else []
+            sent = (
+                self.model.connections[-1].events("response.done") if self.model.connections else []
+            )
             return len(sent) >= responses and twilio.played_bytes() >= sum(
                 len(s.audio) for s in twilio.segments
             )
@@ -126,9 +128,14 @@ class Env:
 
 @contextlib.asynccontextmanager
 async def live_env(
-    mongo_uri: str, db_name: str, script: Script, **overrides: object
+    mongo_uri: str,
+    db_name: str,
+    script: Script,
+    *,
+    realtime_factor: float = 4.0,
+    **overrides: object,
 ) -> AsyncIterator[Env]:
-    model = RealtimePeer(script=script)
+    model = RealtimePeer(script=script, realtime_factor=realtime_factor)
     rest = TwilioRestPeer(ACCOUNT, AUTH_TOKEN)
     async with model, rest.serving():
         settings = settings_for(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
@@ -91,3 +92,284 @@ def priced_by_hand(env: Env) -> Decimal:
         total += usage["input_token_details"]["audio_tokens"] * Decimal("1.25") / m
         total += usage["output_tokens"] * Decimal("5") / m
     return total + Decimal("0.0085") + Decimal("0.004")
+
+
+async def test_barge_in_truncates_to_what_the_caller_heard(mongo_uri: str, db_name: str) -> None:
+    script = Script(
+        responses=[
+            Say(
+                "Welcome to the interview. Before we start, let me explain how this works, "
+                "what we will cover today and how long it should take.",
+                audio_ms=6000,
+            ),
+            Say("Of course, go ahead.", audio_ms=600),
+        ],
+        caller_transcripts=["Sorry, can I ask something first?"],
+    )
+    # Generated only a little faster than it plays, so the reply is still streaming.
+    async with live_env(mongo_uri, db_name, script, realtime_factor=1.25) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        # Let about a second and a half of the greeting play, then talk over it.
+        await env.wait(lambda: twilio.played_ms() >= 1500)
+        caller.say()
+        await env.wait(lambda: bool(env.model.connections[0].truncations))
+        await env.wait(lambda: len(env.model.connections[0].events("response.done")) >= 2)
+        await env.wait_played(twilio, 2)
+        await twilio.send_stop()
+        call = await env.ended(call_sid)
+        await caller.stop()
+        turns = await env.turns(call_sid)
+
+    conn = env.model.connections[0]
+    assert env.model.errors == [] and twilio.errors == []
+    ((_, audio_end_ms, _),) = conn.truncations
+    assert len(twilio.clears) == 1
+    clear_at = twilio.clears[0]
+    heard_ms = twilio.played_ms(at=clear_at)
+    # Within one mark: marks follow every delta, and the largest delta is 200 ms.
+    assert abs(audio_end_ms - heard_ms) <= 200, (audio_end_ms, heard_ms)
+    # The response was cancelled (by the server's VAD or by us) and nothing of it
+    # reached the caller after the clear.
+    dones = conn.events("response.done")
+    assert dones[0]["response"]["status"] == "cancelled"
+    second_created = conn.sent_at[conn.sent.index(conn.events("response.created")[1])]
+    late = [r for r in twilio.events("media") if clear_at < r.at < second_created]
+    assert late == []
+    greeting = turns[0]
+    assert greeting.speaker == "assistant" and greeting.interrupted
+    assert greeting.truncated_at_ms == audio_end_ms
+    full = script.responses[0]
+    assert isinstance(full, Say)
+    assert 0 < len(greeting.text) < len(full.text) and full.text.startswith(greeting.text)
+    assert [t.speaker for t in turns] == ["assistant", "caller", "assistant"]
+    assert call.extra["interruptions"] == 1
+    assert call.extra["report"]["interruptions"] == 1
+
+
+async def test_late_transcription_keeps_conversation_order(mongo_uri: str, db_name: str) -> None:
+    script = Script(
+        responses=[
+            Say("Hello, tell me about yourself.", audio_ms=600),
+            Say("Thanks!", audio_ms=400),
+        ],
+        caller_transcripts=["I am a backend engineer."],
+        transcript_delay_ms=1500,
+    )
+    async with live_env(mongo_uri, db_name, script) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        await env.wait_played(twilio, 1)
+        caller.say()
+        conn = env.model.connections[0]
+        await env.wait(
+            lambda: bool(conn.events("conversation.item.input_audio_transcription.completed"))
+        )
+        await env.wait_played(twilio, 2)
+        await twilio.send_stop()
+        await env.ended(call_sid)
+        await caller.stop()
+        turns = await env.turns(call_sid)
+
+    # The reply's transcript arrived before the caller's: order follows the items.
+    sent = [e["type"] for e in conn.sent]
+    assert sent.index(
+        "response.output_audio_transcript.done", sent.index("input_audio_buffer.committed")
+    ) < sent.index("conversation.item.input_audio_transcription.completed")
+    assert [(t.speaker, t.text) for t in turns] == [
+        ("assistant", "Hello, tell me about yourself."),
+        ("caller", "I am a backend engineer."),
+        ("assistant", "Thanks!"),
+    ]
+    assert turns[1].created_at is not None and turns[2].created_at is not None
+    assert turns[1].created_at > turns[2].created_at  # stored later, ordered earlier
+
+
+async def test_bad_tool_arguments_get_an_error_output(mongo_uri: str, db_name: str) -> None:
+    script = Script(
+        responses=[
+            Say("First question: what is a cache?", audio_ms=500),
+            CallTool("evaluate_candidate_answer", '{"answer_quality": "superb"'),
+            CallTool("evaluate_candidate_answer", json.dumps({"answer_quality": "superb"})),
+            Say("Let me rephrase that.", audio_ms=400),
+        ],
+        caller_transcripts=["Fast storage."],
+    )
+    async with live_env(mongo_uri, db_name, script) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        await env.wait_played(twilio, 1)
+        caller.say()
+        conn = env.model.connections[0]
+        await env.wait(lambda: len(conn.events("response.done")) >= 4)
+        await env.wait_played(twilio, 4)
+        await twilio.send_stop()
+        await env.ended(call_sid)
+        await caller.stop()
+        evaluations = await env.svc.store.evaluations.for_call(call_sid)
+
+    assert env.model.errors == []
+    outputs = [
+        json.loads(e["item"]["output"])
+        for e in conn.client_events("conversation.item.create")
+        if e["item"]["type"] == "function_call_output"
+    ]
+    assert len(outputs) == 2 and all("error" in o for o in outputs)
+    assert "JSON" in outputs[0]["error"] or "json" in outputs[0]["error"]
+    assert "answer_quality" in outputs[1]["error"]
+    assert evaluations == []
+    assert len(conn.client_events("response.create")) == 3  # greeting and one after each error
+
+
+async def test_model_drop_between_turns_reconnects_silently(mongo_uri: str, db_name: str) -> None:
+    script = Script(
+        responses=[
+            Say("Hello. What did you work on last?", audio_ms=600),
+            Say("Interesting. Why that design?", audio_ms=600),
+            Say("Thank you.", audio_ms=400),
+        ],
+        caller_transcripts=["A search engine.", "It was simpler to operate."],
+    )
+    async with live_env(mongo_uri, db_name, script) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        await env.wait_played(twilio, 1)
+        caller.say()
+        first = env.model.connections[0]
+        await env.wait(lambda: len(first.events("response.done")) >= 2)
+        await env.wait_played(twilio, 2)
+        await env.model.drop()
+        await env.wait(lambda: len(env.model.connections) == 2)
+        second = env.model.connections[1]
+        await env.wait(lambda: bool(second.client_events("conversation.item.create")))
+        caller.say()
+        await env.wait(lambda: len(second.events("response.done")) >= 1)
+        await env.wait_played(twilio, 1)
+        await twilio.send_stop()
+        call = await env.ended(call_sid)
+        await caller.stop()
+        turns = await env.turns(call_sid)
+
+    assert env.model.errors == []
+    assert second.client_events("session.update")
+    items = [e["item"] for e in second.client_events("conversation.item.create")]
+    replayed = [(i["role"], i["content"][0]["text"]) for i in items if i["role"] != "system"]
+    assert replayed == [
+        ("assistant", "Hello. What did you work on last?"),
+        ("user", "A search engine."),
+        ("assistant", "Interesting. Why that design?"),
+    ]
+    # Nobody was speaking or waiting: no apology, and no reply until the caller talks.
+    notes = [i["content"][0]["text"] for i in items if i["role"] == "system"]
+    assert not any("apologize" in n for n in notes)
+    assert [(t.speaker, t.text) for t in turns] == [
+        ("assistant", "Hello. What did you work on last?"),
+        ("caller", "A search engine."),
+        ("assistant", "Interesting. Why that design?"),
+        ("caller", "It was simpler to operate."),
+        ("assistant", "Thank you."),
+    ]
+    assert call.extra["reconnects"] == 1
+    assert call.extra["report"]["reconnects"] == 1
+
+
+async def test_model_drop_mid_reply_apologizes(mongo_uri: str, db_name: str) -> None:
+    script = Script(
+        responses=[
+            Say("Hello and welcome, this is a rather long introduction " * 3, audio_ms=6000),
+            Say("Sorry, the line dropped for a moment. As I was saying.", audio_ms=600),
+        ],
+    )
+    async with live_env(mongo_uri, db_name, script, realtime_factor=1.25) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        await env.wait(lambda: twilio.played_ms() >= 1000)
+        await env.model.drop()
+        await env.wait(lambda: len(env.model.connections) == 2)
+        second = env.model.connections[1]
+        await env.wait(lambda: len(second.events("response.done")) >= 1)
+        await env.wait_played(twilio, 1)
+        await twilio.send_stop()
+        call = await env.ended(call_sid)
+        await caller.stop()
+        turns = await env.turns(call_sid)
+
+    assert env.model.errors == []
+    notes = [
+        e["item"]["content"][0]["text"]
+        for e in second.client_events("conversation.item.create")
+        if e["item"]["role"] == "system"
+    ]
+    assert any("apologize" in n for n in notes)
+    assert len(twilio.clears) == 1  # the cut-off reply stopped playing at once
+    first_turn, apology = turns
+    intro = script.responses[0]
+    assert isinstance(intro, Say)
+    assert first_turn.interrupted and 0 < len(first_turn.text) < len(intro.text)
+    assert apology.text.startswith("Sorry, the line dropped")
+    assert call.extra["reconnects"] == 1
+
+
+async def test_model_gone_for_good_apologizes_and_hangs_up(mongo_uri: str, db_name: str) -> None:
+    script = Script(responses=[Say("Hello, first question.", audio_ms=500)])
+    async with live_env(mongo_uri, db_name, script) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        await env.wait_played(twilio, 1)
+        env.model.refuse_connections = True
+        await env.model.drop()
+        call = await env.ended(call_sid, timeout=20)
+        await caller.stop()
+
+    assert len(env.model.connections) == 1
+    refused = [status for status, _ in env.model.handshakes if status == 503]
+    assert len(refused) == 3  # every reconnect attempt was made, and refused
+    (update,) = env.rest.updates
+    assert update.status is None and "technical difficulties" in update.said[0]
+    assert call.ended_reason == "model unavailable after reconnect attempts"
+    assert call.extra["report"]["completion"] == "failed"
+
+
+async def test_caller_hanging_up_mid_reply(mongo_uri: str, db_name: str) -> None:
+    script = Script(responses=[Say("A long introduction " * 10, audio_ms=8000)])
+    async with live_env(mongo_uri, db_name, script, realtime_factor=1.25) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        conn = env.model.connections and env.model.connections[0]
+        await env.wait(lambda: twilio.played_ms() >= 500)
+        await caller.stop()
+        hung_up = asyncio.get_running_loop().time()
+        await twilio.close()
+        model_conn = env.model.connections[0]
+        await env.wait(lambda: model_conn.closed, timeout=5)
+        closed_after = asyncio.get_running_loop().time() - hung_up
+        call = await env.ended(call_sid)
+        turns = await env.turns(call_sid)
+
+    assert conn
+    assert closed_after < 1.0
+    assert env.rest.updates == []  # nothing to hang up: the caller did
+    assert call.ended_reason == "candidate hung up (stream disconnected)"
+    assert call.extra["report"]["completion"] == "candidate_hung_up"
+    assert call.extra["cost"]["total_usd"] > 0
+    assert turns and turns[0].speaker == "assistant"
+
+
+async def test_max_call_seconds_wraps_up_and_ends(mongo_uri: str, db_name: str) -> None:
+    script = Script(
+        responses=[
+            Say("Hello, let us begin.", audio_ms=500),
+            Say("We are out of time. Thank you and goodbye.", audio_ms=700),
+        ]
+    )
+    async with live_env(mongo_uri, db_name, script, max_call_seconds=4) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        call = await env.ended(call_sid, timeout=20)
+        await caller.stop()
+
+    conn = env.model.connections[0]
+    notes = [
+        e["item"]["content"][0]["text"]
+        for e in conn.client_events("conversation.item.create")
+        if e["item"]["type"] == "message" and e["item"]["role"] == "system"
+    ]
+    assert any("one minute is left" in n for n in notes)
+    closing = conn.client_events("response.create")[-1]
+    assert "closing line" in closing["response"]["instructions"]
+    assert [u.status for u in env.rest.updates] == ["completed"]
+    assert twilio.echoed_marks[-1][1] == "end-of-call"
+    assert call.ended_reason == "time limit reached"
+    assert call.extra["report"]["completion"] == "timed_out"
