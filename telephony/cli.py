@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
+from evaluation.estimate import estimate_cost
+from evaluation.prices import PriceError
+from evaluation.templates import (
+    DEFAULT_TEMPLATE,
+    Template,
+    TemplateError,
+    parse_template,
+    template_to_dict,
+)
 from persistence import EmbeddedServerError, StoreUnavailable
+from persistence.templates import PhoneNumberTaken
 from telephony.app import create_app
 from telephony.config import ConfigError, Settings, load_settings
 from telephony.logs import configure_logging
@@ -77,6 +90,77 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _template_from(path: str | None) -> Template:
+    if path is None:
+        return DEFAULT_TEMPLATE
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"voice-interview: cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"voice-interview: {path} must hold a JSON object")
+    try:
+        return parse_template(data)
+    except TemplateError as exc:
+        print(f"voice-interview: {path} is not a valid template", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def estimate(args: argparse.Namespace) -> int:
+    settings = _settings_or_exit()
+    template = _template_from(args.template)
+    model = args.model or settings.openai_realtime_model
+    try:
+        result = estimate_cost(
+            template,
+            args.minutes,
+            settings.prices,
+            model,
+            transcription_model=settings.transcription_model,
+            direction=args.direction,
+        )
+    except PriceError as exc:
+        print(f"voice-interview: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.minutes:g}-minute interview on {model}: ${result.total:.2f}")
+    for name, line in result.breakdown.to_dict()["lines"].items():
+        if line["usd"]:
+            print(f"  {name:<24} ${line['usd']:.4f}")
+    print(f"assumptions: {json.dumps(result.to_dict()['assumptions'])}")
+    return 0
+
+
+def save_template(args: argparse.Namespace) -> int:
+    settings = _settings_or_exit()
+    template = _template_from(args.file)
+    configure_logging("WARNING")
+
+    async def run() -> None:
+        svc = Services(settings)
+        await svc.start()
+        try:
+            assert svc.store is not None
+            await svc.store.templates.save(
+                template.template_id,
+                template_to_dict(template),
+                datetime.now(UTC),
+                list(args.number or []),
+            )
+        finally:
+            await svc.stop()
+
+    try:
+        asyncio.run(run())
+    except (EmbeddedServerError, StoreUnavailable, PhoneNumberTaken) as exc:
+        print(f"voice-interview: {exc}", file=sys.stderr)
+        return 1
+    routed = f" for calls to {', '.join(args.number)}" if args.number else ""
+    print(f"saved template {template.template_id!r}{routed}")
+    return 0
+
+
 def check_config(_: argparse.Namespace) -> int:
     settings = _settings_or_exit()
     print("configuration is valid")
@@ -94,6 +178,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.set_defaults(func=serve)
     p_check = sub.add_parser("check-config", help="validate the configuration and exit")
     p_check.set_defaults(func=check_config)
+    p_est = sub.add_parser("estimate", help="expected cost of an interview")
+    p_est.add_argument("--minutes", type=float, required=True)
+    p_est.add_argument("--template", help="template JSON file (default: the built-in one)")
+    p_est.add_argument("--model", help="Realtime model (default: OPENAI_REALTIME_MODEL)")
+    p_est.add_argument("--direction", choices=("inbound", "outbound"), default="inbound")
+    p_est.set_defaults(func=estimate)
+    p_tpl = sub.add_parser("save-template", help="validate a template JSON file and store it")
+    p_tpl.add_argument("file")
+    p_tpl.add_argument(
+        "--number", action="append", help="E.164 number whose inbound calls use it (repeatable)"
+    )
+    p_tpl.set_defaults(func=save_template)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -160,3 +160,25 @@ async def test_protocol_errors_are_recorded(script_server: ScriptServer) -> None
         await peer.wait_closed()
     codes = [e.split(":")[0] for e in peer.errors]
     assert codes == ["31950", "31924", "31924", "31924", "31924"]
+
+
+async def test_marks_due_together_echo_in_the_order_sent(script_server: ScriptServer) -> None:
+    url, scripts, _ = script_server
+    echoes: list[str] = []
+    names = [f"m{i}" for i in range(40)]
+
+    async def script(ws: ServerConnection, seen: list[dict[str, object]]) -> None:
+        sid = await read_until_start(ws, seen)
+        await ws.send(media_message(sid, base64.b64encode(b"\xff" * 400).decode()))  # 50 ms
+        for name in names:
+            await ws.send(mark_message(sid, name))
+        async for frame in ws:
+            msg = json.loads(frame)
+            if msg["event"] == "mark":
+                echoes.append(msg["mark"]["name"])
+
+    scripts.append(script)
+    async with peer_for(url) as peer:
+        await peer.begin()
+        await asyncio.sleep(0.2)
+    assert echoes == names

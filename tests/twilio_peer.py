@@ -327,9 +327,16 @@ class TwilioPeer:
         self._pending.append(mark)
 
     def _fire(self, mark: PendingMark) -> None:
-        if mark in self._pending:
-            self._pending.remove(mark)
-            self._spawn_echo(mark.name)
+        # Timers due at the same instant may fire in any order; Twilio echoes marks in
+        # the order they were sent, so release every mark up to this one, in order.
+        if mark not in self._pending:
+            return
+        index = self._pending.index(mark)
+        released, self._pending = self._pending[: index + 1], self._pending[index + 1 :]
+        for done in released:
+            if done.handle:
+                done.handle.cancel()
+            self._spawn_echo(done.name)
 
     def _spawn_echo(self, name: str) -> None:
         # Tasks start in creation order, so echoes leave in the order marks came due.
