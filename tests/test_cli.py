@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -92,3 +94,47 @@ async def test_serve_refuses_bad_configuration(tmp_path: Path) -> None:
     assert "LOG_LEVEL: must be one of" in text
     assert "MONGODB_URI: must start with mongodb://" in text
     assert "Traceback" not in text
+
+
+def run_cli(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "telephony.cli", *args],
+        cwd=tmp,
+        env={**CLEAN_ENV, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_estimate_prints_a_total_and_its_assumptions(tmp_path: Path) -> None:
+    big = run_cli(tmp_path, "estimate", "--minutes", "15")
+    mini = run_cli(tmp_path, "estimate", "--minutes", "15", "--model", "gpt-realtime-mini")
+    assert big.returncode == 0 and mini.returncode == 0
+    assert big.stdout.startswith("15-minute interview on gpt-realtime: $")
+    total = float(big.stdout.split("$")[1].split()[0])
+    mini_total = float(mini.stdout.split("$")[1].split()[0])
+    assert 0 < mini_total < total
+    assert "cache_hit_ratio" in big.stdout
+    unknown = run_cli(tmp_path, "estimate", "--minutes", "5", "--model", "gpt-unknown")
+    assert unknown.returncode == 2 and "no price for model 'gpt-unknown'" in unknown.stderr
+
+
+def test_save_template_validates_and_routes_a_number(tmp_path: Path) -> None:
+    from evaluation.templates import DEFAULT_TEMPLATE, template_to_dict
+
+    good = template_to_dict(DEFAULT_TEMPLATE) | {"template_id": "backend"}
+    (tmp_path / "good.json").write_text(json.dumps(good))
+    bad = {**good, "questions": [], "voice": "robot"}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    refused = run_cli(tmp_path, "save-template", "bad.json")
+    assert refused.returncode == 2
+    assert "questions" in refused.stderr and "voice" in refused.stderr
+    saved = run_cli(tmp_path, "save-template", "good.json", "--number", "+14155550100")
+    assert saved.returncode == 0, saved.stderr
+    assert "saved template 'backend' for calls to +14155550100" in saved.stdout
+    # Stored in the embedded database: another template cannot take the same number.
+    other = good | {"template_id": "frontend"}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    clash = run_cli(tmp_path, "save-template", "other.json", "--number", "+14155550100")
+    assert clash.returncode == 1 and "already route to template 'backend'" in clash.stderr

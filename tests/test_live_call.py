@@ -146,6 +146,31 @@ async def test_barge_in_truncates_to_what_the_caller_heard(mongo_uri: str, db_na
     assert call.extra["report"]["interruptions"] == 1
 
 
+async def test_running_cost_is_stored_as_responses_complete(
+    mongo_uri: str, db_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = Script(responses=[Say("Hello, first question.", audio_ms=500)])
+    async with live_env(mongo_uri, db_name, script, cost_alert_usd=Decimal("0.000001")) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        await env.wait(lambda: bool(env.model.connections[0].usages))
+        running: float = 0.0
+        for _ in range(100):  # the write is queued behind the audio, not awaited
+            call = await env.svc.store.calls.get(call_sid)
+            assert call is not None and "ended" not in call.timings
+            running = call.extra.get("cost", {}).get("running_usd", 0.0)
+            if running:
+                break
+            await asyncio.sleep(0.02)
+        await caller.stop()
+        await twilio.close()  # the line drops: the call ends abruptly
+        final = await env.ended(call_sid)
+
+    assert running > 0
+    assert final.extra["cost"]["total_usd"] >= running
+    alerts = [r for r in caplog.records if "alert threshold" in r.getMessage()]
+    assert len(alerts) == 1 and alerts[0].levelname == "WARNING"
+
+
 async def test_late_transcription_keeps_conversation_order(mongo_uri: str, db_name: str) -> None:
     script = Script(
         responses=[
