@@ -122,6 +122,15 @@ class Env:
         assert record is not None
         return record
 
+    async def hang_up(
+        self, call_sid: str, twilio: TwilioPeer, caller: Caller
+    ) -> tuple[CallRecord, list[Turn]]:
+        """The caller's side ends the call (Twilio's `stop`); the call as stored afterwards."""
+        await twilio.send_stop()
+        call = await self.ended(call_sid)
+        await caller.stop()
+        return call, await self.turns(call_sid)
+
     async def turns(self, call_sid: str) -> list[Turn]:
         return await self.svc.store.turns.for_call(call_sid)
 

@@ -37,6 +37,7 @@ async def test_a_whole_interview(mongo_uri: str, db_name: str) -> None:
     async with live_env(mongo_uri, db_name, script) as env:
         call_sid, twilio, caller = await env.dial_in()
         await env.wait_played(twilio, 1)
+        await twilio.send_dtmf("5")
         caller.say()
         await env.wait(lambda: len(env.model.connections[0].events("response.done")) >= 3)
         await env.wait_played(twilio, 3)
@@ -49,6 +50,16 @@ async def test_a_whole_interview(mongo_uri: str, db_name: str) -> None:
     assert env.model.errors == [], env.model.errors
     assert twilio.errors == []
     assert env.rest.errors == []
+    # One model session, opened by the voice webhook before the stream even started.
+    (conn,) = env.model.connections
+    assert conn.client_events("session.update")
+    keypad = [
+        e["item"]["content"][0]["text"]
+        for e in conn.client_events("conversation.item.create")
+        if e["item"]["type"] == "message"
+    ]
+    assert keypad == ["[pressed keypad key 5]"]
+    assert [d["digit"] for d in call.extra["dtmf"]] == ["5"]
     # The interviewer spoke first, and the goodbye played before the hang-up.
     assert [u.status for u in env.rest.updates] == ["completed"]
     assert twilio.echoed_marks and twilio.echoed_marks[-1][1] == "end-of-call"
@@ -115,10 +126,7 @@ async def test_barge_in_truncates_to_what_the_caller_heard(mongo_uri: str, db_na
         await env.wait(lambda: bool(env.model.connections[0].truncations))
         await env.wait(lambda: len(env.model.connections[0].events("response.done")) >= 2)
         await env.wait_played(twilio, 2)
-        await twilio.send_stop()
-        call = await env.ended(call_sid)
-        await caller.stop()
-        turns = await env.turns(call_sid)
+        call, turns = await env.hang_up(call_sid, twilio, caller)
 
     conn = env.model.connections[0]
     assert env.model.errors == [] and twilio.errors == []
@@ -243,7 +251,10 @@ async def test_bad_tool_arguments_get_an_error_output(mongo_uri: str, db_name: s
     assert len(conn.client_events("response.create")) == 3  # greeting and one after each error
 
 
-async def test_model_drop_between_turns_reconnects_silently(mongo_uri: str, db_name: str) -> None:
+@pytest.mark.parametrize("loss", ["drop", "session_expired"])
+async def test_model_loss_between_turns_reconnects_silently(
+    mongo_uri: str, db_name: str, loss: str
+) -> None:
     script = Script(
         responses=[
             Say("Hello. What did you work on last?", audio_ms=600),
@@ -259,17 +270,15 @@ async def test_model_drop_between_turns_reconnects_silently(mongo_uri: str, db_n
         first = env.model.connections[0]
         await env.wait(lambda: len(first.events("response.done")) >= 2)
         await env.wait_played(twilio, 2)
-        await env.model.drop()
+        # A dropped socket, or the API's 60-minute cap (an error event, then a close).
+        await (env.model.drop() if loss == "drop" else env.model.expire())
         await env.wait(lambda: len(env.model.connections) == 2)
         second = env.model.connections[1]
         await env.wait(lambda: bool(second.client_events("conversation.item.create")))
         caller.say()
         await env.wait(lambda: len(second.events("response.done")) >= 1)
         await env.wait_played(twilio, 1)
-        await twilio.send_stop()
-        call = await env.ended(call_sid)
-        await caller.stop()
-        turns = await env.turns(call_sid)
+        call, turns = await env.hang_up(call_sid, twilio, caller)
 
     assert env.model.errors == []
     assert second.client_events("session.update")
@@ -309,10 +318,7 @@ async def test_model_drop_mid_reply_apologizes(mongo_uri: str, db_name: str) -> 
         second = env.model.connections[1]
         await env.wait(lambda: len(second.events("response.done")) >= 1)
         await env.wait_played(twilio, 1)
-        await twilio.send_stop()
-        call = await env.ended(call_sid)
-        await caller.stop()
-        turns = await env.turns(call_sid)
+        call, turns = await env.hang_up(call_sid, twilio, caller)
 
     assert env.model.errors == []
     notes = [
