@@ -85,6 +85,7 @@ class SessionOptions:
     reconnect_backoff_s: tuple[float, ...] = (0.25, 0.75, 1.5)
     goodbye_timeout_s: float = 15.0
     cost_alert_usd: Decimal = Decimal(5)
+    number_type: str = "local"  # how Twilio bills the inbound leg: local or toll_free
 
     def session_config(self, template: Template) -> rt.SessionConfig:
         return rt.SessionConfig(
@@ -704,7 +705,9 @@ class CallSession:
         fields["report"] = report.to_dict()
         if self.cost is not None:
             self.cost.set_telephony(
-                duration, "outbound" if self.direction == "outbound" else "inbound", "local"
+                duration,
+                "outbound" if self.direction == "outbound" else "inbound",
+                "toll_free" if self.options.number_type == "toll_free" else "local",
             )
             fields["cost"] = self.cost.breakdown().to_dict()
         self._write(lambda: self._store.calls.update_fields(self.call_sid, fields, at))

@@ -88,6 +88,7 @@ class Settings:
     twilio_auth_token: Secret | None = field(default=None)
     twilio_from_number: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    twilio_number_type: str = "local"
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -356,6 +357,7 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
         twilio_auth_token=r.secret("TWILIO_AUTH_TOKEN", _auth_token),
         twilio_from_number=r.optional("TWILIO_FROM_NUMBER", _phone),
         twilio_api_url=r.get("TWILIO_API_URL", _url(("https", "http")), "https://api.twilio.com"),
+        twilio_number_type=r.get("TWILIO_NUMBER_TYPE", _choice(("local", "toll_free")), "local"),
         log_level=r.get("LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO"),
         host=r.get("HOST", str, "127.0.0.1"),
         port=r.get("PORT", _int_in(1, 65535), 8000),

@@ -40,6 +40,7 @@ def session_options(settings: Settings) -> SessionOptions:
         ),
         max_call_seconds=settings.max_call_seconds,
         cost_alert_usd=settings.cost_alert_usd,
+        number_type=settings.twilio_number_type,
     )
 
 
