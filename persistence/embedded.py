@@ -67,7 +67,9 @@ class EmbeddedServer:
                 "or set MONGODB_URI"
             )
         if self.storage_path != ":memory:":
-            path = Path(self.storage_path)
+            # Absolute: the child runs in another working directory.
+            path = Path(self.storage_path).resolve()
+            self.storage_path = path
             try:
                 path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

@@ -62,8 +62,11 @@ async def test_serve_on_embedded_defaults_then_stop_cleanly(tmp_path: Path) -> N
     assert "MONGODB_URI is not set" in log and "production should set MONGODB_URI" in log
     assert "feature off: live interviews (set OPENAI_API_KEY)" in log
     assert "Traceback" not in log
-    # The embedded server went down with the service: its data directory is free again.
-    assert (tmp_path / "var" / "db").is_dir()
+    # The data lives in DATA_DIR/db (relative to where the service was started) ...
+    data = tmp_path / "var" / "db"
+    assert (data / "WiredTiger").is_file()
+    assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["db", "embedded-db.log"]
+    # ... and the embedded server went down with the service: the directory is free again.
     again = EmbeddedServer(tmp_path / "var" / "db")
     await again.start()
     await again.stop()
