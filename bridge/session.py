@@ -32,7 +32,7 @@ from bridge.twilio_messages import (
     media_message,
 )
 from evaluation.cost import CallCost
-from evaluation.instructions import build_instructions
+from evaluation.instructions import build_instructions, call_limit_s
 from evaluation.progress import InterviewProgress
 from evaluation.report import Completion, build_report
 from evaluation.templates import Template
@@ -172,7 +172,9 @@ class CallSession:
             ULAW_BYTES_PER_MS if options.audio_format == "pcmu" else PCM_BYTES_PER_MS
         )
         self.playback = PlaybackTracker()
-        self.progress = InterviewProgress(template, self._t0, options.max_call_seconds)
+        # The template's own duration, capped by the service-wide MAX_CALL_SECONDS.
+        self.limit_s = call_limit_s(template, options.max_call_seconds)
+        self.progress = InterviewProgress(template, self._t0, self.limit_s)
         # conversation bookkeeping
         self._seq = -1
         self._user_seq: dict[str, int] = {}
@@ -262,7 +264,7 @@ class CallSession:
     # -- StreamListener ---------------------------------------------------------------
 
     async def on_start(self, start: Start) -> None:
-        limit = self.options.max_call_seconds
+        limit = self.limit_s
         self._spawn(self._limit_timer(max(0.0, limit - self.options.wrap_up_before_s), limit))
         if self._conn is None:
             try:
