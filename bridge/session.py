@@ -485,7 +485,13 @@ class CallSession:
         try:
             parsed = parse_tool_call(call.name, call.arguments)
         except ToolArgumentError as exc:
-            log.warning("bad tool call %s: %s", call.name[:60], exc, extra=self._ctx())
+            # The detail can quote what the model wrote: keep it out of INFO-level logs.
+            log.warning(
+                "bad arguments for tool %s; the model was told why",
+                call.name[:60],
+                extra=self._ctx(),
+            )
+            log.debug("tool argument problems: %s", exc, extra=self._ctx())
             output = tool_error_output(str(exc))
         else:
             if isinstance(parsed, EvaluateAnswer):
