@@ -122,9 +122,12 @@ class TwilioStream:
                 await self.listener.on_mark(event)
             return Outcome.CONTINUE
         if isinstance(event, Dtmf):
-            await self._store.calls.add_event(
-                self.start.call_sid, "dtmf", {"digit": event.digit[:1], "at": utcnow()}
-            )
+            try:
+                await self._store.calls.add_event(
+                    self.start.call_sid, "dtmf", {"digit": event.digit[:1], "at": utcnow()}
+                )
+            except Exception as exc:  # a database hiccup must not end the call
+                log.error("keypad digit not recorded (%s)", type(exc).__name__, extra=self._ctx())
             if self.listener:
                 await self.listener.on_dtmf(event)
             return Outcome.CONTINUE
