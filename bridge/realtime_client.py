@@ -63,6 +63,9 @@ class RealtimeConnection:
             await conn.send(config.to_wire())
         except ConnectionClosed:
             raise RealtimeUnavailable("closed while configuring the session") from None
+        except BaseException:  # cancelled mid-setup: never leave a billed socket open
+            await conn.close()
+            raise
         return conn
 
     async def send(self, event: dict[str, Any]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from pymongo.errors import DuplicateKeyError
+
 from persistence._types import Collection, Document
 from persistence.models import Evaluation
 
@@ -26,8 +28,16 @@ class Evaluations:
     def __init__(self, collection: Collection) -> None:
         self._c = collection
 
-    async def add(self, evaluation: Evaluation) -> None:
-        await self._c.insert_one(asdict(evaluation))
+    async def add(self, evaluation: Evaluation) -> bool:
+        """Store once: a retried write of the same tool call is recognized by its id."""
+        doc = asdict(evaluation)
+        if evaluation.tool_call_id is not None:
+            doc["_id"] = f"{evaluation.call_sid}:{evaluation.tool_call_id}"
+        try:
+            await self._c.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def for_call(self, call_sid: str) -> list[Evaluation]:
         cursor = self._c.find({"call_sid": call_sid}).sort([("created_at", 1), ("_id", 1)])

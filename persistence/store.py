@@ -41,6 +41,8 @@ class Store:
             tz_aware=True,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
+            # A hung server must not hold a call's writes (or its end) forever.
+            socketTimeoutMS=max(10_000, 2 * timeout_ms),
             appname="voice-interview",
         )
         return cls(client, db_name)

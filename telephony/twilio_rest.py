@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from twilio.base.exceptions import TwilioException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -16,7 +17,8 @@ class TwilioCalls:
     """Wraps the SDK's blocking client in a thread so the event loop never waits on HTTP."""
 
     def __init__(self, account_sid: str, auth_token: str, api_url: str) -> None:
-        self._client = Client(account_sid, auth_token)
+        # Without a timeout a stuck request would hold the hang-up (and its fallback) forever.
+        self._client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=10))
         # The SDK builds every URL from this base; a regional edge or proxy can be set here.
         self._client.api.base_url = api_url.rstrip("/")
 

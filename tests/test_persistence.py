@@ -169,7 +169,8 @@ async def test_turns_append_in_order_and_reject_duplicates(store: Store) -> None
 
 async def test_evaluations(store: Store) -> None:
     ev = Evaluation("CA8", 0, "good", ["caching"], "continue", False, T0, tool_call_id="call_1")
-    await store.evaluations.add(ev)
+    assert await store.evaluations.add(ev)
+    assert not await store.evaluations.add(ev)  # a retried write
     later = Evaluation("CA8", 1, "excellent", [], "move_to_next_topic", False, T0 + timedelta(1))
     await store.evaluations.add(later)
     got = await store.evaluations.for_call("CA8")
