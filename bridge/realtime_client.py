@@ -50,7 +50,9 @@ class RealtimeConnection:
                 max_size=16 * 2**20,
                 # Audio is already compressed; per-message deflate would only cost CPU.
                 compression=None,
-                ping_interval=20,
+                # A half-open socket must be noticed in seconds, not after 40 s of silence.
+                ping_interval=5,
+                ping_timeout=5,
             )
         except InvalidStatus as exc:
             raise RealtimeUnavailable(
