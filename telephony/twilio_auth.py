@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from twilio.request_validator import (
     SIGNATURE_HEADER,
@@ -19,10 +18,10 @@ HeaderMap = Mapping[str, str] | Headers
 
 
 def public_base(settings: Settings, headers: HeaderMap, scheme: str) -> str:
-    """`scheme://host` as the caller saw it: PUBLIC_URL, else the proxy's forwarded headers."""
+    """Where Twilio reaches us: PUBLIC_URL (which may carry a path prefix a proxy strips),
+    else `scheme://host` from the proxy's forwarded headers."""
     if settings.public_url is not None:
-        parts = urlsplit(settings.public_url)
-        return f"{parts.scheme}://{parts.netloc}"
+        return settings.public_url.rstrip("/")
     proto = headers.get("X-Forwarded-Proto", "").split(",")[0].strip() or scheme
     host = (
         headers.get("X-Forwarded-Host", "").split(",")[0].strip() or headers.get("Host", "")

@@ -226,3 +226,16 @@ async def test_webhook_starts_opening_the_model_session(mongo_uri: str, db_name:
     finally:
         await services.stop()
     assert opened == [(call_sid, "default")]
+
+
+async def test_public_url_with_a_path_prefix(mongo_uri: str, db_name: str) -> None:
+    prefix = PUBLIC + "/interviews"
+    async with service(settings_for(mongo_uri, db_name, public_url=prefix)) as svc:
+        call_sid = sid("CA")
+        response = await svc.post_twilio(
+            "/twilio/voice", voice_form(call_sid), signed_url=prefix + "/twilio/voice"
+        )
+    assert response.status_code == 200
+    stream = next(ET.fromstring(response.text).iter("Stream"))
+    assert stream.attrib["url"] == "wss://voice.example.test/interviews/twilio/media-stream"
+    assert stream.attrib["statusCallback"] == prefix + "/twilio/stream-status"
