@@ -64,6 +64,7 @@ class WsConn:
         self.on_close = on_close
         self.closed = False
         self.close_code: int | None = None
+        self.close_reason = ""
         # user-space read time minus kernel receive time, per read: the generator's lag
         self.read_lag_ns = array("q")
         self._close_sent = False
@@ -150,6 +151,7 @@ class WsConn:
                 self._send_frame(0xA, payload)
             elif opcode == 8:
                 self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                self.close_reason = payload[2:].decode(errors="replace")
                 if not self._close_sent:
                     self._send_frame(0x8, payload[:2])
                     self._close_sent = True
