@@ -73,6 +73,7 @@ class Env:
     async def dial_in(self) -> tuple[str, TwilioPeer, Caller]:
         """A candidate calls: webhook, media stream, `connected` + `start`, live audio."""
         call_sid = await self.svc.incoming_call(sid("CA"), AccountSid=ACCOUNT)
+        self.rest.live_calls.add(call_sid)
         twilio = self.svc.peer(call_sid, account_sid=ACCOUNT)
         await twilio.connect()
         self.calls[call_sid] = twilio

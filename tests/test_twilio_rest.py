@@ -13,7 +13,7 @@ async def test_hang_up_with_and_without_a_last_word() -> None:
     async def on_end(call_sid: str) -> None:
         ended.append(call_sid)
 
-    peer = TwilioRestPeer(ACCOUNT, TOKEN, on_end=on_end)
+    peer = TwilioRestPeer(ACCOUNT, TOKEN, on_end=on_end, live_calls={"CA1", "CA2"})
     async with peer.serving():
         calls = TwilioCalls(ACCOUNT, TOKEN, peer.base)
         assert await calls.hang_up("CA1")
@@ -25,13 +25,14 @@ async def test_hang_up_with_and_without_a_last_word() -> None:
 
 
 async def test_refusals_are_reported_not_raised() -> None:
-    peer = TwilioRestPeer(ACCOUNT, TOKEN)
+    peer = TwilioRestPeer(ACCOUNT, TOKEN, live_calls={"CA1"})
     async with peer.serving():
+        assert not await TwilioCalls(ACCOUNT, TOKEN, peer.base).hang_up("CA404")
         wrong_token = TwilioCalls(ACCOUNT, "f" * 32, peer.base)
         assert not await wrong_token.hang_up("CA1")
         peer.fail_with = 500
         assert not await TwilioCalls(ACCOUNT, TOKEN, peer.base).hang_up("CA1")
-    assert peer.errors == ["bad credentials"]
+    assert peer.errors == ["update for a call not in progress: CA404", "bad credentials"]
     assert peer.updates == []
 
 

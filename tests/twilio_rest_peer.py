@@ -40,6 +40,7 @@ class TwilioRestPeer:
     errors: list[str] = field(default_factory=list)
     on_end: Callable[[str], Awaitable[None]] | None = None
     fail_with: int | None = None  # answer every update with this HTTP status
+    live_calls: set[str] = field(default_factory=set)  # calls in progress; others are 404
     base: str = ""
 
     def app(self) -> Quart:
@@ -53,6 +54,9 @@ class TwilioRestPeer:
                 return jsonify(code=20003, message="Authenticate", status=401), 401
             if account != self.account_sid:
                 self.errors.append("wrong account")
+                return jsonify(code=20404, message="not found", status=404), 404
+            if call_sid not in self.live_calls:
+                self.errors.append(f"update for a call not in progress: {call_sid}")
                 return jsonify(code=20404, message="not found", status=404), 404
             form = await request.form
             unknown = set(form) - {"Status", "Twiml", "Url", "Method"}
@@ -77,6 +81,7 @@ class TwilioRestPeer:
                     self.fail_with
                 )
             self.updates.append(Update(call_sid, status, twiml))
+            self.live_calls.discard(call_sid)  # it has ended: a second update is refused
             if self.on_end is not None:
                 await self.on_end(call_sid)
             return jsonify(
