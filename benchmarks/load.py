@@ -694,7 +694,12 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
         cpu_pct = (sum(cpu1) - sum(cpu0)) / wall * 100
         return LevelResult(
             layout=f"{opts.server}/{opts.app}"
-            + ("" if opts.audio_format == "pcm16" else f" {opts.audio_format}"),
+            + ("" if opts.audio_format == "pcm16" else f" {opts.audio_format}")
+            + (
+                f" {opts.scenario.chunks_ms[0]} ms deltas"
+                if len(opts.scenario.chunks_ms) == 1
+                else ""
+            ),
             worker=worker,
             calls=n,
             window_s=round(wall, 1),
@@ -993,7 +998,7 @@ async def main_async(args: argparse.Namespace) -> None:
     opts = Options(
         window_s=window,
         settle_s=2.0 if quick else 4.0,
-        scenario=Scenario(),
+        scenario=Scenario(chunks_ms=(args.delta_ms,)) if args.delta_ms else Scenario(),
         log_dir=log_dir,
         profile_dir=Path(args.profile) if args.profile else None,
         gc_log=args.gc_log,
@@ -1088,8 +1093,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--retries",
         type=int,
-        default=2,
+        default=1,
         help="runs again when other processes took over 3 %% of the server's CPU",
+    )
+    parser.add_argument(
+        "--delta-ms",
+        type=int,
+        default=0,
+        help="model audio deltas of this one size (default: the tests' 40-200 ms pattern)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs of every level")
     parser.add_argument("--gc-log", action="store_true", help="log the server's GC pauses")
