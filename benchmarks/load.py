@@ -1,14 +1,17 @@
-"""Load benchmark: many simultaneous calls through one server process, per event loop.
+"""Load benchmark: many simultaneous calls through one server process (issue #5).
 
 Run by hand, from the repository root:
 
-    python benchmarks/load.py                 # 1, 25, 50, 100 calls; asyncio and uvloop; ~12 min
-    python benchmarks/load.py --quick         # shorter windows, ~4 min
-    python benchmarks/load.py --calls 100 --workers uvloop --window 20
+    python benchmarks/load.py              # 1, 25, 50, 100 calls x asyncio, uvloop; two workers
+    python benchmarks/load.py --quick      # 10 s windows
+    python benchmarks/load.py --calls 50,100 --workers uvloop --repeat 2
+    python benchmarks/load.py --calls 40 --layouts hypercorn/quart,uvicorn/thin+pcmu
 
-The service runs as it does in production (`hypercorn telephony.asgi:app`) pinned to CPU 0;
-SecantusDB and this generator (Twilio callers, the OpenAI Realtime stand-in and the Twilio
-REST stand-in, all in one process) share CPU 1. See benchmarks/README.md for the method.
+The service runs as the Procfile runs it (`hypercorn telephony.asgi:app`), pinned to CPU 0
+and started fresh for every run; SecantusDB and this generator (Twilio callers, the OpenAI
+Realtime stand-in and the Twilio REST stand-in, all in one process) share CPU 1. It prints
+a Markdown table and writes every figure to --json. benchmarks/README.md has the method
+and the results.
 """
 
 from __future__ import annotations
@@ -287,8 +290,9 @@ async def ring(port: int, call_sid: str) -> None:
         raise RuntimeError(f"voice webhook answered {status}: {answer[:200]!r}")
 
 
-async def dial(port: int, index: int) -> Caller:
+async def dial(port: int, index: int, rest: TwilioRestPeer) -> Caller:
     call_sid = sid("CA")
+    rest.live_calls.add(call_sid)  # Twilio's REST API only updates calls in progress
     await ring(port, call_sid)
     await asyncio.sleep(STREAM_DELAY_S)
     caller = Caller(index, call_sid, HOST, port)
@@ -296,13 +300,13 @@ async def dial(port: int, index: int) -> Caller:
     return caller
 
 
-async def ramp(port: int, n: int, callers: dict[str, Caller]) -> list[str]:
+async def ramp(port: int, n: int, callers: dict[str, Caller], rest: TwilioRestPeer) -> list[str]:
     """Dial n calls at RAMP_PER_S; returns the failures."""
     start = time.monotonic()
 
     async def one(i: int) -> None:
         await asyncio.sleep(max(0.0, start + i / RAMP_PER_S - time.monotonic()))
-        caller = await dial(port, i)
+        caller = await dial(port, i, rest)
         callers[caller.call_sid] = caller
 
     results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
@@ -554,6 +558,7 @@ class LevelResult:
     host_speed_ms: float = float("nan")
     model_closed_mid_call: dict[str, int] = field(default_factory=dict)  # by close code
     reconnected_calls: int = 0
+    rest_hang_ups: int = 0  # calls the service ended through Twilio's REST API
 
 
 def busy_pct(before: dict[str, float], after: dict[str, float], wall: float) -> float:
@@ -646,14 +651,14 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
             await server.ready()
             # One short call first, so lazy imports and first-use allocations are not
             # counted as the cost of the calls measured.
-            warm = await dial(server.port, WARMUP_INDEX)
+            warm = await dial(server.port, WARMUP_INDEX, rest)
             await wait_until(warm.heard_greeting, 10)
             await asyncio.sleep(1.0)
             await hang_up_all([warm], db_uri, db_name)
             await asyncio.sleep(1.0)
             rss_base = rss_bytes(server.pids())
             log(f"{worker} x{n}: dialing")
-            failures = await ramp(server.port, n, callers)
+            failures = await ramp(server.port, n, callers, rest)
             live = list(callers.values())
             await wait_until(lambda: all(c.heard_greeting() for c in live), 15)
             await asyncio.sleep(opts.settle_s)
@@ -683,9 +688,10 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
         model_closes = collections.Counter(
             f"{c.ws.close_code} {c.ws.close_reason}".strip()
             for c in peer.conns
-            if c.closed_at is not None and c.closed_at < stopping_at
+            if c.closed_at is not None and c.closed_at < stopping_at and c.call != WARMUP_INDEX
         )
         errors = failures + ending.problems + server.log_lines("ERROR")[:10]
+        errors += [f"Twilio REST stand-in: {e}" for e in rest.errors[:5]]
         errors += [
             f"model conn for call {c.call} saw {c.wrong_call} foreign frames"
             for c in peer.conns
@@ -737,6 +743,7 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
             warnings=len(server.log_lines("WARNING")),
             gc=gc_pauses(opts.log_dir, db_name, t0, t1) if opts.gc_log else {},
             model_closed_mid_call=dict(model_closes),
+            rest_hang_ups=len(rest.updates),
             reconnected_calls=sum(1 for cs in conns.values() if sum(c.used for c in cs) > 1),
         )
 
@@ -856,6 +863,7 @@ async def _run_two_workers(n: int, opts: Options, db_uri: str) -> TwoWorkerResul
                 call_sid = sid("CA")
                 before = len(peer.conns)
                 rang_at[call_sid] = time.monotonic()
+                rest.live_calls.add(call_sid)
                 await ring(server.port, call_sid)
                 await wait_until(new_connection(peer, before), 5)
                 preconnects[call_sid] = peer.conns[before]

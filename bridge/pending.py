@@ -68,11 +68,14 @@ class PendingSessions(Generic[T]):
             log.warning("pre-connect failed (%s); opening a new one", type(exc).__name__)
         return None
 
-    def _expire(self, key: str) -> None:
+    def _expire(self, key: str, why: str | None = None) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
             self.expired += 1
-            log.info("pre-connected session expired unused after %.0f s", self.ttl_s)
+            log.info(
+                "pre-connected session closed unused: %s",
+                why or f"expired after {self.ttl_s:.0f} s",
+            )
             self._discard(entry.task)
 
     def _discard(self, task: asyncio.Task[T]) -> None:
@@ -97,7 +100,7 @@ class PendingSessions(Generic[T]):
         for key in list(self._entries):
             entry = self._entries[key]
             entry.expiry.cancel()
-            self._expire(key)
+            self._expire(key, "shutting down")
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 

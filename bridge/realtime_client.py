@@ -50,9 +50,10 @@ class RealtimeConnection:
                 max_size=16 * 2**20,
                 # Audio is already compressed; per-message deflate would only cost CPU.
                 compression=None,
-                # A half-open socket must be noticed in seconds, not after 40 s of silence.
-                ping_interval=5,
-                ping_timeout=5,
+                # A short ping timeout made an overloaded worker kill its own healthy model
+                # sessions (events ran seconds late, pongs went unread): keep it generous.
+                ping_interval=20,
+                ping_timeout=20,
             )
         except InvalidStatus as exc:
             raise RealtimeUnavailable(
