@@ -18,7 +18,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Quart:
     interview.install(svc)
     app.register_blueprint(health.bp)
     app.register_blueprint(twilio_webhooks.bp)
-    app.register_blueprint(media_stream.bp)
+    media_stream.install(app)
 
     if owned:
 

@@ -7,14 +7,10 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config as HypercornConfig
 
 from evaluation.estimate import estimate_cost
 from evaluation.prices import PriceError
@@ -30,6 +26,8 @@ from persistence.templates import PhoneNumberTaken
 from telephony.app import create_app
 from telephony.config import ConfigError, Settings, load_settings
 from telephony.logs import configure_logging
+from telephony.server import SERVERS, ServerName, run
+from telephony.server import serve as serve_app
 from telephony.services import Services
 
 log = logging.getLogger("voice_interview")
@@ -45,30 +43,13 @@ def _settings_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
-def _hypercorn_config(settings: Settings, host: str, port: int) -> HypercornConfig:
-    config = HypercornConfig()
-    config.bind = [f"{host}:{port}"]
-    # Hypercorn's own lines go through the same masked JSON handler as ours.
-    config.accesslog = logging.getLogger("hypercorn.access")
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.loglevel = settings.log_level
-    config.graceful_timeout = 5.0
-    return config
-
-
-async def _serve(settings: Settings, host: str, port: int) -> None:
-    # Services start before Hypercorn so that a database that cannot start ends the
+async def _serve(settings: Settings, server: ServerName, host: str, port: int) -> None:
+    # Services start before the server so that a database that cannot start ends the
     # process with one clear line instead of a lifespan traceback.
     svc = Services(settings)
     try:
         await svc.start()
-        app = create_app(settings, svc)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        config = _hypercorn_config(settings, host, port)
-        await hypercorn_serve(app, config, shutdown_trigger=stop.wait)
+        await serve_app(create_app(settings, svc), server, host, port, settings.log_level)
     finally:
         await svc.stop()
 
@@ -81,7 +62,7 @@ def serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     try:
-        asyncio.run(_serve(settings, host, port))
+        run(_serve(settings, args.server, host, port))
     except (EmbeddedServerError, StoreUnavailable, OSError) as exc:
         print(f"voice-interview: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -172,9 +153,15 @@ def check_config(_: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="voice-interview", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p_serve = sub.add_parser("serve", help="run the service under Hypercorn")
+    p_serve = sub.add_parser("serve", help="run the service")
     p_serve.add_argument("--host", help="bind address (default: HOST or 127.0.0.1)")
     p_serve.add_argument("--port", type=int, help="port (default: PORT or 8000)")
+    p_serve.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="uvicorn",
+        help="HTTP server (default: uvicorn; both serve the same ASGI app)",
+    )
     p_serve.set_defaults(func=serve)
     p_check = sub.add_parser("check-config", help="validate the configuration and exit")
     p_check.set_defaults(func=check_config)

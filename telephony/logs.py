@@ -51,7 +51,7 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and key not in entry:
+            if key not in _STANDARD and key not in entry and key != "color_message":
                 entry[key] = value
         if record.exc_text:
             entry["exc"] = record.exc_text
@@ -70,6 +70,13 @@ def configure_logging(level: str, stream: TextIO | None = None) -> logging.Handl
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Servers started from the command line (the Procfile) install their own plain-text
+    # handlers; send their lines through ours instead.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "hypercorn.error"):
+        server_log = logging.getLogger(name)
+        for old in list(server_log.handlers):
+            server_log.removeHandler(old)
+        server_log.propagate = True
     # Driver chatter is rarely useful and can be very loud at DEBUG.
     logging.getLogger("pymongo").setLevel(max(logging.INFO, logging.getLevelName(level)))
     return handler

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from persistence import CallRecord, Turn
+from telephony.server import ServerName
 from tests.openai_peer import RealtimePeer, Script
 from tests.telephony_fixtures import AUTH_TOKEN, Service, service, settings_for
 from tests.twilio_peer import FRAME_BYTES, SILENCE, TwilioPeer, sid
@@ -143,6 +144,7 @@ async def live_env(
     script: Script,
     *,
     realtime_factor: float = 4.0,
+    server: ServerName = "hypercorn",
     **overrides: object,
 ) -> AsyncIterator[Env]:
     model = RealtimePeer(script=script, realtime_factor=realtime_factor)
@@ -156,7 +158,7 @@ async def live_env(
             twilio_api_url=rest.base,
             **overrides,
         )
-        async with service(settings) as svc:
+        async with service(settings, server=server) as svc:
             env = Env(svc, model, rest)
 
             async def twilio_ends_call(call_sid: str) -> None:

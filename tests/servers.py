@@ -1,4 +1,5 @@
-"""Runs an ASGI app under a real Hypercorn on 127.0.0.1 for the length of a test."""
+"""Runs an ASGI app under a real server (Hypercorn, or uvicorn as production runs it) on
+127.0.0.1 for the length of a test."""
 
 from __future__ import annotations
 
@@ -11,16 +12,13 @@ from hypercorn.config import Config
 from quart import Quart
 
 from persistence.embedded import free_loopback_port
+from telephony.server import ServerName, uvicorn_server
 
 
 @contextlib.asynccontextmanager
-async def running(app: Quart) -> AsyncIterator[str]:
+async def running(app: Quart, server: ServerName = "hypercorn") -> AsyncIterator[str]:
     """Serve `app` (start-up and shutdown hooks included); yields its base URL."""
     port = free_loopback_port()
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    config.graceful_timeout = 2.0
     stop = asyncio.Event()
     started = asyncio.Event()
 
@@ -28,12 +26,21 @@ async def running(app: Quart) -> AsyncIterator[str]:
     async def _started() -> None:
         started.set()
 
-    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
+    if server == "uvicorn":
+        uv = uvicorn_server(app, "127.0.0.1", port, "WARNING")
+        task = asyncio.create_task(uv.serve())
+    else:
+        config = Config()
+        config.bind = [f"127.0.0.1:{port}"]
+        config.accesslog = None
+        config.graceful_timeout = 2.0
+        task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         waiter.cancel()
         task.result()  # re-raise the start-up failure
+        raise RuntimeError(f"{server} stopped during start-up")
     # The socket is bound right after start-up; wait until it accepts.
     for _ in range(200):
         try:
@@ -48,4 +55,6 @@ async def running(app: Quart) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop.set()
+        if server == "uvicorn":
+            uv.should_exit = True
         await task

@@ -1,4 +1,4 @@
-"""A running service for telephony tests: real Hypercorn, a real database, signed requests."""
+"""A running service for telephony tests: a real server, a real database, signed requests."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from quart import Quart
 from persistence import Store
 from telephony.app import create_app
 from telephony.config import Secret, Settings
+from telephony.server import ServerName
 from telephony.services import Services, services
 from tests.servers import running
 from tests.twilio_peer import TwilioPeer, sid, sign
@@ -97,9 +98,11 @@ def settings_for(mongo_uri: str, db_name: str, **overrides: object) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def service(settings: Settings, svc: Services | None = None) -> AsyncIterator[Service]:
+async def service(
+    settings: Settings, svc: Services | None = None, server: ServerName = "hypercorn"
+) -> AsyncIterator[Service]:
     app = create_app(settings, svc) if svc is not None else create_app(settings)
-    async with running(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
+    async with running(app, server) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
         yield Service(base, app, http)
         store = services(app).store
         if store is not None:

@@ -1,4 +1,5 @@
-"""Whole interviews over real sockets: Twilio and OpenAI peers, real Hypercorn and MongoDB."""
+"""Whole interviews over real sockets: Twilio and OpenAI peers, a real server (Hypercorn,
+and for the main scenarios also uvicorn as production runs it) and MongoDB."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from telephony.server import SERVERS, ServerName
 from tests.call_harness import Env, live_env
 from tests.openai_peer import CallTool, Say, Script
 
@@ -21,7 +23,8 @@ EVALUATION = json.dumps(
 )
 
 
-async def test_a_whole_interview(mongo_uri: str, db_name: str) -> None:
+@pytest.mark.parametrize("server", SERVERS)
+async def test_a_whole_interview(mongo_uri: str, db_name: str, server: ServerName) -> None:
     script = Script(
         responses=[
             Say("Hello, thanks for calling. Tell me about a recent project.", audio_ms=1200),
@@ -34,7 +37,7 @@ async def test_a_whole_interview(mongo_uri: str, db_name: str) -> None:
         ],
         caller_transcripts=["I built a billing service.", "I measure first, then profile."],
     )
-    async with live_env(mongo_uri, db_name, script) as env:
+    async with live_env(mongo_uri, db_name, script, server=server) as env:
         call_sid, twilio, caller = await env.dial_in()
         await env.wait_played(twilio, 1)
         await twilio.send_dtmf("5")
@@ -105,9 +108,11 @@ def priced_by_hand(env: Env) -> Decimal:
     return total + Decimal("0.0085") + Decimal("0.004")
 
 
-@pytest.mark.parametrize("realtime_factor", [1.25, 4.0])
+@pytest.mark.parametrize(
+    ("realtime_factor", "server"), [(1.25, "hypercorn"), (4.0, "hypercorn"), (1.25, "uvicorn")]
+)
 async def test_barge_in_truncates_to_what_the_caller_heard(
-    mongo_uri: str, db_name: str, realtime_factor: float
+    mongo_uri: str, db_name: str, realtime_factor: float, server: ServerName
 ) -> None:
     script = Script(
         responses=[
@@ -122,7 +127,9 @@ async def test_barge_in_truncates_to_what_the_caller_heard(
     )
     # At 1.25 the reply is still streaming when the caller talks; at 4.0 it has all been
     # generated and is only still playing.
-    async with live_env(mongo_uri, db_name, script, realtime_factor=realtime_factor) as env:
+    async with live_env(
+        mongo_uri, db_name, script, realtime_factor=realtime_factor, server=server
+    ) as env:
         call_sid, twilio, caller = await env.dial_in()
         # Let about a second and a half of the greeting play, then talk over it.
         await env.wait(lambda: twilio.played_ms() >= 1500)
@@ -360,9 +367,12 @@ async def test_model_gone_for_good_apologizes_and_hangs_up(mongo_uri: str, db_na
     assert call.extra["report"]["completion"] == "failed"
 
 
-async def test_caller_hanging_up_mid_reply(mongo_uri: str, db_name: str) -> None:
+@pytest.mark.parametrize("server", SERVERS)
+async def test_caller_hanging_up_mid_reply(
+    mongo_uri: str, db_name: str, server: ServerName
+) -> None:
     script = Script(responses=[Say("A long introduction " * 10, audio_ms=8000)])
-    async with live_env(mongo_uri, db_name, script, realtime_factor=1.25) as env:
+    async with live_env(mongo_uri, db_name, script, realtime_factor=1.25, server=server) as env:
         call_sid, twilio, caller = await env.dial_in()
         conn = env.model.connections and env.model.connections[0]
         await env.wait(lambda: twilio.played_ms() >= 500)
