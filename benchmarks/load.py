@@ -5,9 +5,9 @@ Run by hand, from the repository root:
     python benchmarks/load.py              # 1, 25, 50, 100 calls x asyncio, uvloop; two workers
     python benchmarks/load.py --quick      # 10 s windows
     python benchmarks/load.py --calls 50,100 --workers uvloop --repeat 2
-    python benchmarks/load.py --calls 40 --layouts hypercorn/quart,uvicorn/thin+pcmu
+    python benchmarks/load.py --calls 40 --layouts uvicorn,hypercorn,uvicorn+pcmu
 
-The service runs as the Procfile runs it (`hypercorn telephony.asgi:app`), pinned to CPU 0
+The service runs as the Procfile runs it (uvicorn; or Hypercorn), pinned to CPU 0
 and started fresh for every run; SecantusDB and this generator (Twilio callers, the OpenAI
 Realtime stand-in and the Twilio REST stand-in, all in one process) share CPU 1. It prints
 a Markdown table and writes every figure to --json. benchmarks/README.md has the method
@@ -25,6 +25,7 @@ import logging
 import os
 import resource
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -60,10 +61,8 @@ from tests.twilio_peer import sid, sign
 from tests.twilio_rest_peer import TwilioRestPeer
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = {
-    "quart": "telephony.asgi:app",  # production: the Procfile's app
-    "thin": "benchmarks.load_thin:app",  # prototype: media stream as a bare ASGI handler
-}
+APP = "telephony.asgi:app"
+SERVERS = ("uvicorn", "hypercorn")
 HOST = "127.0.0.1"
 SERVER_CPU = "0"
 GENERATOR_CPU = 1
@@ -218,6 +217,16 @@ def gc_pauses(log_dir: Path, name: str, t0: int, t1: int) -> dict[str, float]:
     }
 
 
+def procfile_command(port: int, loop: str) -> list[str]:
+    """The Procfile's uvicorn command, on loopback, with the event loop under test."""
+    line = (ROOT / "Procfile").read_text().split("web:", 1)[1].split("\n", 1)[0]
+    args = shlex.split(line.replace("$PORT", str(port)).replace("0.0.0.0", HOST))
+    if args[0] != "uvicorn" or "--loop" not in args:
+        raise SystemExit("the Procfile no longer runs uvicorn with --loop: update load.py")
+    args[args.index("--loop") + 1] = loop
+    return args
+
+
 def start_server(
     *,
     worker_class: str,
@@ -230,8 +239,7 @@ def start_server(
     log_dir: Path,
     log_level: str = "WARNING",
     extra_env: dict[str, str] | None = None,
-    server: str = "hypercorn",
-    app: str = "quart",
+    server: str = "uvicorn",
     audio_format: str = "pcm16",
 ) -> Server:
     port = free_loopback_port()
@@ -251,15 +259,13 @@ def start_server(
     )
     env.update(extra_env or {})
     cmd = ["taskset", "-c", cpus] if cpus else []
-    target = APPS[app]
     if server == "uvicorn":
-        cmd += [sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port)]
-        cmd += ["--loop", worker_class, "--ws", "websockets-sansio", "--no-access-log"]
-        cmd += ["--log-level", "warning", "--lifespan", "on"]
+        cmd += [sys.executable, "-m", *procfile_command(port, worker_class)]
+        cmd += ["--no-access-log", "--log-level", "warning"]
         if workers > 1:
             cmd += ["--workers", str(workers)]
     else:
-        cmd += [sys.executable, "-m", "hypercorn", target, "--bind", f"{HOST}:{port}"]
+        cmd += [sys.executable, "-m", "hypercorn", APP, "--bind", f"{HOST}:{port}"]
         cmd += ["--worker-class", worker_class, "--workers", str(workers)]
     log_path = log_dir / f"server-{db_name}.log"
     with log_path.open("wb") as out:
@@ -516,8 +522,7 @@ class Options:
     log_dir: Path
     profile_dir: Path | None = None
     gc_log: bool = False
-    server: str = "hypercorn"
-    app: str = "quart"
+    server: str = "uvicorn"
     audio_format: str = "pcm16"
 
 
@@ -644,7 +649,6 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
             log_dir=opts.log_dir,
             extra_env=gc_probe_env(opts.log_dir, db_name) if opts.gc_log else None,
             server=opts.server,
-            app=opts.app,
             audio_format=opts.audio_format,
         )
         try:
@@ -699,7 +703,7 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
         ]
         cpu_pct = (sum(cpu1) - sum(cpu0)) / wall * 100
         return LevelResult(
-            layout=f"{opts.server}/{opts.app}"
+            layout=opts.server
             + ("" if opts.audio_format == "pcm16" else f" {opts.audio_format}")
             + (
                 f" {opts.scenario.chunks_ms[0]} ms deltas"
@@ -754,7 +758,7 @@ def start_profiler(
     if opts.profile_dir is None:
         return None
     pids = server.workers() or [server.proc.pid]
-    layout = f"{opts.server}-{opts.app}-{opts.audio_format}"
+    layout = f"{opts.server}-{opts.audio_format}"
     out = opts.profile_dir / f"{layout}-{worker}-{n}.txt"
     cmd = ["taskset", "-c", str(GENERATOR_CPU), str(Path(sys.executable).parent / "py-spy")]
     cmd += ["record", "--pid", str(pids[0]), "--duration", str(int(opts.window_s))]
@@ -842,8 +846,9 @@ async def _run_two_workers(n: int, opts: Options, db_uri: str) -> TwoWorkerResul
     callers: dict[str, Caller] = {}
     async with peers(opts.scenario, callers) as (peer, rest):
         server = start_server(
-            worker_class="asyncio",
+            worker_class="uvloop",
             workers=2,
+            server=opts.server,
             cpus=None,
             db_uri=db_uri,
             db_name=db_name,
@@ -1018,18 +1023,14 @@ async def main_async(args: argparse.Namespace) -> None:
     workers = [w for w in args.workers.split(",") if w]
     layouts = [x for x in args.layouts.split(",") if x]
     for layout in layouts:
-        server, _, rest = layout.partition("/")
-        app, _, audio = rest.partition("+")
-        if server not in ("hypercorn", "uvicorn") or app not in APPS or audio not in ("", "pcmu"):
-            raise SystemExit(
-                f"unknown layout {layout!r}: use hypercorn|uvicorn / quart|thin [+pcmu]"
-            )
+        server, _, audio = layout.partition("+")
+        if server not in SERVERS or audio not in ("", "pcmu"):
+            raise SystemExit(f"unknown layout {layout!r}: use uvicorn|hypercorn [+pcmu]")
     results: list[LevelResult] = []
     two: TwoWorkerResult | None = None
     for rep in range(args.repeat):
         for layout in layouts:
-            opts.server, rest = layout.split("/")
-            opts.app, _, audio = rest.partition("+")
+            opts.server, _, audio = layout.partition("+")
             opts.audio_format = audio or args.audio_format
             for worker in workers:
                 for n in calls:
@@ -1081,16 +1082,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="10 s windows")
     parser.add_argument("--calls", default="1,25,50,100", help="comma-separated call counts")
-    parser.add_argument("--workers", default="asyncio,uvloop", help="Hypercorn worker classes")
+    parser.add_argument(
+        "--workers", default="uvloop,asyncio", help="event loops (uvicorn --loop, Hypercorn -k)"
+    )
     parser.add_argument("--window", type=float, default=0.0, help="steady-state seconds")
     parser.add_argument("--two-worker-calls", type=int, default=20)
     parser.add_argument("--no-two-workers", action="store_true")
     parser.add_argument("--profile", default="", help="py-spy raw profiles into this folder")
     parser.add_argument(
         "--layouts",
-        default="hypercorn/quart",
-        help="server/app[+pcmu]: hypercorn or uvicorn / quart (production) or thin (prototype);"
-        " +pcmu sets AUDIO_FORMAT=pcmu for that layout",
+        default="uvicorn",
+        help="servers to compare: uvicorn (the Procfile's) or hypercorn, each with an optional"
+        " +pcmu that sets AUDIO_FORMAT=pcmu",
     )
     parser.add_argument(
         "--audio-format",

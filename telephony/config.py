@@ -82,6 +82,8 @@ class Settings:
     vad_silence_ms: int = 1000
     vad_threshold: float = 0.6
     max_call_seconds: int = 1800
+    # Simultaneous calls one worker process takes before it answers "busy"; 0: no cap.
+    max_calls_per_worker: int = 40
     cost_alert_usd: Decimal = Decimal(5)
     prices: PriceTable = field(default_factory=load_prices)
     twilio_account_sid: str | None = None
@@ -204,6 +206,16 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
         return number
 
     return parse
+
+
+def _call_cap(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"must be a whole number (0 for no cap), got {value!r}") from None
+    if number < 0:
+        raise ValueError(f"must be 0 (no cap) or more, got {number}")
+    return number
 
 
 def _fraction(value: str) -> float:
@@ -351,6 +363,7 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
         vad_silence_ms=r.get("VAD_SILENCE_MS", _int_in(200, 5000), 1000),
         vad_threshold=r.get("VAD_THRESHOLD", _fraction, 0.6),
         max_call_seconds=r.get("MAX_CALL_SECONDS", _int_in(120, 14400), 1800),
+        max_calls_per_worker=r.get("MAX_CALLS_PER_WORKER", _call_cap, 40),
         cost_alert_usd=r.get("COST_ALERT_USD", _money, Decimal(5)),
         prices=_prices(r),
         twilio_account_sid=r.optional("TWILIO_ACCOUNT_SID", _account_sid),

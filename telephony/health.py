@@ -7,7 +7,7 @@ import asyncio
 from quart import Blueprint, Response, jsonify
 
 from persistence import StoreUnavailable
-from telephony.services import services
+from telephony.services import Services, services
 
 READY_TIMEOUT_S = 2.0
 bp = Blueprint("health", __name__)
@@ -18,18 +18,38 @@ async def healthz() -> Response:
     return jsonify(status="ok")
 
 
+def _unavailable(svc: Services, reason: str) -> tuple[Response, int]:
+    return jsonify(status="unavailable", reason=reason, **_load(svc)), 503
+
+
+def _load(svc: Services) -> dict[str, int]:
+    """calls: streams open here; connecting: answered here, stream not arrived yet."""
+    return {
+        "calls": svc.capacity.live,
+        "connecting": svc.reserved(),
+        "max_calls": svc.capacity.limit,
+    }
+
+
 @bp.get("/readyz")
 async def readyz() -> tuple[Response, int]:
-    store = services().store
+    """200 when this worker can take a call; 503 with a reason a load balancer can act on.
+
+    A full worker is not ready, so new calls are routed to another worker or host
+    rather than degrading every call on this one.
+    """
+    svc = services()
+    store = svc.store
     if store is None:
-        return jsonify(status="unavailable", reason="database not open"), 503
+        return _unavailable(svc, "database not open")
     try:
         await asyncio.wait_for(store.ping(), READY_TIMEOUT_S)
     except TimeoutError:
-        reason = f"database did not answer within {READY_TIMEOUT_S:.0f} s"
-        return jsonify(status="unavailable", reason=reason), 503
+        return _unavailable(svc, f"database did not answer within {READY_TIMEOUT_S:.0f} s")
     except StoreUnavailable as exc:
-        return jsonify(status="unavailable", reason=f"database: {exc}"), 503
+        return _unavailable(svc, f"database: {exc}")
     if not store.prepared:
-        return jsonify(status="unavailable", reason="database indexes not yet created"), 503
-    return jsonify(status="ready"), 200
+        return _unavailable(svc, "database indexes not yet created")
+    if not svc.has_room():
+        return _unavailable(svc, f"at capacity ({svc.capacity.live + svc.reserved()} calls)")
+    return jsonify(status="ready", **_load(svc)), 200

@@ -86,6 +86,8 @@ async def serve(svc: Services, scope: Scope, receive: Receive, send: Send) -> No
             raise ConnectionError("the media stream is closed")
         await send({"type": "websocket.send", "text": text})
 
+    capacity = svc.capacity
+    capacity.stream_opened()
     stream = TwilioStream(
         store,
         send_text,
@@ -120,6 +122,7 @@ async def serve(svc: Services, scope: Scope, receive: Receive, send: Send) -> No
             log.debug("could not close the failed media stream")
     finally:
         # Shielded: a second cancellation must not lose the call's final record.
+        capacity.stream_closed()
         try:
             await asyncio.shield(stream.finish(ending))
         except Exception:

@@ -13,6 +13,7 @@ from quart import Quart, current_app
 
 from bridge.pending import PendingSessions
 from persistence import EmbeddedServer, Store, StoreUnavailable
+from telephony.capacity import CallCapacity
 from telephony.config import Settings
 from telephony.twilio_auth import TwilioVerifier
 from telephony.twilio_rest import TwilioCalls
@@ -40,9 +41,12 @@ class Services:
     # Opens a model session for (call_sid, template_id) ahead of the media stream.
     session_opener: SessionOpener | None = None
     pending: PendingSessions[Any] = field(default_factory=lambda: PendingSessions(_no_close))
+    # This worker's live media streams against MAX_CALLS_PER_WORKER (set from settings).
+    capacity: CallCapacity = field(init=False)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        self.capacity = CallCapacity(self.settings.max_calls_per_worker)
         token = self.settings.twilio_auth_token
         if self.twilio_verifier is None and token is not None:
             self.twilio_verifier = TwilioVerifier(token.reveal())
@@ -55,6 +59,21 @@ class Services:
         opener = self.session_opener
         if opener is not None:
             self.pending.start(call_sid, lambda: opener(call_sid, template_id))
+
+    def reserved(self, call_sid: str | None = None) -> int:
+        """Calls answered here whose media stream has not arrived: pre-connected sessions.
+
+        A call already pre-connected (a webhook Twilio retried) is not counted against
+        itself: it holds its own slot.
+        """
+        count = len(self.pending)
+        if call_sid is not None and call_sid in self.pending:
+            count -= 1
+        return count
+
+    def has_room(self, call_sid: str | None = None) -> bool:
+        """Whether this worker takes one more call, pre-connected ones counted as taken."""
+        return self.capacity.has_room(self.reserved(call_sid))
 
     async def start(self) -> None:
         """Open the database; an embedded one must start, an external one may come later."""

@@ -24,6 +24,9 @@ STREAM_STATUS_PATH = "/twilio/stream-status"
 UNAVAILABLE_MESSAGE = (
     "Sorry, the interview line is not available right now. Please try again later. Goodbye."
 )
+BUSY_MESSAGE = (
+    "All our interviewers are busy right now. Please call again in a few minutes. Goodbye."
+)
 DEFAULT_TEMPLATE_ID = "default"
 KNOWN_STATUSES = {"queued", "initiated", "ringing", "in-progress", *TERMINAL_STATUSES}
 
@@ -124,6 +127,16 @@ async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
         await store().calls.update_fields(call_sid, {"unavailable_reason": why}, now)
         log.warning("call answered as unavailable: %s", why, extra={"call_sid": call_sid})
         response.say(UNAVAILABLE_MESSAGE)
+        response.hangup()
+        return _twiml(response)
+    if not svc.has_room(call_sid):
+        # A full worker degrades every call on it; refuse this one before it costs anything.
+        why = f"busy: {svc.capacity.live} calls in progress on this worker"
+        if reserved := svc.reserved(call_sid):
+            why += f", {reserved} more answered and connecting"
+        await store().calls.update_fields(call_sid, {"unavailable_reason": why}, now)
+        log.warning("call refused, worker at capacity: %s", why, extra={"call_sid": call_sid})
+        response.say(BUSY_MESSAGE)
         response.hangup()
         return _twiml(response)
     base = public_base(settings, request.headers, request.scheme)

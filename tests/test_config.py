@@ -24,6 +24,7 @@ def test_defaults_need_no_variables() -> None:
     assert s.log_level == "INFO"
     assert s.retention_days is None
     assert s.audio_format == "pcm16" and s.resampler == "fir"
+    assert s.max_calls_per_worker == 40
     assert not s.realtime_enabled and not s.outbound_calls_enabled
 
 
@@ -73,6 +74,9 @@ def test_full_configuration_is_typed() -> None:
         ("TWILIO_FROM_NUMBER", "4155550100"),
         ("LOG_LEVEL", "loud"),
         ("PORT", "70000"),
+        ("MAX_CALLS_PER_WORKER", "-1"),
+        ("MAX_CALLS_PER_WORKER", "many"),
+        ("MAX_CALLS_PER_WORKER", "2.5"),
     ],
 )
 def test_each_bad_value_gets_one_line_naming_the_variable(name: str, value: str) -> None:
@@ -153,3 +157,16 @@ def test_an_unpriced_model_is_refused_at_start_up() -> None:
     assert problem.startswith("OPENAI_REALTIME_MODEL: no price for model 'gpt-realtime-9'")
     dated = load({"OPENAI_REALTIME_MODEL": "gpt-realtime-2025-08-28"})
     assert dated.openai_realtime_model == "gpt-realtime-2025-08-28"
+
+
+def test_max_calls_per_worker() -> None:
+    assert load({"MAX_CALLS_PER_WORKER": "25"}).max_calls_per_worker == 25
+    assert load({"MAX_CALLS_PER_WORKER": "0"}).max_calls_per_worker == 0  # no cap
+    with pytest.raises(ConfigError) as caught:
+        load({"MAX_CALLS_PER_WORKER": "-3"})
+    assert caught.value.problems == ["MAX_CALLS_PER_WORKER: must be 0 (no cap) or more, got -3"]
+    with pytest.raises(ConfigError) as caught:
+        load({"MAX_CALLS_PER_WORKER": "forty"})
+    assert caught.value.problems == [
+        "MAX_CALLS_PER_WORKER: must be a whole number (0 for no cap), got 'forty'"
+    ]

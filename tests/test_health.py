@@ -18,7 +18,8 @@ async def test_healthz_and_readyz_when_the_database_is_up(mongo_uri: str, db_nam
         store = app.extensions["voice_interview"].store
         await store.db.client.drop_database(db_name)
     assert health.status_code == 200 and health.json() == {"status": "ok"}
-    assert ready.status_code == 200 and ready.json() == {"status": "ready"}
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "calls": 0, "connecting": 0, "max_calls": 40}
 
 
 async def test_readyz_is_503_with_a_reason_when_the_database_goes_down() -> None:
@@ -52,3 +53,39 @@ async def test_service_starts_with_an_unreachable_database_and_reports_it() -> N
         alive = await http.get("/healthz")
     assert alive.status_code == 200
     assert ready.status_code == 503 and "database" in ready.json()["reason"]
+
+
+async def test_readyz_reports_load_and_is_503_at_capacity(mongo_uri: str, db_name: str) -> None:
+    app = create_app(Settings(mongodb_uri=mongo_uri, mongodb_db=db_name, max_calls_per_worker=2))
+    svc: Services = app.extensions["voice_interview"]
+    async with running(app) as base, httpx.AsyncClient(base_url=base) as http:
+        svc.capacity.stream_opened()
+        one = await http.get("/readyz")
+        svc.capacity.stream_opened()
+        full = await http.get("/readyz")
+        alive = await http.get("/healthz")
+        svc.capacity.stream_closed()
+        again = await http.get("/readyz")
+
+        async def opened() -> object:
+            return object()
+
+        svc.pending.start("CA1", opened)  # answered here; its stream is on its way
+        reserved = await http.get("/readyz")
+        assert svc.store is not None
+        await svc.store.db.client.drop_database(db_name)
+    assert one.status_code == 200
+    assert one.json() == {"status": "ready", "calls": 1, "connecting": 0, "max_calls": 2}
+    assert full.status_code == 503
+    assert full.json() == {
+        "status": "unavailable",
+        "reason": "at capacity (2 calls)",
+        "calls": 2,
+        "connecting": 0,
+        "max_calls": 2,
+    }
+    assert alive.status_code == 200  # full is not dead: the process must not be restarted
+    assert again.status_code == 200 and again.json()["calls"] == 1
+    assert reserved.status_code == 503
+    assert reserved.json()["reason"] == "at capacity (2 calls)"
+    assert reserved.json()["connecting"] == 1

@@ -33,10 +33,19 @@ async def test_a_signed_stream_runs_and_is_recorded(svc: Service) -> None:
     async with svc.peer(call_sid) as peer:
         await peer.begin()
         await peer.stream_audio(SILENCE * 10)
+        during = (await svc.http.get("/readyz")).json()
         await peer.send_dtmf("7")
         await peer.send_stop()
         await peer.wait_closed()
     assert peer.close_code == 1000
+    # The worker counts the live stream against its cap, and frees the slot after.
+    assert during["calls"] == 1
+    for _ in range(100):  # the slot is freed as the handler returns, just after the close
+        if (await svc.http.get("/readyz")).json()["calls"] == 0:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("the stream's slot was never freed")
     assert peer.errors == []
     call = await ended_call(svc, call_sid)
     assert call.stream["sid"] == peer.stream_sid

@@ -62,6 +62,7 @@ async def test_unclaimed_sessions_expire_and_close(server: Server) -> None:
     pending: PendingSessions[Conn] = PendingSessions(close, ttl_s=0.2)
     for key in ("CA1", "CA2"):
         pending.start(key, lambda: asyncio.open_connection("127.0.0.1", server.port))
+    assert len(pending) == 2  # each holds a call slot on this worker until claimed
     await settle(server, 2)
     await asyncio.sleep(0.4)
     await settle(server, 0)
@@ -81,6 +82,9 @@ async def test_failed_or_slow_opens_give_none(server: Server) -> None:
 
     pending.start("bad", refused)
     pending.start("slow", slow)
+    await asyncio.sleep(0.05)
+    # A failed pre-connect still counts: its stream is coming and will open its own session.
+    assert len(pending) == 2
     assert await pending.take("bad", timeout_s=1) is None
     assert await pending.take("slow", timeout_s=0.05) is None
     # The slow one is cancelled, or closed as soon as it opens: nothing stays open.

@@ -239,3 +239,72 @@ async def test_public_url_with_a_path_prefix(mongo_uri: str, db_name: str) -> No
     stream = next(ET.fromstring(response.text).iter("Stream"))
     assert stream.attrib["url"] == "wss://voice.example.test/interviews/twilio/media-stream"
     assert stream.attrib["statusCallback"] == prefix + "/twilio/stream-status"
+
+
+async def test_full_worker_answers_busy_without_a_stream(
+    mongo_uri: str, db_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with service(settings_for(mongo_uri, db_name, max_calls_per_worker=2)) as svc:
+        services = svc.services
+        services.capacity.stream_opened()
+        services.capacity.stream_opened()
+
+        for direction in ("inbound", "outbound-api"):
+            call_sid = sid("CA")
+            response = await svc.post_twilio(
+                "/twilio/voice", voice_form(call_sid, Direction=direction)
+            )
+            assert response.status_code == 200
+            root = ET.fromstring(response.text)
+            assert [el.tag for el in root] == ["Say", "Hangup"]
+            assert "busy" in (root[0].text or "")
+            assert not list(root.iter("Stream"))
+            call = await svc.store.calls.get(call_sid)
+            assert call is not None
+            assert call.extra["unavailable_reason"] == "busy: 2 calls in progress on this worker"
+            assert call_sid not in services.pending
+        assert len(services.pending) == 0  # nothing was pre-connected
+
+        refusals = [r for r in caplog.records if "at capacity" in r.getMessage()]
+        assert len(refusals) == 2 and refusals[0].levelname == "WARNING"
+        assert getattr(refusals[0], "call_sid", None) is not None
+        assert all("5550123" not in r.getMessage() for r in caplog.records)
+
+        services.capacity.stream_closed()
+        admitted = sid("CA")
+        response = await svc.post_twilio("/twilio/voice", voice_form(admitted))
+        assert len(list(ET.fromstring(response.text).iter("Stream"))) == 1
+        assert admitted in services.pending
+        call = await svc.store.calls.get(admitted)
+        assert call is not None and "unavailable_reason" not in call.extra
+
+
+async def test_answered_calls_still_connecting_hold_their_slots(
+    mongo_uri: str, db_name: str
+) -> None:
+    async with service(settings_for(mongo_uri, db_name, max_calls_per_worker=2)) as svc:
+        services = svc.services
+        services.capacity.stream_opened()
+        first = await svc.incoming_call()  # answered; its stream has not arrived yet
+        assert first in services.pending
+
+        refused = sid("CA")
+        response = await svc.post_twilio("/twilio/voice", voice_form(refused))
+        assert not list(ET.fromstring(response.text).iter("Stream"))
+        call = await svc.store.calls.get(refused)
+        assert call is not None
+        assert call.extra["unavailable_reason"] == (
+            "busy: 1 calls in progress on this worker, 1 more answered and connecting"
+        )
+
+        # Twilio retrying the first call's webhook finds its slot still held for it.
+        retried = await svc.post_twilio("/twilio/voice", voice_form(first))
+        assert len(list(ET.fromstring(retried.text).iter("Stream"))) == 1
+
+
+async def test_no_cap_when_max_calls_is_zero(mongo_uri: str, db_name: str) -> None:
+    async with service(settings_for(mongo_uri, db_name, max_calls_per_worker=0)) as svc:
+        for _ in range(50):
+            svc.services.capacity.stream_opened()
+        response = await svc.post_twilio("/twilio/voice", voice_form(sid("CA")))
+    assert len(list(ET.fromstring(response.text).iter("Stream"))) == 1
