@@ -241,6 +241,7 @@ def start_server(
     extra_env: dict[str, str] | None = None,
     server: str = "uvicorn",
     audio_format: str = "pcm16",
+    cap: int = 0,
 ) -> Server:
     port = free_loopback_port()
     env = dict(os.environ)
@@ -256,6 +257,7 @@ def start_server(
         LOG_LEVEL=log_level,
         MAX_CALL_SECONDS="600",
         AUDIO_FORMAT=audio_format,
+        MAX_CALLS_PER_WORKER=str(cap),
     )
     env.update(extra_env or {})
     cmd = ["taskset", "-c", cpus] if cpus else []
@@ -276,6 +278,10 @@ def start_server(
 # -- calls -------------------------------------------------------------------------------
 
 
+class CallRefused(Exception):
+    """The worker was at MAX_CALLS_PER_WORKER and answered with its busy message."""
+
+
 async def ring(port: int, call_sid: str) -> None:
     """Twilio's signed voice webhook on a fresh connection; the answer must be a stream."""
     form = {
@@ -292,6 +298,8 @@ async def ring(port: int, call_sid: str) -> None:
     }
     body = urlencode(form).encode()
     status, answer = await http_request(HOST, port, "POST", "/twilio/voice", body, headers)
+    if status == 200 and b"busy" in answer and b"<Stream" not in answer:
+        raise CallRefused(call_sid)
     if status != 200 or b"<Stream" not in answer:
         raise RuntimeError(f"voice webhook answered {status}: {answer[:200]!r}")
 
@@ -306,8 +314,10 @@ async def dial(port: int, index: int, rest: TwilioRestPeer) -> Caller:
     return caller
 
 
-async def ramp(port: int, n: int, callers: dict[str, Caller], rest: TwilioRestPeer) -> list[str]:
-    """Dial n calls at RAMP_PER_S; returns the failures."""
+async def ramp(
+    port: int, n: int, callers: dict[str, Caller], rest: TwilioRestPeer
+) -> tuple[list[str], int]:
+    """Dial n calls at RAMP_PER_S; returns the failures and the calls refused as busy."""
     start = time.monotonic()
 
     async def one(i: int) -> None:
@@ -316,7 +326,9 @@ async def ramp(port: int, n: int, callers: dict[str, Caller], rest: TwilioRestPe
         callers[caller.call_sid] = caller
 
     results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
-    return [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
+    failed = [r for r in results if isinstance(r, BaseException)]
+    refused = sum(isinstance(r, CallRefused) for r in failed)
+    return [f"{type(r).__name__}: {r}" for r in failed if not isinstance(r, CallRefused)], refused
 
 
 async def wait_until(pred: Callable[[], bool], timeout: float) -> bool:
@@ -524,13 +536,14 @@ class Options:
     gc_log: bool = False
     server: str = "uvicorn"
     audio_format: str = "pcm16"
+    cap: int = 0  # MAX_CALLS_PER_WORKER; 0 measures past any cap
 
 
 @dataclass
 class LevelResult:
     layout: str
     worker: str
-    calls: int
+    calls: int  # offered; with --cap, `refused` of them got the busy message
     window_s: float
     inbound: dict[str, Any]
     outbound: dict[str, Any]
@@ -554,6 +567,7 @@ class LevelResult:
     barge_err_p50_ms: float
     barge_err_max_ms: float
     greeted: int
+    refused: int
     closed_by_server: int
     finalized: int
     frames_match: int
@@ -650,6 +664,7 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
             extra_env=gc_probe_env(opts.log_dir, db_name) if opts.gc_log else None,
             server=opts.server,
             audio_format=opts.audio_format,
+            cap=opts.cap,
         )
         try:
             await server.ready()
@@ -662,7 +677,7 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
             await asyncio.sleep(1.0)
             rss_base = rss_bytes(server.pids())
             log(f"{worker} x{n}: dialing")
-            failures = await ramp(server.port, n, callers, rest)
+            failures, refused = await ramp(server.port, n, callers, rest)
             live = list(callers.values())
             await wait_until(lambda: all(c.heard_greeting() for c in live), 15)
             await asyncio.sleep(opts.settle_s)
@@ -716,10 +731,10 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
             inbound=inbound.summary(),
             outbound=outbound.summary(),
             server_cpu_pct=round(cpu_pct, 1),
-            cpu_pct_per_call=round(cpu_pct / n, 2),
+            cpu_pct_per_call=round(cpu_pct / max(1, len(live)), 2),
             rss_base_mib=round(rss_base / MIB, 1),
             rss_mib=round(rss / MIB, 1),
-            mib_per_call=round((rss - rss_base) / MIB / n, 2),
+            mib_per_call=round((rss - rss_base) / MIB / max(1, len(live)), 2),
             server_sys_pct=round((cpu1[1] - cpu0[1]) / wall * 100, 1),
             generator_cpu_pct=round((sum(gen1) - sum(gen0)) / wall * 100, 1),
             generator_sys_pct=round((gen1[1] - gen0[1]) / wall * 100, 1),
@@ -740,6 +755,7 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
             barge_err_p50_ms=round(pct([abs(e) for e in barge], 50), 1),
             barge_err_max_ms=round(max((abs(e) for e in barge), default=float("nan")), 1),
             greeted=greeted,
+            refused=refused,
             closed_by_server=ending.closed_by_server,
             finalized=ending.finalized,
             frames_match=ending.frames_match,
@@ -1016,6 +1032,7 @@ async def main_async(args: argparse.Namespace) -> None:
         profile_dir=Path(args.profile) if args.profile else None,
         gc_log=args.gc_log,
         audio_format=args.audio_format,
+        cap=args.cap,
     )
     if opts.profile_dir is not None:
         opts.profile_dir.mkdir(parents=True, exist_ok=True)
@@ -1065,7 +1082,9 @@ async def main_async(args: argparse.Namespace) -> None:
         problems = r.errors + (
             [f"{r.calls - r.finalized} calls not finalized"] if r.finalized != r.calls else []
         )
-        if problems or r.greeted != r.calls:
+        if r.refused:
+            print(f"\n{r.layout} {r.worker} x{r.calls}: {r.refused} refused as busy")
+        if problems or r.greeted != r.calls - r.refused:
             print(
                 f"\n{r.layout} {r.worker} x{r.calls}: greeted {r.greeted}, problems: {problems[:5]}"
             )
@@ -1114,6 +1133,13 @@ def main(argv: list[str] | None = None) -> None:
         help="model audio deltas of this one size (default: the tests' 40-200 ms pattern)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs of every level")
+    parser.add_argument(
+        "--cap",
+        type=int,
+        default=0,
+        help="MAX_CALLS_PER_WORKER for the service (default 0: no cap); calls over it are"
+        " answered busy, counted as refused, and the figures are for the calls carried",
+    )
     parser.add_argument("--gc-log", action="store_true", help="log the server's GC pauses")
     parser.add_argument("--json", default=str(Path(tempfile.gettempdir()) / "voice-load.json"))
     args = parser.parse_args(argv)
