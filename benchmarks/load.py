@@ -847,7 +847,7 @@ class TwoWorkerResult:
     unused_preconnects: int
     unused_closed: int
     unused_closed_after_s: list[float]
-    expired_logged: int  # "pre-connected session expired unused" lines in the server log
+    expired_logged: int  # "pre-connected session closed unused: expired" lines in the server log
     unknown_owner: int  # calls whose sockets could not all be traced to a worker
     errors: list[str]
 
@@ -931,7 +931,7 @@ async def _run_two_workers(n: int, opts: Options, db_uri: str) -> TwoWorkerResul
         split = [s for s in callers if webhook_at[s] != stream_at[s]]
         unused = [c for c in preconnects.values() if not c.used]
         closed = [c.closed_at - c.opened_at for c in unused if c.closed_at is not None]
-        expired_logged = sum("expired unused" in line for line in server.log_lines("INFO"))
+        expired_logged = sum("closed unused: expired" in line for line in server.log_lines("INFO"))
         errors = ending.problems + server.log_lines("ERROR")[:10]
         if inbound.dropped:
             errors.append(f"{inbound.dropped} inbound frames dropped")
