@@ -24,15 +24,19 @@ PUBLIC = "https://voice.example.test"
 @dataclass
 class Service:
     base: str
-    app: Quart
+    app: Quart | None  # None: the service runs in another process
     http: httpx.AsyncClient
+    direct_store: Store | None = None  # the same database, for a service in another process
 
     @property
     def services(self) -> Services:
+        assert self.app is not None, "a service in another process has no in-process state"
         return services(self.app)
 
     @property
     def store(self) -> Store:
+        if self.direct_store is not None:
+            return self.direct_store
         s = self.services.store
         assert s is not None
         return s

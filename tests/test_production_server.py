@@ -1,0 +1,118 @@
+"""The service exactly as the Procfile runs it -- uvicorn on uvloop with httptools, in its
+own process -- carrying a whole call between the Twilio and OpenAI peers.
+
+The other call tests serve the app inside the test's own event loop; this one catches
+what only the production process does (its event loop, its server's WebSocket protocol,
+its logging set-up)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+
+from persistence import Store
+from persistence.embedded import free_loopback_port
+from tests.call_harness import ACCOUNT, Env
+from tests.openai_peer import RealtimePeer, Say, Script
+from tests.telephony_fixtures import AUTH_TOKEN, PUBLIC, Service
+from tests.twilio_rest_peer import TwilioRestPeer
+
+ROOT = Path(__file__).resolve().parent.parent
+OWN_SETTINGS = ("MONGODB_", "OPENAI_", "TWILIO_", "PUBLIC_URL", "PORT", "DATA_DIR", "MAX_CALLS")
+
+
+def procfile_command(port: int) -> list[str]:
+    line = (ROOT / "Procfile").read_text().split("web:", 1)[1].strip()
+    args = shlex.split(line.replace("$PORT", str(port)).replace("0.0.0.0", "127.0.0.1"))
+    assert args[0] == "uvicorn", args
+    return [sys.executable, "-m", *args]
+
+
+async def wait_ready(http: httpx.AsyncClient, process: asyncio.subprocess.Process) -> None:
+    for _ in range(300):
+        if process.returncode is not None:
+            raise AssertionError("the server exited during start-up")
+        try:
+            if (await http.get("/readyz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError("the server never became ready")
+
+
+async def test_a_call_through_the_procfile_server(mongo_uri: str, db_name: str) -> None:
+    script = Script(
+        responses=[
+            Say("Hello, thanks for calling. Tell me about a recent project you led.", 2000),
+            Say("Of course, go ahead.", audio_ms=600),
+        ],
+        caller_transcripts=["Sorry, can I ask something first?"],
+    )
+    model = RealtimePeer(script=script, realtime_factor=1.25)
+    rest = TwilioRestPeer(ACCOUNT, AUTH_TOKEN)
+    port = free_loopback_port()
+    async with model, rest.serving():
+        env_vars = {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)}
+        env_vars.update(
+            PYTHONPATH=str(ROOT),
+            PORT=str(port),
+            MONGODB_URI=mongo_uri,
+            MONGODB_DB=db_name,
+            PUBLIC_URL=PUBLIC,
+            TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+            TWILIO_ACCOUNT_SID=ACCOUNT,
+            TWILIO_API_URL=rest.base,
+            OPENAI_API_KEY="sk-test",
+            OPENAI_REALTIME_URL=model.url,
+            LOG_LEVEL="INFO",
+        )
+        process = await asyncio.create_subprocess_exec(
+            *procfile_command(port),
+            cwd=ROOT,
+            env=env_vars,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        store = await Store.open(mongo_uri, db_name)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+                await wait_ready(http, process)
+                env = Env(Service(base, None, http, direct_store=store), model, rest)
+                call_sid, twilio, caller = await env.dial_in()
+                await env.wait(lambda: twilio.played_ms() >= 800)
+                caller.say()
+                await env.wait(lambda: bool(model.connections[0].truncations))
+                await env.wait_played(twilio, 2)
+                live = (await http.get("/readyz")).json()
+                call, turns = await env.hang_up(call_sid, twilio, caller)
+        finally:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+            out, err = await asyncio.wait_for(process.communicate(), 30)
+            await store.db.client.drop_database(db_name)
+            await store.close()
+
+    assert model.errors == [] and twilio.errors == [] and rest.errors == []
+    assert live["calls"] == 1
+    # The greeting played, was interrupted where the caller was, and the call went on.
+    assert [t.speaker for t in turns] == ["assistant", "caller", "assistant"]
+    assert turns[0].interrupted and turns[0].truncated_at_ms is not None
+    assert call.ended_reason == "candidate hung up (stream stopped)"
+    assert "first_audio_out" in call.timings
+    # A clean shutdown (uvicorn re-raises SIGTERM once it has finished, so that is the
+    # exit status), every line through the service's JSON logging, no errors.
+    assert process.returncode in (0, -signal.SIGTERM)
+    lines = [line for line in (out + err).decode().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]
+    assert all(e["level"] in ("DEBUG", "INFO", "WARNING") for e in entries), entries
+    said = [e["msg"] for e in entries if e["logger"] == "uvicorn.error"]
+    assert "Application shutdown complete." in said, said
