@@ -1080,7 +1080,9 @@ async def main_async(args: argparse.Namespace) -> None:
     print(table(results))
     for r in results:
         problems = r.errors + (
-            [f"{r.calls - r.finalized} calls not finalized"] if r.finalized != r.calls else []
+            [f"{r.calls - r.refused - r.finalized} calls not finalized"]
+            if r.finalized != r.calls - r.refused
+            else []
         )
         if r.refused:
             print(f"\n{r.layout} {r.worker} x{r.calls}: {r.refused} refused as busy")
