@@ -145,9 +145,12 @@ async def live_env(
     *,
     realtime_factor: float = 4.0,
     server: ServerName = "hypercorn",
+    deltas_after_cancel: int = 0,
     **overrides: object,
 ) -> AsyncIterator[Env]:
-    model = RealtimePeer(script=script, realtime_factor=realtime_factor)
+    model = RealtimePeer(
+        script=script, realtime_factor=realtime_factor, deltas_after_cancel=deltas_after_cancel
+    )
     rest = TwilioRestPeer(ACCOUNT, AUTH_TOKEN)
     async with model, rest.serving():
         settings = settings_for(

@@ -290,6 +290,7 @@ class PeerResponse:
     input_segments: list[tuple[str, int, int]] = field(default_factory=list)
     cancel_reason: str | None = None
     cancelled_at_event: int | None = None  # len(connection.sent) when the cancel took effect
+    in_flight: int = 0  # deltas still delivered after the cancel took effect
     incomplete: bool = False
     done_at: float | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -297,6 +298,10 @@ class PeerResponse:
 
     def stopping(self) -> bool:
         return self.cancel_reason is not None or self.incomplete
+
+    def output_stopped(self) -> bool:
+        """No more deltas: cancelled (once those already in flight are out) or incomplete."""
+        return (self.cancel_reason is not None and self.in_flight <= 0) or self.incomplete
 
     async def pause(self, seconds: float) -> None:
         """Sleep for pacing, waking at once when the response is cancelled."""
@@ -1353,6 +1358,7 @@ class PeerConnection:
         if resp.cancel_reason is None:
             resp.cancel_reason = reason
             resp.cancelled_at_event = len(self.sent)
+            resp.in_flight = self.peer.deltas_after_cancel
         resp.wake.set()
 
     async def _await_response(self, resp: PeerResponse) -> None:
@@ -1470,13 +1476,15 @@ class PeerConnection:
         out = self.output_audio.setdefault(item_id, bytearray())
         total, produced, chars = say.duration_ms, 0, 0
         for n in itertools.count():
-            if produced >= total or resp.stopping():
+            if produced >= total or resp.output_stopped():
                 break
             chunk_ms = min(CHUNK_PATTERN_MS[n % len(CHUNK_PATTERN_MS)], total - produced)
             upto = round(len(say.text) * (produced + chunk_ms) / total)
             async with self._floor:
-                if resp.stopping():
+                if resp.output_stopped():
                     break
+                if resp.cancel_reason is not None:
+                    resp.in_flight -= 1
                 if upto > chars:
                     delta_type = (
                         "response.output_audio_transcript.delta"
@@ -1807,12 +1815,16 @@ class RealtimePeer:
         realtime_factor: float = 4.0,
         response_latency_ms: float = 0.0,
         script: Script | None = None,
+        deltas_after_cancel: int = 0,
     ) -> None:
         self.api_key = api_key
         self.model = model
         self.audio_format: AudioFormat = audio_format
         self.realtime_factor = realtime_factor
         self.response_latency_ms = response_latency_ms
+        # The real API may still deliver a few deltas of a response it has just cancelled
+        # (generated before the cancel took effect); the client must drop them.
+        self.deltas_after_cancel = deltas_after_cancel
         self.script = script or Script()
         self.errors: list[str] = []
         self.notes: list[str] = []

@@ -127,8 +127,15 @@ async def test_barge_in_truncates_to_what_the_caller_heard(
     )
     # At 1.25 the reply is still streaming when the caller talks; at 4.0 it has all been
     # generated and is only still playing.
+    # The model delivers two more deltas of the reply after cancelling it, as the real API
+    # can: they were generated before the cancel took effect, and must never be played.
     async with live_env(
-        mongo_uri, db_name, script, realtime_factor=realtime_factor, server=server
+        mongo_uri,
+        db_name,
+        script,
+        realtime_factor=realtime_factor,
+        server=server,
+        deltas_after_cancel=2,
     ) as env:
         call_sid, twilio, caller = await env.dial_in()
         # Let about a second and a half of the greeting play, then talk over it.
@@ -152,6 +159,15 @@ async def test_barge_in_truncates_to_what_the_caller_heard(
     dones = conn.events("response.done")
     if realtime_factor < 2:  # still streaming when interrupted
         assert dones[0]["response"]["status"] == "cancelled"
+        cut = conn.responses[0].cancelled_at_event
+        assert cut is not None
+        after_cancel = [
+            e
+            for e in conn.sent[cut:]
+            if e["type"] == "response.output_audio.delta"
+            and e["response_id"] == dones[0]["response"]["id"]
+        ]
+        assert len(after_cancel) == 2
     second_created = conn.sent_at[conn.sent.index(conn.events("response.created")[1])]
     late = [r for r in twilio.events("media") if clear_at < r.at < second_created]
     assert late == []
