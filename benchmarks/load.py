@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import resource
 import secrets
 import shlex
@@ -62,6 +63,7 @@ from tests.twilio_rest_peer import TwilioRestPeer
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = "telephony.asgi:app"
+STREAM_URL = re.compile(rb'<Stream [^>]*url="wss://[^/"]+(/twilio/media-stream/[^"]+)"')
 SERVERS = ("uvicorn", "hypercorn")
 HOST = "127.0.0.1"
 SERVER_CPU = "0"
@@ -282,8 +284,9 @@ class CallRefused(Exception):
     """The worker was at MAX_CALLS_PER_WORKER and answered with its busy message."""
 
 
-async def ring(port: int, call_sid: str) -> None:
-    """Twilio's signed voice webhook on a fresh connection; the answer must be a stream."""
+async def ring(port: int, call_sid: str) -> str:
+    """Twilio's signed voice webhook on a fresh connection; the answer must be a stream.
+    Returns the path of the stream's URL, as Twilio would connect to it."""
     form = {
         "CallSid": call_sid,
         "AccountSid": ACCOUNT,
@@ -300,16 +303,18 @@ async def ring(port: int, call_sid: str) -> None:
     status, answer = await http_request(HOST, port, "POST", "/twilio/voice", body, headers)
     if status == 200 and b"busy" in answer and b"<Stream" not in answer:
         raise CallRefused(call_sid)
-    if status != 200 or b"<Stream" not in answer:
+    found = STREAM_URL.search(answer)
+    if status != 200 or found is None:
         raise RuntimeError(f"voice webhook answered {status}: {answer[:200]!r}")
+    return found.group(1).decode()
 
 
 async def dial(port: int, index: int, rest: TwilioRestPeer) -> Caller:
     call_sid = sid("CA")
     rest.live_calls.add(call_sid)  # Twilio's REST API only updates calls in progress
-    await ring(port, call_sid)
+    path = await ring(port, call_sid)
     await asyncio.sleep(STREAM_DELAY_S)
-    caller = Caller(index, call_sid, HOST, port)
+    caller = Caller(index, call_sid, HOST, port, path)
     await caller.connect()
     return caller
 
@@ -885,11 +890,11 @@ async def _run_two_workers(n: int, opts: Options, db_uri: str) -> TwoWorkerResul
                 before = len(peer.conns)
                 rang_at[call_sid] = time.monotonic()
                 rest.live_calls.add(call_sid)
-                await ring(server.port, call_sid)
+                path = await ring(server.port, call_sid)
                 await wait_until(new_connection(peer, before), 5)
                 preconnects[call_sid] = peer.conns[before]
                 await asyncio.sleep(STREAM_DELAY_S)
-                caller = Caller(i, call_sid, HOST, server.port)
+                caller = Caller(i, call_sid, HOST, server.port, path)
                 await caller.connect()
                 callers[call_sid] = caller
                 # Wait for the session the stream uses, so that it is not mistaken for the

@@ -37,8 +37,6 @@ from tests.telephony_fixtures import AUTH_TOKEN, PUBLIC
 from tests.twilio_peer import sid, sign
 
 ACCOUNT = "AC" + "5" * 32
-MEDIA_PATH = "/twilio/media-stream"
-SIGNED_STREAM_URL = PUBLIC.replace("https://", "wss://") + MEDIA_PATH
 FRAME_S = 0.020
 MARK_MOD = 255  # distinct mu-law levels
 APPEND_PREFIX = b'{"type":"input_audio_buffer.append","audio":"'
@@ -135,9 +133,10 @@ class _Segment:
 class Caller:
     """One phone line: a media stream sending 20 ms frames, playing and echoing marks."""
 
-    def __init__(self, index: int, call_sid: str, host: str, port: int) -> None:
+    def __init__(self, index: int, call_sid: str, host: str, port: int, path: str) -> None:
         self.index = index
         self.call_sid = call_sid
+        self.path = path  # from the voice webhook's <Stream url>
         self.stream_sid = sid("MZ")
         self.host = host
         self.port = port
@@ -163,8 +162,9 @@ class Caller:
         self._loop = asyncio.get_running_loop()
 
     async def connect(self) -> None:
-        headers = {"X-Twilio-Signature": sign(AUTH_TOKEN, SIGNED_STREAM_URL)}
-        sock, rest = await ws_connect(self.host, self.port, MEDIA_PATH, headers)
+        signed_url = PUBLIC.replace("https://", "wss://") + self.path
+        headers = {"X-Twilio-Signature": sign(AUTH_TOKEN, signed_url)}
+        sock, rest = await ws_connect(self.host, self.port, self.path, headers)
         self.local_port = sock.getsockname()[1]
         self.ws = WsConn(
             sock, client=True, on_message=self._on_message, on_close=self.closed.set, initial=rest

@@ -66,8 +66,11 @@ class TwilioStream:
         *,
         account_sid: str | None = None,
         listener_factory: ListenerFactory | None = None,
+        issued_for: Callable[[str], bool] | None = None,
     ) -> None:
+        """`issued_for(call_sid)` says whether the stream's URL was issued to that call."""
         self._store = store
+        self._issued_for = issued_for
         self._send = send
         self._account_sid = account_sid
         self._listener_factory = listener_factory
@@ -145,6 +148,8 @@ class TwilioStream:
         expected = start.custom_parameters.get("call_id")
         if expected is not None and expected != start.call_sid:
             return self._refuse("call_id parameter does not match the stream's CallSid")
+        if self._issued_for is not None and not self._issued_for(start.call_sid):
+            return self._refuse("the stream URL was issued for another call")
         if (start.encoding, start.sample_rate, start.channels) != ("audio/x-mulaw", 8000, 1):
             self._bad("media_format", f"{start.encoding}/{start.sample_rate}/{start.channels}")
         claim = await self._store.calls.claim_stream(start.call_sid, start.stream_sid, utcnow())

@@ -10,6 +10,7 @@ other request, and the app's start-up and shutdown, still go through Quart.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -40,15 +41,26 @@ def install(app: Quart) -> None:
     inner: ASGIApp = app.asgi_app  # type: ignore[assignment]
 
     async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and scope["path"] == PATH:
-            await serve(services(app), scope, receive, send)
+        token = call_token(scope["path"]) if scope["type"] == "websocket" else None
+        if token is not None:
+            await serve(services(app), scope, token, receive, send)
         else:
             await inner(scope, receive, send)
 
     app.asgi_app = asgi_app  # type: ignore[method-assign,assignment]
 
 
-def _refusal(svc: Services, scope: Scope) -> str | None:
+def call_token(path: str) -> str | None:
+    """The call token from a media-stream path (`PATH/<token>`), "" when it has none,
+    None when the path is not a media stream's."""
+    if path == PATH:
+        return ""
+    if path.startswith(PATH + "/"):
+        return path[len(PATH) + 1 :]
+    return None
+
+
+def _refusal(svc: Services, scope: Scope, token: str) -> str | None:
     """Why this upgrade may not stream, or None. Twilio signs the exact wss:// URL."""
     if svc.store is None:
         return "database not open"
@@ -58,21 +70,25 @@ def _refusal(svc: Services, scope: Scope) -> str | None:
     headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
     # Twilio only streams over wss://; TLS usually ends at a proxy that may not say so.
     url = websocket_base(public_base(svc.settings, headers, "https")) + scope["path"]
-    return verifier.check(url, {}, headers)
+    reason = verifier.check(url, {}, headers)
+    if reason is None and not token:
+        # A signed bare URL signs nothing call-specific (see twilio_auth.stream_token).
+        return "the stream URL lacks its call token"
+    return reason
 
 
-async def serve(svc: Services, scope: Scope, receive: Receive, send: Send) -> None:
+async def serve(svc: Services, scope: Scope, token: str, receive: Receive, send: Send) -> None:
     first = await receive()
     if first["type"] != "websocket.connect":
         return
-    reason = _refusal(svc, scope)
+    reason = _refusal(svc, scope, token)
     await send({"type": "websocket.accept"})
     if reason is not None:
         log.warning("media stream refused: %s", reason)
         await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": reason[:120]})
         return
-    store = svc.store
-    assert store is not None
+    store, verifier = svc.store, svc.twilio_verifier
+    assert store is not None and verifier is not None
     closed = False
 
     async def close(code: int = NORMAL, why: str = "") -> None:
@@ -93,6 +109,7 @@ async def serve(svc: Services, scope: Scope, receive: Receive, send: Send) -> No
         send_text,
         account_sid=svc.settings.twilio_account_sid,
         listener_factory=listener_factory(svc, store, close),
+        issued_for=lambda call_sid: hmac.compare_digest(verifier.stream_token(call_sid), token),
     )
     ending = "stream disconnected"
     try:

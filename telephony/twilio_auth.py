@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 
 from twilio.request_validator import (
@@ -38,11 +40,26 @@ def websocket_base(http_base: str) -> str:
     return http_base
 
 
+def stream_token(auth_token: str, call_sid: str) -> str:
+    """The per-call last segment of a media-stream URL.
+
+    Twilio signs a WebSocket upgrade over its URL alone, so with one fixed URL every
+    stream would carry the same signature forever, and anyone who saw it once could
+    open streams. With a token derived from the call, each call's URL (and signature)
+    differs, and a stream can only be for the call its URL was issued to."""
+    digest = hmac.new(auth_token.encode(), b"media-stream:" + call_sid.encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
 class TwilioVerifier:
     """Wraps the SDK's RequestValidator, which also handles Twilio's port quirk."""
 
     def __init__(self, auth_token: str) -> None:
         self._validator = RequestValidator(auth_token)
+        self._auth_token = auth_token
+
+    def stream_token(self, call_sid: str) -> str:
+        return stream_token(self._auth_token, call_sid)
 
     def check(self, url: str, params: object, headers: HeaderMap) -> str | None:
         """None when the signature is good; otherwise a short reason for the log."""

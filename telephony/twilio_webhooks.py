@@ -141,8 +141,10 @@ async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
         return _twiml(response)
     base = public_base(settings, request.headers, request.scheme)
     connect = Connect()
+    assert svc.twilio_verifier is not None  # `signed` has checked the request with it
+    token = svc.twilio_verifier.stream_token(call_sid)
     stream = connect.stream(
-        url=websocket_base(base) + MEDIA_STREAM_PATH,
+        url=f"{websocket_base(base)}{MEDIA_STREAM_PATH}/{token}",
         status_callback=base + STREAM_STATUS_PATH,
         status_callback_method="POST",
     )

@@ -14,6 +14,7 @@ from telephony.app import create_app
 from telephony.config import Secret, Settings
 from telephony.server import ServerName
 from telephony.services import Services, services
+from telephony.twilio_auth import stream_token
 from tests.servers import running
 from tests.twilio_peer import TwilioPeer, sid, sign
 
@@ -41,9 +42,10 @@ class Service:
         assert s is not None
         return s
 
-    @property
-    def ws_url(self) -> str:
-        return self.base.replace("http://", "ws://") + "/twilio/media-stream"
+    @staticmethod
+    def stream_path(call_sid: str) -> str:
+        """The media-stream path the voice webhook's TwiML gives this call."""
+        return "/twilio/media-stream/" + stream_token(AUTH_TOKEN, call_sid)
 
     async def post_twilio(
         self,
@@ -61,9 +63,10 @@ class Service:
         return await self.http.post(path, data=params, headers=all_headers)
 
     def peer(self, call_sid: str, **kw: object) -> TwilioPeer:
+        path = self.stream_path(call_sid)
         return TwilioPeer(
-            ws_url=self.ws_url,
-            signed_url=PUBLIC.replace("https://", "wss://") + "/twilio/media-stream",
+            ws_url=self.base.replace("http://", "ws://") + path,
+            signed_url=PUBLIC.replace("https://", "wss://") + path,
             auth_token=AUTH_TOKEN,
             call_sid=call_sid,
             custom_parameters={"call_id": call_sid, "template_id": "default"},

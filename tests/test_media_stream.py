@@ -72,10 +72,40 @@ async def test_unsigned_or_wrongly_signed_streams_are_refused(svc: Service, sign
 async def test_signature_for_another_url_is_refused(svc: Service) -> None:
     call_sid = await svc.incoming_call()
     peer = svc.peer(call_sid)
-    peer.signed_url = "wss://voice.example.test/twilio/media-stream?x=1"
+    peer.signed_url += "?x=1"
     async with peer:
         await peer.wait_closed()
     assert peer.close_code == 1008
+
+
+async def test_a_stream_url_without_its_call_token_is_refused(svc: Service) -> None:
+    # Correctly signed, but the bare URL signs nothing call-specific: its signature would
+    # be the same for every call, forever.
+    call_sid = await svc.incoming_call()
+    peer = svc.peer(call_sid)
+    peer.ws_url = svc.base.replace("http://", "ws://") + "/twilio/media-stream"
+    peer.signed_url = "wss://voice.example.test/twilio/media-stream"
+    async with peer:
+        await peer.wait_closed()
+    assert peer.close_code == 1008 and "call token" in peer.close_reason
+    call = await svc.store.calls.get(call_sid)
+    assert call is not None and call.stream == {}
+
+
+async def test_a_stream_url_issued_for_another_call_is_refused(svc: Service) -> None:
+    # A genuine, signed upgrade for call A's URL cannot carry call B's stream.
+    first = await svc.incoming_call()
+    second = await svc.incoming_call()
+    issued = svc.peer(first)
+    peer = svc.peer(second)
+    peer.ws_url, peer.signed_url = issued.ws_url, issued.signed_url
+    async with peer:
+        await peer.begin()
+        await peer.wait_closed()
+    assert peer.close_code == 1008 and "issued for another call" in peer.close_reason
+    for call_sid in (first, second):
+        call = await svc.store.calls.get(call_sid)
+        assert call is not None and call.stream == {}
 
 
 async def test_a_second_stream_for_the_same_call_is_refused(svc: Service) -> None:

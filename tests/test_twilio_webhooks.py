@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 
@@ -38,8 +39,13 @@ async def test_voice_webhook_answers_with_a_media_stream(svc: Service) -> None:
     assert connect.tag == "Connect"
     (stream,) = list(connect)
     assert stream.tag == "Stream"
-    assert stream.attrib["url"] == "wss://voice.example.test/twilio/media-stream"
-    assert "?" not in stream.attrib["url"]
+    # Each call gets its own stream URL (so its own signature), and no query string,
+    # which Twilio's <Stream> does not support.
+    url = stream.attrib["url"]
+    assert re.fullmatch(r"wss://voice\.example\.test/twilio/media-stream/[0-9a-f]{32}", url), url
+    assert url == "wss://voice.example.test" + svc.stream_path(call_sid)
+    other = await svc.post_twilio("/twilio/voice", voice_form(sid("CA")))
+    assert next(ET.fromstring(other.text).iter("Stream")).attrib["url"] != url
     assert stream.attrib["statusCallback"] == PUBLIC + "/twilio/stream-status"
     params = {p.attrib["name"]: p.attrib["value"] for p in stream.iter("Parameter")}
     assert params == {"call_id": call_sid, "template_id": "default"}
@@ -113,7 +119,7 @@ async def test_proxy_headers_rebuild_the_public_url(mongo_uri: str, db_name: str
         )
         assert ok.status_code == 200
         stream = next(ET.fromstring(ok.text).iter("Stream"))
-        assert stream.attrib["url"] == "wss://calls.example.org/twilio/media-stream"
+        assert stream.attrib["url"] == "wss://calls.example.org" + svc.stream_path(call_sid)
         # Signed for the proxy's URL but sent without its headers: the URL differs.
         bare = await svc.post_twilio(
             "/twilio/voice", form, signed_url="https://calls.example.org/twilio/voice"
@@ -237,7 +243,7 @@ async def test_public_url_with_a_path_prefix(mongo_uri: str, db_name: str) -> No
         )
     assert response.status_code == 200
     stream = next(ET.fromstring(response.text).iter("Stream"))
-    assert stream.attrib["url"] == "wss://voice.example.test/interviews/twilio/media-stream"
+    assert stream.attrib["url"] == "wss://voice.example.test/interviews" + svc.stream_path(call_sid)
     assert stream.attrib["statusCallback"] == prefix + "/twilio/stream-status"
 
 
