@@ -26,7 +26,6 @@ import os
 import re
 import resource
 import secrets
-import shlex
 import signal
 import subprocess
 import sys
@@ -57,6 +56,7 @@ from load_wire import http_request, now_ns
 
 from persistence import Store
 from persistence.embedded import free_loopback_port
+from tests.servers import procfile_command
 from tests.telephony_fixtures import AUTH_TOKEN, PUBLIC
 from tests.twilio_peer import sid, sign
 from tests.twilio_rest_peer import TwilioRestPeer
@@ -219,16 +219,6 @@ def gc_pauses(log_dir: Path, name: str, t0: int, t1: int) -> dict[str, float]:
     }
 
 
-def procfile_command(port: int, loop: str) -> list[str]:
-    """The Procfile's uvicorn command, on loopback, with the event loop under test."""
-    line = (ROOT / "Procfile").read_text().split("web:", 1)[1].split("\n", 1)[0]
-    args = shlex.split(line.replace("$PORT", str(port)).replace("0.0.0.0", HOST))
-    if args[0] != "uvicorn" or "--loop" not in args:
-        raise SystemExit("the Procfile no longer runs uvicorn with --loop: update load.py")
-    args[args.index("--loop") + 1] = loop
-    return args
-
-
 def start_server(
     *,
     worker_class: str,
@@ -264,7 +254,9 @@ def start_server(
     env.update(extra_env or {})
     cmd = ["taskset", "-c", cpus] if cpus else []
     if server == "uvicorn":
-        cmd += [sys.executable, "-m", *procfile_command(port, worker_class)]
+        args = procfile_command(port, HOST)
+        args[args.index("--loop") + 1] = worker_class  # the event loop under test
+        cmd += [sys.executable, "-m", *args]
         cmd += ["--no-access-log", "--log-level", "warning"]
         if workers > 1:
             cmd += ["--workers", str(workers)]

@@ -195,27 +195,19 @@ def _boolean(value: str) -> bool:
     raise ValueError(f"must be true or false, got {value!r}")
 
 
-def _int_in(low: int, high: int) -> Callable[[str], int]:
+def _int_in(low: int, high: int, hint: str = "") -> Callable[[str], int]:
+    note = f" ({hint})" if hint else ""
+
     def parse(value: str) -> int:
         try:
             number = int(value)
         except ValueError:
-            raise ValueError(f"must be a whole number, got {value!r}") from None
+            raise ValueError(f"must be a whole number{note}, got {value!r}") from None
         if not low <= number <= high:
-            raise ValueError(f"must be between {low} and {high}, got {number}")
+            raise ValueError(f"must be between {low} and {high}{note}, got {number}")
         return number
 
     return parse
-
-
-def _call_cap(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ValueError(f"must be a whole number (0 for no cap), got {value!r}") from None
-    if number < 0:
-        raise ValueError(f"must be 0 (no cap) or more, got {number}")
-    return number
 
 
 def _fraction(value: str) -> float:
@@ -363,7 +355,7 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
         vad_silence_ms=r.get("VAD_SILENCE_MS", _int_in(200, 5000), 1000),
         vad_threshold=r.get("VAD_THRESHOLD", _fraction, 0.6),
         max_call_seconds=r.get("MAX_CALL_SECONDS", _int_in(120, 14400), 1800),
-        max_calls_per_worker=r.get("MAX_CALLS_PER_WORKER", _call_cap, 40),
+        max_calls_per_worker=r.get("MAX_CALLS_PER_WORKER", _int_in(0, 10_000, "0 for no cap"), 40),
         cost_alert_usd=r.get("COST_ALERT_USD", _money, Decimal(5)),
         prices=_prices(r),
         twilio_account_sid=r.optional("TWILIO_ACCOUNT_SID", _account_sid),

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -13,6 +15,17 @@ from quart import Quart
 
 from persistence.embedded import free_loopback_port
 from telephony.server import ServerName, uvicorn_server
+
+PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
+
+
+def procfile_command(port: int, host: str = "127.0.0.1") -> list[str]:
+    """The Procfile's web command (uvicorn's arguments), listening on host:port."""
+    line = PROCFILE.read_text().split("web:", 1)[1].split("\n", 1)[0]
+    args = shlex.split(line.replace("$PORT", str(port)).replace("0.0.0.0", host))
+    if args[0] != "uvicorn" or "--loop" not in args:
+        raise ValueError(f"the Procfile no longer runs uvicorn with --loop: {line.strip()}")
+    return args
 
 
 @contextlib.asynccontextmanager

@@ -164,7 +164,9 @@ def test_max_calls_per_worker() -> None:
     assert load({"MAX_CALLS_PER_WORKER": "0"}).max_calls_per_worker == 0  # no cap
     with pytest.raises(ConfigError) as caught:
         load({"MAX_CALLS_PER_WORKER": "-3"})
-    assert caught.value.problems == ["MAX_CALLS_PER_WORKER: must be 0 (no cap) or more, got -3"]
+    assert caught.value.problems == [
+        "MAX_CALLS_PER_WORKER: must be between 0 and 10000 (0 for no cap), got -3"
+    ]
     with pytest.raises(ConfigError) as caught:
         load({"MAX_CALLS_PER_WORKER": "forty"})
     assert caught.value.problems == [

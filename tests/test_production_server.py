@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shlex
 import signal
 import sys
 from pathlib import Path
@@ -21,18 +20,12 @@ from persistence import Store
 from persistence.embedded import free_loopback_port
 from tests.call_harness import ACCOUNT, Env
 from tests.openai_peer import RealtimePeer, Say, Script
+from tests.servers import procfile_command
 from tests.telephony_fixtures import AUTH_TOKEN, PUBLIC, Service
 from tests.twilio_rest_peer import TwilioRestPeer
 
 ROOT = Path(__file__).resolve().parent.parent
 OWN_SETTINGS = ("MONGODB_", "OPENAI_", "TWILIO_", "PUBLIC_URL", "PORT", "DATA_DIR", "MAX_CALLS")
-
-
-def procfile_command(port: int) -> list[str]:
-    line = (ROOT / "Procfile").read_text().split("web:", 1)[1].strip()
-    args = shlex.split(line.replace("$PORT", str(port)).replace("0.0.0.0", "127.0.0.1"))
-    assert args[0] == "uvicorn", args
-    return [sys.executable, "-m", *args]
 
 
 async def wait_ready(http: httpx.AsyncClient, process: asyncio.subprocess.Process) -> None:
@@ -75,6 +68,8 @@ async def test_a_call_through_the_procfile_server(mongo_uri: str, db_name: str) 
             LOG_LEVEL="INFO",
         )
         process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
             *procfile_command(port),
             cwd=ROOT,
             env=env_vars,
