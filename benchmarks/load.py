@@ -62,7 +62,7 @@ from tests.twilio_peer import sid, sign
 from tests.twilio_rest_peer import TwilioRestPeer
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = "telephony.asgi:app"
+APP = "service.asgi:app"
 STREAM_URL = re.compile(rb'<Stream [^>]*url="wss://[^/"]+(/twilio/media-stream/[^"]+)"')
 SERVERS = ("uvicorn", "hypercorn")
 HOST = "127.0.0.1"

@@ -40,7 +40,7 @@ class PendingSessions(Generic[T]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: object) -> bool:
         return key in self._entries
 
     def start(self, key: str, open_session: Callable[[], Awaitable[T]]) -> bool:

@@ -1,1 +1,2 @@
-"""Everything that speaks HTTP: Twilio webhooks, the media stream, the recruiter API, ops pages."""
+"""Twilio's face: the signed voice and status webhooks, the media-stream WebSocket, and
+the REST calls a live call needs."""

@@ -18,9 +18,9 @@ from typing import Any
 from quart import Quart
 from werkzeug.datastructures import Headers
 
-from bridge.stream import Outcome, TwilioStream
-from telephony.interview import listener_factory
-from telephony.services import Services, services
+from bridge.stream import Outcome, Send, StreamListener, TwilioStream
+from bridge.twilio_messages import Start
+from telephony.face import TwilioFace, face
 from telephony.twilio_auth import public_base, websocket_base
 
 log = logging.getLogger(__name__)
@@ -32,18 +32,18 @@ INTERNAL_ERROR = 1011
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+SendMessage = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, SendMessage], Awaitable[None]]
 
 
 def install(app: Quart) -> None:
     """Route media-stream upgrades to `serve`, everything else to the app as before."""
     inner: ASGIApp = app.asgi_app  # type: ignore[assignment]
 
-    async def asgi_app(scope: Scope, receive: Receive, send: Send) -> None:
+    async def asgi_app(scope: Scope, receive: Receive, send: SendMessage) -> None:
         token = call_token(scope["path"]) if scope["type"] == "websocket" else None
         if token is not None:
-            await serve(services(app), scope, token, receive, send)
+            await serve(face(app), scope, token, receive, send)
         else:
             await inner(scope, receive, send)
 
@@ -60,16 +60,16 @@ def call_token(path: str) -> str | None:
     return None
 
 
-def _refusal(svc: Services, scope: Scope, token: str) -> str | None:
+def _refusal(twilio: TwilioFace, scope: Scope, token: str) -> str | None:
     """Why this upgrade may not stream, or None. Twilio signs the exact wss:// URL."""
-    if svc.store is None:
+    if twilio.open_store() is None:
         return "database not open"
-    verifier = svc.twilio_verifier
+    verifier = twilio.verifier
     if verifier is None:
         return "TWILIO_AUTH_TOKEN is not set"
     headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
     # Twilio only streams over wss://; TLS usually ends at a proxy that may not say so.
-    url = websocket_base(public_base(svc.settings, headers, "https")) + scope["path"]
+    url = websocket_base(public_base(twilio.public_url, headers, "https")) + scope["path"]
     reason = verifier.check(url, {}, headers)
     if reason is None and not token:
         # A signed bare URL signs nothing call-specific (see twilio_auth.stream_token).
@@ -77,18 +77,20 @@ def _refusal(svc: Services, scope: Scope, token: str) -> str | None:
     return reason
 
 
-async def serve(svc: Services, scope: Scope, token: str, receive: Receive, send: Send) -> None:
+async def serve(
+    twilio: TwilioFace, scope: Scope, token: str, receive: Receive, send: SendMessage
+) -> None:
     first = await receive()
     if first["type"] != "websocket.connect":
         return
-    reason = _refusal(svc, scope, token)
+    reason = _refusal(twilio, scope, token)
     await send({"type": "websocket.accept"})
     if reason is not None:
         log.warning("media stream refused: %s", reason)
         await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": reason[:120]})
         return
-    store, verifier = svc.store, svc.twilio_verifier
-    assert store is not None and verifier is not None
+    store, verifier = twilio.store(), twilio.verifier
+    assert verifier is not None
     closed = False
 
     async def close(code: int = NORMAL, why: str = "") -> None:
@@ -102,13 +104,16 @@ async def serve(svc: Services, scope: Scope, token: str, receive: Receive, send:
             raise ConnectionError("the media stream is closed")
         await send({"type": "websocket.send", "text": text})
 
-    capacity = svc.capacity
-    capacity.stream_opened()
+    async def open_session(start: Start, send: Send) -> StreamListener | None:
+        return await twilio.interviews.open(start, send, close)
+
+    admission = twilio.admission
+    admission.stream_opened()
     stream = TwilioStream(
         store,
         send_text,
-        account_sid=svc.settings.twilio_account_sid,
-        listener_factory=listener_factory(svc, store, close),
+        account_sid=twilio.account_sid,
+        listener_factory=open_session,
         issued_for=lambda call_sid: hmac.compare_digest(verifier.stream_token(call_sid), token),
     )
     ending = "stream disconnected"
@@ -139,7 +144,7 @@ async def serve(svc: Services, scope: Scope, token: str, receive: Receive, send:
             log.debug("could not close the failed media stream")
     finally:
         # Shielded: a second cancellation must not lose the call's final record.
-        capacity.stream_closed()
+        admission.stream_closed()
         try:
             await asyncio.shield(stream.finish(ending))
         except Exception:

@@ -14,16 +14,14 @@ from twilio.request_validator import (
 )
 from werkzeug.datastructures import Headers
 
-from telephony.config import Settings
-
 HeaderMap = Mapping[str, str] | Headers
 
 
-def public_base(settings: Settings, headers: HeaderMap, scheme: str) -> str:
+def public_base(public_url: str | None, headers: HeaderMap, scheme: str) -> str:
     """Where Twilio reaches us: PUBLIC_URL (which may carry a path prefix a proxy strips),
     else `scheme://host` from the proxy's forwarded headers."""
-    if settings.public_url is not None:
-        return settings.public_url.rstrip("/")
+    if public_url is not None:
+        return public_url.rstrip("/")
     proto = headers.get("X-Forwarded-Proto", "").split(",")[0].strip() or scheme
     host = (
         headers.get("X-Forwarded-Host", "").split(",")[0].strip() or headers.get("Host", "")

@@ -12,8 +12,9 @@ from quart import Blueprint, Response, request
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from persistence import TERMINAL_STATUSES, NewCall, StatusEvent
+from persistence.store import Store
+from telephony.face import face
 from telephony.privacy import mask_phone
-from telephony.services import services, store
 from telephony.twilio_auth import public_base, websocket_base
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def store() -> Store:
+    return face().store()
+
+
 def _text(body: str, status: int) -> Response:
     return Response(body, status=status, content_type="text/plain; charset=utf-8")
 
@@ -46,12 +51,13 @@ def signed(handler: Handler) -> Callable[[], Awaitable[Response | tuple[Response
 
     @wraps(handler)
     async def wrapper() -> Response | tuple[Response, int]:
-        verifier = services().twilio_verifier
+        twilio = face()
+        verifier = twilio.verifier
         if verifier is None:
             log.warning("Twilio webhook refused: TWILIO_AUTH_TOKEN is not set")
             return _text("Twilio webhooks are disabled: TWILIO_AUTH_TOKEN is not set", 503)
         form = await request.form
-        base = public_base(services().settings, request.headers, request.scheme)
+        base = public_base(twilio.public_url, request.headers, request.scheme)
         url = base + request.path
         if request.query_string:
             url += "?" + request.query_string.decode("latin-1")
@@ -115,34 +121,27 @@ async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
     await _ensure_call(params, template_id)
     now = utcnow()
     await store().calls.mark_time(call_sid, "webhook_received", now)
-    svc = services()
-    settings = svc.settings
+    twilio = face()
     response = VoiceResponse()
-    if not settings.realtime_enabled:
-        why = (
-            "OPENAI_API_KEY is not set"
-            if settings.openai_api_key is None
-            else "ENABLE_REALTIME is false"
-        )
+    why = twilio.interviews.unavailable_reason
+    if why is not None:
         await store().calls.update_fields(call_sid, {"unavailable_reason": why}, now)
         log.warning("call answered as unavailable: %s", why, extra={"call_sid": call_sid})
         response.say(UNAVAILABLE_MESSAGE)
         response.hangup()
         return _twiml(response)
-    if not svc.has_room(call_sid):
+    if not twilio.admission.has_room(call_sid):
         # A full worker degrades every call on it; refuse this one before it costs anything.
-        why = f"busy: {svc.capacity.live} calls in progress on this worker"
-        if reserved := svc.reserved(call_sid):
-            why += f", {reserved} more answered and connecting"
+        why = twilio.admission.busy_reason(call_sid)
         await store().calls.update_fields(call_sid, {"unavailable_reason": why}, now)
         log.warning("call refused, worker at capacity: %s", why, extra={"call_sid": call_sid})
         response.say(BUSY_MESSAGE)
         response.hangup()
         return _twiml(response)
-    base = public_base(settings, request.headers, request.scheme)
+    base = public_base(twilio.public_url, request.headers, request.scheme)
     connect = Connect()
-    assert svc.twilio_verifier is not None  # `signed` has checked the request with it
-    token = svc.twilio_verifier.stream_token(call_sid)
+    assert twilio.verifier is not None  # `signed` has checked the request with it
+    token = twilio.verifier.stream_token(call_sid)
     stream = connect.stream(
         url=f"{websocket_base(base)}{MEDIA_STREAM_PATH}/{token}",
         status_callback=base + STREAM_STATUS_PATH,
@@ -151,7 +150,7 @@ async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
     stream.parameter(name="call_id", value=call_sid)
     stream.parameter(name="template_id", value=template_id)
     response.append(connect)
-    svc.preconnect(call_sid, template_id)
+    twilio.interviews.preconnect(call_sid, template_id)
     log.info("voice webhook answered with a media stream", extra={"call_sid": call_sid})
     return _twiml(response)
 

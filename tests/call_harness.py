@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from persistence import CallRecord, Turn
-from telephony.server import ServerName
+from service.server import ServerName
 from tests.openai_peer import RealtimePeer, Script
 from tests.telephony_fixtures import AUTH_TOKEN, Service, service, settings_for
 from tests.twilio_peer import FRAME_BYTES, SILENCE, TwilioPeer, sid

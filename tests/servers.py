@@ -14,7 +14,7 @@ from hypercorn.config import Config
 from quart import Quart
 
 from persistence.embedded import free_loopback_port
-from telephony.server import ServerName, uvicorn_server
+from service.server import ServerName, uvicorn_server
 
 PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
 

@@ -10,10 +10,10 @@ import httpx
 from quart import Quart
 
 from persistence import Store
-from telephony.app import create_app
-from telephony.config import Secret, Settings
-from telephony.server import ServerName
-from telephony.services import Services, services
+from service.app import create_app, services
+from service.server import ServerName
+from service.services import Services
+from service.settings import Secret, Settings
 from telephony.twilio_auth import stream_token
 from tests.servers import running
 from tests.twilio_peer import TwilioPeer, sid, sign

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from telephony.capacity import CallCapacity
-from telephony.config import Settings
-from telephony.services import Services
+from service.capacity import CallCapacity
+from service.services import Services
+from service.settings import Settings
 
 
 def test_counts_streams_opened_and_closed() -> None:
@@ -72,5 +72,5 @@ def test_negative_limit_is_refused() -> None:
 
 
 def test_services_take_the_limit_from_the_settings() -> None:
-    assert Services(Settings(max_calls_per_worker=7)).capacity.limit == 7
-    assert Services(Settings()).capacity.limit == 40
+    assert Services(Settings(max_calls_per_worker=7)).admission.capacity.limit == 7
+    assert Services(Settings()).admission.capacity.limit == 40

@@ -27,7 +27,7 @@ async def start(tmp: Path, port: int, **env: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "telephony.cli",
+        "service.cli",
         "serve",
         cwd=tmp,
         env={**CLEAN_ENV, "PYTHONPATH": str(ROOT), "PORT": str(port), **env},
@@ -101,7 +101,7 @@ async def test_serve_refuses_bad_configuration(tmp_path: Path) -> None:
 
 def run_cli(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "telephony.cli", *args],
+        [sys.executable, "-m", "service.cli", *args],
         cwd=tmp,
         env={**CLEAN_ENV, "PYTHONPATH": str(ROOT), **env},
         capture_output=True,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from telephony.config import ConfigError, Secret, Settings, load_settings
+from service.settings import ConfigError, Secret, Settings, load_settings
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 SID = "AC" + "f" * 32

@@ -4,9 +4,9 @@ import httpx
 
 from persistence import EmbeddedServer, Store
 from persistence.embedded import free_loopback_port
-from telephony.app import create_app
-from telephony.config import Settings
-from telephony.services import Services
+from service.app import create_app
+from service.services import Services
+from service.settings import Settings
 from tests.servers import running
 
 
@@ -59,18 +59,18 @@ async def test_readyz_reports_load_and_is_503_at_capacity(mongo_uri: str, db_nam
     app = create_app(Settings(mongodb_uri=mongo_uri, mongodb_db=db_name, max_calls_per_worker=2))
     svc: Services = app.extensions["voice_interview"]
     async with running(app) as base, httpx.AsyncClient(base_url=base) as http:
-        svc.capacity.stream_opened()
+        svc.admission.stream_opened()
         one = await http.get("/readyz")
-        svc.capacity.stream_opened()
+        svc.admission.stream_opened()
         full = await http.get("/readyz")
         alive = await http.get("/healthz")
-        svc.capacity.stream_closed()
+        svc.admission.stream_closed()
         again = await http.get("/readyz")
 
         async def opened() -> object:
             return object()
 
-        svc.pending.start("CA1", opened)  # answered here; its stream is on its way
+        svc.interviews.pending.start("CA1", opened)  # answered here; its stream is on its way
         reserved = await http.get("/readyz")
         assert svc.store is not None
         await svc.store.db.client.drop_database(db_name)

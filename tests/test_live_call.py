@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from telephony.server import SERVERS, ServerName
+from service.server import SERVERS, ServerName
 from tests.call_harness import Env, live_env
 from tests.openai_peer import CallTool, Say, Script
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from telephony.logs import configure_logging
+from service.logs import configure_logging
 from telephony.privacy import mask_phone, mask_phones_in
 
 

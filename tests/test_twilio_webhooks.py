@@ -212,23 +212,23 @@ async def test_stream_status_callbacks_are_recorded(svc: Service) -> None:
 async def test_webhook_starts_opening_the_model_session(mongo_uri: str, db_name: str) -> None:
     from typing import Any
 
-    from telephony.services import Services
+    from evaluation.templates import Template
+    from service.services import Services
 
     opened: list[tuple[str, str]] = []
 
-    async def opener(call_sid: str, template_id: str) -> Any:
-        opened.append((call_sid, template_id))
+    async def opener(call_sid: str, template: Template) -> Any:
+        opened.append((call_sid, template.template_id))
         return object()
 
     settings = settings_for(mongo_uri, db_name)
-    services = Services(settings)
+    services = Services(settings, model_opener=opener)
     await services.start()
     try:
         async with service(settings, services) as svc:
-            services.session_opener = opener  # replaces the app's own wiring
             call_sid = await svc.incoming_call()
-            assert call_sid in services.pending
-            assert await services.pending.take(call_sid, 1.0) is not None
+            assert call_sid in services.interviews.pending
+            assert await services.interviews.pending.take(call_sid, 1.0) is not None
     finally:
         await services.stop()
     assert opened == [(call_sid, "default")]
@@ -252,8 +252,8 @@ async def test_full_worker_answers_busy_without_a_stream(
 ) -> None:
     async with service(settings_for(mongo_uri, db_name, max_calls_per_worker=2)) as svc:
         services = svc.services
-        services.capacity.stream_opened()
-        services.capacity.stream_opened()
+        services.admission.stream_opened()
+        services.admission.stream_opened()
 
         for direction in ("inbound", "outbound-api"):
             call_sid = sid("CA")
@@ -268,19 +268,19 @@ async def test_full_worker_answers_busy_without_a_stream(
             call = await svc.store.calls.get(call_sid)
             assert call is not None
             assert call.extra["unavailable_reason"] == "busy: 2 calls in progress on this worker"
-            assert call_sid not in services.pending
-        assert len(services.pending) == 0  # nothing was pre-connected
+            assert call_sid not in services.interviews.pending
+        assert len(services.interviews.pending) == 0  # nothing was pre-connected
 
         refusals = [r for r in caplog.records if "at capacity" in r.getMessage()]
         assert len(refusals) == 2 and refusals[0].levelname == "WARNING"
         assert getattr(refusals[0], "call_sid", None) is not None
         assert all("5550123" not in r.getMessage() for r in caplog.records)
 
-        services.capacity.stream_closed()
+        services.admission.stream_closed()
         admitted = sid("CA")
         response = await svc.post_twilio("/twilio/voice", voice_form(admitted))
         assert len(list(ET.fromstring(response.text).iter("Stream"))) == 1
-        assert admitted in services.pending
+        assert admitted in services.interviews.pending
         call = await svc.store.calls.get(admitted)
         assert call is not None and "unavailable_reason" not in call.extra
 
@@ -290,9 +290,9 @@ async def test_answered_calls_still_connecting_hold_their_slots(
 ) -> None:
     async with service(settings_for(mongo_uri, db_name, max_calls_per_worker=2)) as svc:
         services = svc.services
-        services.capacity.stream_opened()
+        services.admission.stream_opened()
         first = await svc.incoming_call()  # answered; its stream has not arrived yet
-        assert first in services.pending
+        assert first in services.interviews.pending
 
         refused = sid("CA")
         response = await svc.post_twilio("/twilio/voice", voice_form(refused))
@@ -311,6 +311,6 @@ async def test_answered_calls_still_connecting_hold_their_slots(
 async def test_no_cap_when_max_calls_is_zero(mongo_uri: str, db_name: str) -> None:
     async with service(settings_for(mongo_uri, db_name, max_calls_per_worker=0)) as svc:
         for _ in range(50):
-            svc.services.capacity.stream_opened()
+            svc.services.admission.stream_opened()
         response = await svc.post_twilio("/twilio/voice", voice_form(sid("CA")))
     assert len(list(ET.fromstring(response.text).iter("Stream"))) == 1

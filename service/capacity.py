@@ -8,6 +8,8 @@ door, politely, and the calls it already carries stay good.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 
 class CallCapacity:
     """Counts this worker's live media streams; `limit` 0 means no cap.
@@ -56,3 +58,44 @@ class CallCapacity:
 
     def __repr__(self) -> str:
         return f"CallCapacity(live={self._live}, limit={self._limit})"
+
+
+class Connecting(Protocol):
+    """Calls answered here whose stream has not arrived yet, by CallSid."""
+
+    def __len__(self) -> int: ...
+    def __contains__(self, call_sid: object) -> bool: ...
+
+
+class Admission:
+    """Whether this worker answers one more call: live streams plus calls answered here
+    whose stream has not arrived yet (their pre-connected sessions)."""
+
+    __slots__ = ("_connecting", "capacity")
+
+    def __init__(self, capacity: CallCapacity, connecting: Connecting) -> None:
+        self.capacity = capacity
+        self._connecting = connecting
+
+    def reserved(self, call_sid: str | None = None) -> int:
+        """Calls answered here and still connecting. A call already pre-connected (a
+        webhook Twilio retried) is not counted against itself: it holds its own slot."""
+        count = len(self._connecting)
+        if call_sid is not None and call_sid in self._connecting:
+            count -= 1
+        return count
+
+    def has_room(self, call_sid: str | None = None) -> bool:
+        return self.capacity.has_room(self.reserved(call_sid))
+
+    def busy_reason(self, call_sid: str) -> str:
+        why = f"busy: {self.capacity.live} calls in progress on this worker"
+        if reserved := self.reserved(call_sid):
+            why += f", {reserved} more answered and connecting"
+        return why
+
+    def stream_opened(self) -> None:
+        self.capacity.stream_opened()
+
+    def stream_closed(self) -> None:
+        self.capacity.stream_closed()

@@ -1,12 +1,13 @@
-"""The Quart application factory."""
+"""The Quart application factory: mounts every face on one app."""
 
 from __future__ import annotations
 
 from quart import Quart
 
-from telephony import health, interview, media_stream, twilio_webhooks
-from telephony.config import Settings
-from telephony.services import EXTENSION, Services
+from service import health
+from service.services import EXTENSION, Services
+from service.settings import Settings
+from telephony import face, media_stream, twilio_webhooks
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Quart:
@@ -15,7 +16,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Quart:
     owned = services is None
     svc = services if services is not None else Services(settings)
     app.extensions[EXTENSION] = svc
-    interview.install(svc)
+    face.install(app, svc.twilio_face)
     app.register_blueprint(health.bp)
     app.register_blueprint(twilio_webhooks.bp)
     media_stream.install(app)
@@ -31,3 +32,9 @@ def create_app(settings: Settings, services: Services | None = None) -> Quart:
             await svc.stop()
 
     return app
+
+
+def services(app: Quart) -> Services:
+    """The services an app was built with."""
+    svc: Services = app.extensions[EXTENSION]
+    return svc

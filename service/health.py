@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from quart import Blueprint, Response, jsonify
+from quart import Blueprint, Response, current_app, jsonify
 
-from persistence import StoreUnavailable
-from telephony.services import Services, services
+from persistence.store import StoreUnavailable
+from service.services import EXTENSION, Services
 
 READY_TIMEOUT_S = 2.0
 bp = Blueprint("health", __name__)
@@ -24,10 +24,11 @@ def _unavailable(svc: Services, reason: str) -> tuple[Response, int]:
 
 def _load(svc: Services) -> dict[str, int]:
     """calls: streams open here; connecting: answered here, stream not arrived yet."""
+    admission = svc.admission
     return {
-        "calls": svc.capacity.live,
-        "connecting": svc.reserved(),
-        "max_calls": svc.capacity.limit,
+        "calls": admission.capacity.live,
+        "connecting": admission.reserved(),
+        "max_calls": admission.capacity.limit,
     }
 
 
@@ -38,7 +39,7 @@ async def readyz() -> tuple[Response, int]:
     A full worker is not ready, so new calls are routed to another worker or host
     rather than degrading every call on this one.
     """
-    svc = services()
+    svc: Services = current_app.extensions[EXTENSION]
     store = svc.store
     if store is None:
         return _unavailable(svc, "database not open")
@@ -50,6 +51,8 @@ async def readyz() -> tuple[Response, int]:
         return _unavailable(svc, f"database: {exc}")
     if not store.prepared:
         return _unavailable(svc, "database indexes not yet created")
-    if not svc.has_room():
-        return _unavailable(svc, f"at capacity ({svc.capacity.live + svc.reserved()} calls)")
+    admission = svc.admission
+    if not admission.has_room():
+        taken = admission.capacity.live + admission.reserved()
+        return _unavailable(svc, f"at capacity ({taken} calls)")
     return jsonify(status="ready", **_load(svc)), 200

@@ -21,14 +21,15 @@ from evaluation.templates import (
     parse_template,
     template_to_dict,
 )
-from persistence import EmbeddedServerError, StoreUnavailable
+from persistence.embedded import EmbeddedServerError
+from persistence.store import StoreUnavailable
 from persistence.templates import PhoneNumberTaken
-from telephony.app import create_app
-from telephony.config import ConfigError, Settings, load_settings
-from telephony.logs import configure_logging
-from telephony.server import SERVERS, ServerName, run
-from telephony.server import serve as serve_app
-from telephony.services import Services
+from service.app import create_app
+from service.logs import configure_logging
+from service.server import SERVERS, ServerName, run
+from service.server import serve as serve_app
+from service.services import Services
+from service.settings import ConfigError, Settings, load_settings
 
 log = logging.getLogger("voice_interview")
 

@@ -1,0 +1,143 @@
+"""Builds each live call's session: its template, model session, Twilio control and cost."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bridge.pending import PendingSessions
+from bridge.realtime_client import RealtimeEndpoint
+from bridge.realtime_events import TurnDetection
+from bridge.session import CallControl, CallSession, SessionOptions, open_realtime
+from bridge.stream import Send, StreamListener
+from bridge.twilio_messages import Start
+from evaluation.cost import CallCost
+from evaluation.templates import DEFAULT_TEMPLATE, Template, TemplateError, parse_template
+from persistence.store import Store
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+PRECONNECT_WAIT_S = 3.0
+
+# Opens a model session for (call_sid, template) ahead of the media stream.
+ModelOpener = Callable[[str, Template], Awaitable[Any]]
+
+
+def session_options(settings: Settings) -> SessionOptions:
+    key = settings.openai_api_key
+    return SessionOptions(
+        endpoint=RealtimeEndpoint(
+            settings.openai_realtime_url,
+            settings.openai_realtime_model,
+            key.reveal() if key is not None else "",
+        ),
+        audio_format=settings.audio_format,
+        resampler=settings.resampler,
+        voice=settings.openai_voice,
+        transcription_model=settings.transcription_model,
+        turn_detection=TurnDetection(
+            settings.turn_detection,
+            settings.vad_eagerness,
+            settings.vad_silence_ms,
+            settings.vad_threshold,
+        ),
+        max_call_seconds=settings.max_call_seconds,
+        cost_alert_usd=settings.cost_alert_usd,
+        number_type=settings.twilio_number_type,
+    )
+
+
+def unavailable_reason(settings: Settings) -> str | None:
+    if settings.openai_api_key is None:
+        return "OPENAI_API_KEY is not set"
+    if not settings.enable_realtime:
+        return "ENABLE_REALTIME is false"
+    return None
+
+
+async def load_template(store: Store, template_id: str) -> Template:
+    """The stored template, or the built-in default when it is missing or no longer valid."""
+    if template_id != DEFAULT_TEMPLATE.template_id:
+        record = await store.templates.get(template_id)
+        if record is not None:
+            try:
+                return parse_template(record.body)
+            except TemplateError as exc:
+                log.error("template %r is invalid (%s); using the default", template_id, exc)
+        else:
+            log.warning("template %r not found; using the default", template_id)
+    return DEFAULT_TEMPLATE
+
+
+async def _close(conn: Any) -> None:
+    await conn.close()
+
+
+class InterviewSessions:
+    """Implements the Twilio face's `Interviews`: pre-connect on the webhook, then a
+    session per media stream."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        open_store: Callable[[], Store | None],
+        control: CallControl | None,
+        model_opener: ModelOpener | None = None,
+    ) -> None:
+        self._settings = settings
+        self._open_store = open_store
+        self._control = control
+        self.options = session_options(settings)
+        self.unavailable_reason = unavailable_reason(settings)
+        self._open_model = model_opener or self._open_realtime
+        self.pending: PendingSessions[Any] = PendingSessions(_close)
+
+    async def _open_realtime(self, call_sid: str, template: Template) -> Any:
+        return await open_realtime(self.options, template)
+
+    def _store(self) -> Store:
+        store = self._open_store()
+        assert store is not None, "sessions are only opened after start-up"
+        return store
+
+    def preconnect(self, call_sid: str, template_id: str) -> None:
+        """Start opening the call's model session now; the media stream claims it later."""
+        if self.unavailable_reason is not None:
+            return
+
+        async def open_session() -> Any:
+            template = await load_template(self._store(), template_id)
+            return await self._open_model(call_sid, template)
+
+        self.pending.start(call_sid, open_session)
+
+    async def open(
+        self, start: Start, send: Send, close_stream: Callable[[], Awaitable[None]]
+    ) -> StreamListener | None:
+        if self.unavailable_reason is not None:
+            return None
+        settings, store = self._settings, self._store()
+        template_id = start.custom_parameters.get("template_id", DEFAULT_TEMPLATE.template_id)
+        template = await load_template(store, template_id)
+        # Pre-connected by the webhook on this worker, if it is ready; otherwise a new one.
+        conn = await self.pending.take(start.call_sid, PRECONNECT_WAIT_S)
+        call = await store.calls.get(start.call_sid)
+        cost = CallCost(
+            settings.prices,
+            settings.openai_realtime_model,
+            transcription_model=settings.transcription_model,
+        )
+        return CallSession(
+            start=start,
+            send_twilio=send,
+            close_stream=close_stream,
+            store=store,
+            template=template,
+            options=self.options,
+            control=self._control,
+            cost=cost,
+            connection=conn,
+            direction=call.direction if call is not None else "inbound",
+        )

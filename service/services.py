@@ -1,0 +1,113 @@
+"""What the app holds for its lifetime, built in one pass from the settings.
+
+`start()` opens the database (the embedded one when MONGODB_URI is unset); everything
+else exists from construction on, so handlers never see a half-wired service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from persistence.embedded import EmbeddedServer
+from persistence.store import Store, StoreUnavailable
+from service.call_sessions import InterviewSessions, ModelOpener
+from service.capacity import Admission, CallCapacity
+from service.settings import Settings
+from telephony.face import TwilioFace
+from telephony.twilio_auth import TwilioVerifier
+from telephony.twilio_rest import TwilioCalls
+
+log = logging.getLogger(__name__)
+EXTENSION = "voice_interview"
+INDEX_RETRY_SECONDS = 5.0
+
+
+class Services:
+    def __init__(self, settings: Settings, *, model_opener: ModelOpener | None = None) -> None:
+        """`model_opener` replaces the Realtime connection (tests give a stand-in)."""
+        self.settings = settings
+        self.store: Store | None = None
+        self.embedded: EmbeddedServer | None = None
+        token = settings.twilio_auth_token
+        sid = settings.twilio_account_sid
+        self.twilio_verifier = TwilioVerifier(token.reveal()) if token is not None else None
+        self.twilio_calls = (
+            TwilioCalls(sid, token.reveal(), settings.twilio_api_url)
+            if token is not None and sid is not None
+            else None
+        )
+        self.interviews = InterviewSessions(
+            settings,
+            open_store=lambda: self.store,
+            control=self.twilio_calls,
+            model_opener=model_opener,
+        )
+        # This worker's live media streams against MAX_CALLS_PER_WORKER.
+        self.admission = Admission(
+            CallCapacity(settings.max_calls_per_worker), self.interviews.pending
+        )
+        self.twilio_face = TwilioFace(
+            public_url=settings.public_url,
+            account_sid=settings.twilio_account_sid,
+            verifier=self.twilio_verifier,
+            admission=self.admission,
+            interviews=self.interviews,
+            open_store=lambda: self.store,
+        )
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Open the database; an embedded one must start, an external one may come later."""
+        s = self.settings
+        uri = s.mongodb_uri
+        if uri is None:
+            self.embedded = EmbeddedServer(s.data_dir / "db")
+            uri = await self.embedded.start()
+            log.info(
+                "MONGODB_URI is not set: started the embedded database on 127.0.0.1:%d "
+                "with data in %s; production should set MONGODB_URI",
+                self.embedded.port,
+                s.data_dir / "db",
+            )
+        self.store = Store.connect(uri, s.mongodb_db, timeout_ms=s.mongodb_timeout_ms)
+        try:
+            await self.store.prepare(s.retention_days)
+        except StoreUnavailable as exc:
+            if self.embedded is not None:
+                raise
+            log.error("database unavailable at start-up (%s); retrying in the background", exc)
+            self._spawn(self._prepare_until_ready())
+
+    async def _prepare_until_ready(self) -> None:
+        assert self.store is not None
+        while True:
+            await asyncio.sleep(INDEX_RETRY_SECONDS)
+            try:
+                await self.store.prepare(self.settings.retention_days)
+            except StoreUnavailable as exc:
+                log.warning("database still unavailable: %s", exc)
+            else:
+                log.info("database reachable; indexes are in place")
+                return
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def stop(self) -> None:
+        await self.interviews.pending.close_all()
+        for task in list(self._background):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        if self.embedded is not None:
+            await self.embedded.stop()
+            self.embedded = None

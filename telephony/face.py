@@ -1,0 +1,75 @@
+"""What Twilio's HTTP and WebSocket face needs from the rest of the service.
+
+The composition root builds one `TwilioFace` and installs it on the app; handlers
+reach it through `face()`. The face depends on these small interfaces, not on the
+root, so the root may import the face and never the other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from quart import Quart, current_app
+
+from bridge.stream import Send, StreamListener
+from bridge.twilio_messages import Start
+from persistence.store import Store, StoreUnavailable
+from telephony.twilio_auth import TwilioVerifier
+
+EXTENSION = "twilio_face"
+CloseStream = Callable[[], Awaitable[None]]
+
+
+class Admission(Protocol):
+    """This worker's call cap (see the root's capacity module)."""
+
+    def has_room(self, call_sid: str | None = None) -> bool: ...
+    def busy_reason(self, call_sid: str) -> str: ...
+    def stream_opened(self) -> None: ...
+    def stream_closed(self) -> None: ...
+
+
+class Interviews(Protocol):
+    """Live interview sessions: opened ahead on the webhook, claimed by the stream."""
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        """Why calls cannot be interviewed now (e.g. no OpenAI key), or None."""
+        ...
+
+    def preconnect(self, call_sid: str, template_id: str) -> None: ...
+
+    async def open(
+        self, start: Start, send: Send, close_stream: CloseStream
+    ) -> StreamListener | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioFace:
+    public_url: str | None
+    """Where Twilio reaches us (PUBLIC_URL); None: rebuilt from forwarded headers."""
+    account_sid: str | None
+    verifier: TwilioVerifier | None
+    """None when TWILIO_AUTH_TOKEN is unset: every Twilio request is then refused."""
+    admission: Admission
+    interviews: Interviews
+    open_store: Callable[[], Store | None]
+    """The database once start-up has opened it."""
+
+    def store(self) -> Store:
+        store = self.open_store()
+        if store is None:
+            raise StoreUnavailable("the database is not open")
+        return store
+
+
+def install(app: Quart, twilio_face: TwilioFace) -> None:
+    app.extensions[EXTENSION] = twilio_face
+
+
+def face(app: Quart | None = None) -> TwilioFace:
+    target = app if app is not None else current_app
+    found: TwilioFace = target.extensions[EXTENSION]
+    return found
