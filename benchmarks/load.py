@@ -54,7 +54,7 @@ from load_proc import (
 )
 from load_wire import http_request, now_ns
 
-from persistence import Store
+from persistence.store import Store
 from persistence.embedded import free_loopback_port
 from tests.servers import procfile_command
 from tests.telephony_fixtures import AUTH_TOKEN, PUBLIC
@@ -358,11 +358,11 @@ async def hang_up_all(callers: Iterable[Caller], db_uri: str, db_name: str) -> E
         while pending and time.monotonic() < deadline:
             for call_sid, caller in list(pending.items()):
                 record = await store.calls.get(call_sid)
-                if record is None or "ended" not in record.timings or "report" not in record.extra:
+                if record is None or "ended" not in record.timings or record.completion is None:
                     continue
                 del pending[call_sid]
                 ending.finalized += 1
-                frames_in = record.stream.get("frames_in")
+                frames_in = record.stream.frames_in if record.stream else None
                 if frames_in == len(caller.sent_ns):
                     ending.frames_match += 1
                 else:

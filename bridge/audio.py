@@ -400,13 +400,19 @@ class OutboundAudio:
     Returns "" when a delta is too short to complete an 8 kHz sample; send nothing then.
     """
 
-    __slots__ = ("_passthrough", "_resampler", "audio_format")
+    __slots__ = ("_model_bytes_per_ms", "_passthrough", "_resampler", "audio_format")
 
     def __init__(self, audio_format: str = "pcm16", method: str = "fir") -> None:
         _check_format(audio_format)
         self.audio_format = audio_format
         self._passthrough = audio_format == "pcmu"
         self._resampler = Downsampler(method)
+        # mu-law: 8 bytes per ms; PCM16 at 24 kHz: 48.
+        self._model_bytes_per_ms = TWILIO_RATE // 1000 if self._passthrough else OPENAI_RATE // 500
+
+    def duration_ms(self, delta: str) -> float:
+        """How much audio a base64 delta from the model holds."""
+        return len(delta) * 3 / 4 / self._model_bytes_per_ms
 
     @property
     def delay_ms(self) -> float:

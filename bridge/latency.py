@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+
+from persistence.records import Latency, LatencyStats
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -23,12 +24,28 @@ class LatencySeries:
     def add(self, ms: float) -> None:
         self.samples.append(round(ms, 2))
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> LatencyStats:
         if not self.samples:
-            return {"n": 0}
-        return {
-            "n": len(self.samples),
-            "p50_ms": percentile(self.samples, 50),
-            "p95_ms": percentile(self.samples, 95),
-            "max_ms": max(self.samples),
-        }
+            return LatencyStats(n=0)
+        return LatencyStats(
+            n=len(self.samples),
+            p50_ms=percentile(self.samples, 50),
+            p95_ms=percentile(self.samples, 95),
+            max_ms=max(self.samples),
+        )
+
+
+@dataclass
+class CallLatency:
+    model: LatencySeries = field(default_factory=LatencySeries)
+    """End of the caller's speech to the model's first audio of the reply."""
+    bridge: LatencySeries = field(default_factory=LatencySeries)
+    """The model's first audio of a response to its first frame sent to Twilio."""
+    first_audio_ms: float | None = None
+    """Stream start to the greeting's first frame."""
+
+    def record(self) -> Latency:
+        first = round(self.first_audio_ms, 1) if self.first_audio_ms is not None else None
+        return Latency(
+            model=self.model.summary(), bridge=self.bridge.summary(), first_audio_ms=first
+        )

@@ -7,18 +7,32 @@ Only the GA shape exists (`response.output_audio.delta`, `session.type = "realti
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from evaluation.usage import (
+    ResponseUsage,
+    TranscriptionSeconds,
+    TranscriptionTokens,
+    TranscriptionUsage,
+)
+
+TurnDetectionKind = Literal["semantic_vad", "server_vad"]
+Eagerness = Literal["low", "medium", "high", "auto"]
 
 # -- client events ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class TurnDetection:
-    kind: str = "semantic_vad"  # or "server_vad"
-    eagerness: str = "low"
-    silence_ms: int = 1000
-    threshold: float = 0.6
+    kind: TurnDetectionKind
+    eagerness: Eagerness
+    """semantic_vad only."""
+    silence_ms: int
+    """server_vad only: the silence that ends a turn."""
+    threshold: float
+    """server_vad only."""
 
     def to_wire(self) -> dict[str, Any]:
         if self.kind == "server_vad":
@@ -43,10 +57,10 @@ class SessionConfig:
     instructions: str
     audio_format: dict[str, Any]
     voice: str
-    tools: list[dict[str, Any]] = field(default_factory=list)
-    transcription_model: str = "gpt-4o-mini-transcribe"
-    language: str | None = None
-    turn_detection: TurnDetection = field(default_factory=TurnDetection)
+    tools: list[dict[str, Any]]
+    transcription_model: str
+    language: str | None
+    turn_detection: TurnDetection
 
     def to_wire(self) -> dict[str, Any]:
         transcription: dict[str, Any] = {"model": self.transcription_model}
@@ -139,7 +153,7 @@ class Committed:
 class TranscriptionCompleted:
     item_id: str
     transcript: str
-    usage: dict[str, Any] | None
+    usage: TranscriptionUsage | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +209,7 @@ class FunctionCall:
 class ResponseDone:
     response_id: str
     status: str
-    usage: dict[str, Any] | None
+    usage: ResponseUsage | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +270,56 @@ KNOWN_QUIET = frozenset(
 )
 
 
+def _count(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return 0
+    return value
+
+
+def _details(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def response_usage(usage: Any) -> ResponseUsage | None:
+    """`response.done`'s usage; counts missing or malformed are 0 (the meter errs high)."""
+    if not isinstance(usage, Mapping):
+        return None
+    inp = _details(usage, "input_token_details")
+    cached = _details(inp, "cached_tokens_details")
+    out = _details(usage, "output_token_details")
+    return ResponseUsage.billed(
+        input_tokens=_count(usage, "input_tokens"),
+        output_tokens=_count(usage, "output_tokens"),
+        text_in=_count(inp, "text_tokens"),
+        audio_in=_count(inp, "audio_tokens"),
+        cached_text_in=_count(cached, "text_tokens"),
+        cached_audio_in=_count(cached, "audio_tokens"),
+        text_out=_count(out, "text_tokens"),
+        audio_out=_count(out, "audio_tokens"),
+    )
+
+
+def transcription_usage(usage: Any) -> TranscriptionUsage | None:
+    """Transcription usage: seconds of audio, or tokens, as the model is billed."""
+    if not isinstance(usage, Mapping):
+        return None
+    kind = usage.get("type")
+    if kind == "duration" or (kind is None and "seconds" in usage):
+        seconds = usage.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            seconds = 0.0
+        return TranscriptionSeconds.billed(seconds=float(seconds))
+    inp = _details(usage, "input_token_details")
+    return TranscriptionTokens.billed(
+        input_tokens=_count(usage, "input_tokens"),
+        text_in=_count(inp, "text_tokens"),
+        audio_in=_count(inp, "audio_tokens"),
+        output_tokens=_count(usage, "output_tokens"),
+    )
+
+
 def parse_server_event(text: str | bytes) -> ServerEvent:
     """Type the events the session acts on; anything else becomes Ignored(type)."""
     msg = json.loads(text)
@@ -271,7 +335,9 @@ def parse_server_event(text: str | bytes) -> ServerEvent:
     if kind == "input_audio_buffer.committed":
         return Committed(msg["item_id"], msg.get("previous_item_id"))
     if kind == "conversation.item.input_audio_transcription.completed":
-        return TranscriptionCompleted(msg["item_id"], msg.get("transcript", ""), msg.get("usage"))
+        return TranscriptionCompleted(
+            msg["item_id"], msg.get("transcript", ""), transcription_usage(msg.get("usage"))
+        )
     if kind == "conversation.item.input_audio_transcription.failed":
         error = msg.get("error") or {}
         return TranscriptionFailed(msg["item_id"], str(error.get("message", "")))
@@ -288,7 +354,9 @@ def parse_server_event(text: str | bytes) -> ServerEvent:
         )
     if kind == "response.done":
         response = msg["response"]
-        return ResponseDone(response["id"], response.get("status", ""), response.get("usage"))
+        return ResponseDone(
+            response["id"], response.get("status", ""), response_usage(response.get("usage"))
+        )
     if kind == "error":
         error = msg.get("error") or {}
         return ServerError(

@@ -1,57 +1,42 @@
-"""One live interview: caller audio to the model, the model's audio to the caller, and
-everything in between -- barge-in, transcripts, tools, limits, reconnects, latency.
+"""One live interview: the coordinator between the caller's media stream and the model.
 
-Database writes go through a single background writer so the audio path never waits
-on MongoDB, and so a slow or failing database delays records, not speech.
+It moves audio both ways and routes each event to the part that owns it: the ledger
+(what was said and heard), the end-of-call machine, the tools, the meter and the
+recorder. It owns only what ties them together: the response in progress, barge-in,
+timers and reconnects.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import re
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
 from bridge import realtime_events as rt
-from bridge.audio import InboundAudio, OutboundAudio, openai_audio_format
-from bridge.latency import LatencySeries
+from bridge.audio import InboundAudio, OutboundAudio
+from bridge.clock import Clock, LoopClock
+from bridge.ending import Action, CutReply, EndOfCall, HangUp, PlayGoodbye, RequestGoodbye
+from bridge.ledger import ConversationLedger
+from bridge.metering import Meter
+from bridge.model_link import ModelLink, ModelUnavailable
+from bridge.options import SessionOptions
 from bridge.playback import PlaybackTracker
-from bridge.realtime_client import RealtimeConnection, RealtimeEndpoint, RealtimeUnavailable
-from bridge.twilio_messages import (
-    Dtmf,
-    Mark,
-    Media,
-    Start,
-    clear_message,
-    mark_message,
-    media_message,
-)
-from evaluation.cost import CallCost, Direction, NumberType
-from evaluation.instructions import build_instructions, call_limit_s
-from evaluation.progress import InterviewProgress
-from evaluation.report import Completion, build_report
+from bridge.playout import Playout
+from bridge.recorder import CallRecorder
+from bridge.tool_calls import run_tool
+from bridge.twilio_messages import Dtmf, Mark, Media, Start
+from evaluation.cost import CallCost, Direction
+from evaluation.instructions import wrap_up_note
+from evaluation.progress import WRAP_UP_S, InterviewProgress, call_limit_s
+from evaluation.report import build_report
 from evaluation.templates import Template
-from evaluation.tools import (
-    TOOLS,
-    EndInterview,
-    EvaluateAnswer,
-    ToolArgumentError,
-    parse_tool_call,
-    tool_error_output,
-    tool_ok_output,
-)
-from persistence import Evaluation, Store, Turn
+from persistence.records import CallOutcome, Turn
 
 log = logging.getLogger(__name__)
 Send = Callable[[str], Awaitable[None]]
 END_MARK = "end-of-call"
-PCM_BYTES_PER_MS = 48  # 24 kHz PCM16
-ULAW_BYTES_PER_MS = 8
+RECORDS_WAIT_S = 10.0
 APOLOGY_NOTE = (
     "The phone line to you dropped for a moment and is back. In one short sentence, "
     "apologize for the interruption, then continue the interview exactly where it left off."
@@ -62,79 +47,10 @@ FAILURE_MESSAGE = (
 )
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class CallControl(Protocol):
     """Twilio's REST side, as the session needs it."""
 
     async def hang_up(self, call_sid: str, say: str | None = None) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SessionOptions:
-    endpoint: RealtimeEndpoint
-    audio_format: str = "pcm16"
-    resampler: str = "fir"
-    voice: str | None = None
-    transcription_model: str = "gpt-4o-mini-transcribe"
-    turn_detection: rt.TurnDetection = field(default_factory=rt.TurnDetection)
-    max_call_seconds: int = 1800
-    wrap_up_before_s: float = 60.0
-    reconnect_backoff_s: tuple[float, ...] = (0.25, 0.75, 1.5)
-    goodbye_timeout_s: float = 15.0
-    cost_alert_usd: Decimal = Decimal(5)
-    number_type: str = "local"  # how Twilio bills the inbound leg: local or toll_free
-
-    def session_config(self, template: Template) -> rt.SessionConfig:
-        return rt.SessionConfig(
-            instructions=build_instructions(template, max_call_seconds=self.max_call_seconds),
-            audio_format=openai_audio_format(self.audio_format),
-            voice=self.voice or template.voice,
-            tools=TOOLS,
-            transcription_model=self.transcription_model,
-            language=template.language,
-            turn_detection=self.turn_detection,
-        )
-
-
-async def open_realtime(options: SessionOptions, template: Template) -> RealtimeConnection:
-    return await RealtimeConnection.open(options.endpoint, options.session_config(template))
-
-
-@dataclass
-class _AssistantItem:
-    item_id: str
-    response_id: str
-    seq: int
-    text: str = ""
-    audio_ms: float = 0.0  # generated by the model, whether or not it was sent
-    interrupted_at_ms: int | None = None
-    generated: bool = False  # the model has finished it (transcript or response done)
-    stored: bool = False
-
-
-@dataclass
-class _Response:
-    response_id: str
-    started_at: float
-    first_delta_at: float | None = None
-    has_audio: bool = False
-    tool_outputs: list[tuple[str, str]] = field(default_factory=list)
-    cancelled: bool = False
-
-
-def _cut_text(text: str, heard_ms: int, total_ms: float) -> str:
-    """The part of a transcript the caller heard, cut back to a whole word."""
-    if total_ms <= 0 or heard_ms <= 0:
-        return ""
-    if heard_ms >= total_ms:
-        return text
-    cut = text[: round(len(text) * heard_ms / total_ms)]
-    if len(cut) < len(text) and not text[len(cut)].isspace():
-        cut = re.sub(r"\S*$", "", cut)
-    return cut.rstrip()
 
 
 class CallSession:
@@ -146,667 +62,281 @@ class CallSession:
         start: Start,
         send_twilio: Send,
         close_stream: Callable[[], Awaitable[None]],
-        store: Store,
+        link: ModelLink,
+        recorder: CallRecorder,
         template: Template,
         options: SessionOptions,
         control: CallControl | None,
         cost: CallCost | None,
-        connection: RealtimeConnection | None = None,
-        direction: str = "inbound",
+        direction: Direction = "inbound",
+        clock: Clock | None = None,
     ) -> None:
-        self.direction = direction
-        self.call_sid = start.call_sid
-        self.stream_sid = start.stream_sid
-        self._send_twilio = send_twilio
-        self._close_stream = close_stream
-        self._store = store
-        self.template = template
-        self.options = options
-        self._control = control
-        self.cost = cost
-        self._conn = connection
-        self._loop = asyncio.get_running_loop()
-        self._t0 = self._loop.time()
+        self.call_sid, self.stream_sid = start.call_sid, start.stream_sid
+        self.template, self.options, self.direction = template, options, direction
+        self._close_stream, self._control = close_stream, control
+        self.link, self.recorder = link, recorder
+        self.clock = clock or LoopClock()
+        self._ctx = {"call_sid": self.call_sid}
+        self._t0 = self.clock.now()
         self.inbound = InboundAudio(options.audio_format, options.resampler)
-        self.outbound = OutboundAudio(options.audio_format, options.resampler)
-        self._out_bytes_per_ms = (
-            ULAW_BYTES_PER_MS if options.audio_format == "pcmu" else PCM_BYTES_PER_MS
+        self.ledger = ConversationLedger(self.call_sid, PlaybackTracker())
+        self.out = Playout(
+            stream_sid=self.stream_sid,
+            send=send_twilio,
+            outbound=OutboundAudio(options.audio_format, options.resampler),
+            ledger=self.ledger,
+            link=link,
+            recorder=recorder,
+            clock=self.clock,
+            call_sid=self.call_sid,
         )
-        self.playback = PlaybackTracker()
+        self.ending = EndOfCall()
         # The template's own duration, capped by the service-wide MAX_CALL_SECONDS.
         self.limit_s = call_limit_s(template, options.max_call_seconds)
-        self.progress = InterviewProgress(template, self._t0, self.limit_s)
-        # conversation bookkeeping
-        self._seq = -1
-        self._user_seq: dict[str, int] = {}
-        self._turns: dict[int, Turn] = {}
-        self._items: dict[str, _AssistantItem] = {}
-        self._audible_item: str | None = None
-        self._response: _Response | None = None
-        self._dropped_responses: set[str] = set()
-        self._last_speech_stopped: float | None = None
-        self._goodbye_pending = False  # the next response created is the goodbye
-        self._goodbye_id: str | None = None
-        self._goodbye_after_done = False
-        self._goodbye_prompt = ""
-        self._hung_up = False
-        self._end_request: EndInterview | None = None
-        self._awaiting_end_mark = False
-        # outcome
-        self.interruptions = 0
+        self.progress = InterviewProgress(template, self._t0, options.max_call_seconds)
+        self.meter = Meter(cost, recorder, self.clock, options.cost_alert_usd, self.call_sid)
         self.reconnects = 0
-        self.model_latency = LatencySeries()
-        self.bridge_latency = LatencySeries()
-        self.first_audio_ms: float | None = None
-        self.completion: Completion | None = None
-        self.ended_reason: str | None = None
-        self._ending = False
-        self._finished = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._writes: asyncio.Queue[Callable[[], Awaitable[Any]] | None] = asyncio.Queue()
-        self._writer = self._spawn(self._write_loop())
-        self._model_task: asyncio.Task[None] | None = None
 
-    # -- plumbing ---------------------------------------------------------------------
-
-    def _stopping(self) -> bool:
-        return self._ending
-
-    def _now(self) -> float:
-        return self._loop.time()
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return task
 
-    def _ctx(self) -> dict[str, str]:
-        return {"call_sid": self.call_sid}
+    def _record(self, turns: Iterable[Turn]) -> None:
+        for turn in turns:
+            self.recorder.turn(turn)
 
-    def _write(self, op: Callable[[], Awaitable[Any]]) -> None:
-        self._writes.put_nowait(op)
-
-    async def _write_loop(self) -> None:
-        """Apply database writes in order; retry through short outages, never drop silently."""
-        while True:
-            op = await self._writes.get()
-            if op is None:
-                return
-            for attempt in range(5):
-                try:
-                    await op()
-                    break
-                except Exception as exc:
-                    if attempt == 4:
-                        log.error(
-                            "database write lost after retries (%s)",
-                            type(exc).__name__,
-                            extra=self._ctx(),
-                        )
-                    else:
-                        await asyncio.sleep(0.2 * 2**attempt)
-
-    async def _model_send(self, event: dict[str, Any]) -> None:
-        conn = self._conn
-        if conn is None:
-            return
-        try:
-            await conn.send(event)
-        except Exception:
-            log.debug("send to the model failed; the reader will reconnect", extra=self._ctx())
-
-    async def _twilio(self, text: str) -> None:
-        try:
-            await self._send_twilio(text)
-        except Exception:
-            log.debug("send to Twilio failed; the stream is closing", extra=self._ctx())
-
-    def _next_seq(self) -> int:
-        self._seq += 1
-        return self._seq
-
-    # -- StreamListener ---------------------------------------------------------------
+    # -- the media stream's listener ----------------------------------------------------
 
     async def on_start(self, start: Start) -> None:
-        limit = self.limit_s
-        self._spawn(self._limit_timer(max(0.0, limit - self.options.wrap_up_before_s), limit))
-        if self._conn is None:
-            try:
-                self._conn = await open_realtime(self.options, self.template)
-            except RealtimeUnavailable as exc:
-                log.error("cannot open the model session: %s", exc, extra=self._ctx())
-                self._model_task = self._spawn(self._recover_or_fail())
-                return
-        self._model_task = self._spawn(self._run_model())
-        # The interviewer speaks first.
-        await self._model_send(rt.response_create())
+        self._spawn(self._limit_timer())
+        try:
+            await self.link.connect()
+        except ModelUnavailable as exc:
+            log.error("cannot open the model session: %s", exc, extra=self._ctx)
+            self._spawn(self._first_connect_failed())
+            return
+        self._spawn(self._run_model())
+        await self.link.respond()  # the interviewer speaks first
 
     async def on_media(self, media: Media, mulaw: bytes) -> None:
-        conn = self._conn
-        if conn is None or self._ending:
-            return
-        b64 = self.inbound.process_decoded(mulaw, media.payload)
-        if b64:
-            # A failed send means the connection dropped: the model reader reconnects.
-            with contextlib.suppress(Exception):
-                await conn.send_text(rt.append_audio(b64))
+        if self.ending.listening and (b64 := self.inbound.process_decoded(mulaw, media.payload)):
+            await self.link.send_audio(b64)
 
-    async def on_mark(self, mark: Mark) -> None:
-        now = self._now()
-        if mark.name == END_MARK:
-            if self._awaiting_end_mark:
-                self._awaiting_end_mark = False
-                self._spawn(self._hang_up())
+    async def on_mark(self, echoed: Mark) -> None:
+        if echoed.name == END_MARK:
+            await self._act(self.ending.end_mark_echoed())
             return
-        if self.playback.acked(mark.name, now):
-            self._store_heard_items(now)
+        now = self.clock.now()
+        if self.ledger.playback.acked(echoed.name, now):
+            self._record(self.ledger.heard(now))
 
     async def on_dtmf(self, dtmf: Dtmf) -> None:
-        await self._model_send(rt.message_item("user", f"[pressed keypad key {dtmf.digit}]"))
+        await self.link.caller_said(f"[pressed keypad key {dtmf.digit}]")
 
     async def on_end(self, reason: str) -> str | None:
         """The stream ended (caller hung up, Twilio stopped, or we hung up); returns why."""
-        if self.completion is None:
-            self.completion = "candidate_hung_up"
-            self.ended_reason = f"candidate hung up ({reason})"
-        self._ending = True
+        self.ending.stream_ended(reason)
         await self._shutdown()
-        return self.ended_reason
+        return self.ending.reason
 
-    # -- the model side ---------------------------------------------------------------
+    # -- the model's events -------------------------------------------------------------
 
     async def _run_model(self) -> None:
-        while not self._stopping():
-            conn = self._conn
-            assert conn is not None
-            async for event in conn.events():
+        while True:
+            async for event in self.link.events():
                 try:
                     await self._on_event(event)
                 except Exception:
-                    log.exception("handling a model event failed", extra=self._ctx())
-            if self._stopping():
+                    log.exception("handling a model event failed", extra=self._ctx)
+            if not self.ending.listening:
                 return
-            log.warning(
-                "model connection lost (close code %s); reconnecting",
-                conn.close_code,
-                extra=self._ctx(),
-            )
-            if not await self._reconnect():
+            code = self.link.close_code
+            log.warning("model connection lost (code %s); reconnecting", code, extra=self._ctx)
+            if not await self._recover():
                 return
-
-    async def _recover_or_fail(self) -> None:
-        if await self._reconnect(first=True):
-            await self._run_model()
 
     async def _on_event(self, event: rt.ServerEvent) -> None:
-        if isinstance(event, rt.AudioDelta):
-            await self._on_audio(event)
-        elif isinstance(event, rt.TranscriptDelta):
-            item = self._items.get(event.item_id)
-            if item is not None:
-                item.text += event.delta
-        elif isinstance(event, rt.SpeechStarted):
-            await self._barge_in()
-        elif isinstance(event, rt.SpeechStopped):
-            self._last_speech_stopped = self._now()
-        elif isinstance(event, rt.Committed):
-            self._user_seq.setdefault(event.item_id, self._next_seq())
-        elif isinstance(event, rt.TranscriptionCompleted):
-            self._on_caller_transcript(event)
-        elif isinstance(event, rt.ResponseCreated):
-            self._response = _Response(event.response_id, self._now())
-            if self._goodbye_pending:
-                self._goodbye_pending = False
-                self._goodbye_id = event.response_id
-        elif isinstance(event, rt.OutputItemAdded):
-            if event.item_type == "message" and event.role == "assistant":
-                self._items[event.item_id] = _AssistantItem(
-                    event.item_id, event.response_id, self._next_seq()
-                )
-        elif isinstance(event, rt.TranscriptDone):
-            item = self._items.get(event.item_id)
-            if item is not None:
-                item.text = event.transcript or item.text
-                item.generated = True
-                self._store_heard_items(self._now())
-        elif isinstance(event, rt.FunctionCall):
-            await self._on_tool(event)
-        elif isinstance(event, rt.ResponseDone):
-            await self._on_response_done(event)
-        elif isinstance(event, rt.ServerError):
-            self._on_error(event)
-        elif isinstance(event, rt.TranscriptionFailed):
-            log.warning("caller transcription failed", extra=self._ctx())
-        else:
-            log.debug("model event %s", getattr(event, "type", "?"), extra=self._ctx())
-
-    def _on_error(self, error: rt.ServerError) -> None:
-        if error.code == "response_cancel_not_active":
-            # The server's own VAD cancelled first; our cancel was a harmless race.
-            log.debug("response already cancelled by the server", extra=self._ctx())
-            return
-        log.warning(
-            "model error %s/%s: %s",
-            error.type,
-            error.code,
-            error.message[:200],
-            extra=self._ctx(),
-        )
-
-    async def _on_audio(self, event: rt.AudioDelta) -> None:
-        if event.response_id in self._dropped_responses:
-            return  # late audio of an interrupted response must never reach the caller
-        now = self._now()
-        item = self._items.get(event.item_id)
-        response = self._response
-        if item is None or item.interrupted_at_ms is not None:
-            return
-        if response is not None and response.first_delta_at is None:
-            response.first_delta_at = now
-            if self._last_speech_stopped is not None:
-                self.model_latency.add((now - self._last_speech_stopped) * 1000)
-                self._last_speech_stopped = None
-        payload = self.outbound.process(event.delta)
-        item.audio_ms += len(event.delta) * 3 / 4 / self._out_bytes_per_ms
-        if not payload:
-            return
-        nbytes = len(payload) * 3 // 4 - payload.count("=")
-        mark = self.playback.sent(item.item_id, nbytes, now)
-        self._audible_item = item.item_id
-        await self._twilio(media_message(self.stream_sid, payload))
-        await self._twilio(mark_message(self.stream_sid, mark))
-        if response is not None and not response.has_audio:
-            response.has_audio = True
-            sent_at = self._now()
-            self.bridge_latency.add((sent_at - now) * 1000)
-            if self.first_audio_ms is None:
-                self.first_audio_ms = (sent_at - self._t0) * 1000
-                at = utcnow()
-                self._write(
-                    lambda: self._store.calls.mark_time(self.call_sid, "first_audio_out", at)
-                )
-
-    async def _barge_in(self) -> None:
-        """The caller started talking: stop our audio where they heard it, and say so."""
-        now = self._now()
-        item_id = self._audible_item
-        item = self._items.get(item_id) if item_id else None
-        heard = self.playback.played_ms(item_id, now) if item_id else 0
-        still_playing = item is not None and heard < self.playback.sent_ms(item.item_id)
-        response = self._response
-        active = response is not None and not response.cancelled
-        if not still_playing and not active:
-            return
-        # Position first: Twilio echoes every pending mark on clear.
-        await self._twilio(clear_message(self.stream_sid))
-        self.playback.cleared()
-        self.outbound.clear()
-        if active and response is not None:
-            response.cancelled = True
-            self._dropped_responses.add(response.response_id)
-            await self._model_send(rt.response_cancel())
-            # Whatever the cancelled response said and the caller never heard did not happen.
-            for other in self._items.values():
-                if (
-                    other.response_id == response.response_id
-                    and other is not item
-                    and other.interrupted_at_ms is None
-                    and not other.stored
-                ):
-                    other.interrupted_at_ms = self.playback.played_ms(other.item_id, now)
-        if item is not None and still_playing:
-            self.interruptions += 1
-            item.interrupted_at_ms = heard
-            await self._model_send(rt.truncate(item.item_id, heard))
-            log.info("barge-in: caller heard %d ms of the reply", heard, extra=self._ctx())
-        self._audible_item = None
-        self._store_heard_items(now)
-
-    def _on_caller_transcript(self, event: rt.TranscriptionCompleted) -> None:
-        seq = self._user_seq.get(event.item_id)
-        if seq is None:  # transcription of an item we never saw committed
-            seq = self._user_seq[event.item_id] = self._next_seq()
-        text = event.transcript.strip()
-        if text:
-            self._store_turn(Turn(self.call_sid, seq, "caller", text, item_id=event.item_id))
-        if self.cost is not None and event.usage:
-            self._meter(lambda cost: cost.add_transcription(event.usage or {}))
-
-    def _store_heard_items(self, now: float) -> None:
-        """Store each finished assistant turn once it is known what the caller heard of it:
-        all of it (its audio has played out) or a part (interrupted)."""
-        for item in self._items.values():
-            if item.stored or not item.generated:
-                continue
-            if item.interrupted_at_ms is not None or self.playback.played_ms(
-                item.item_id, now
-            ) >= self.playback.sent_ms(item.item_id):
-                self._store_assistant(item)
-
-    def _settle_items(self, now: float) -> None:
-        """The line to the caller or the model is gone: store every turn as far as it was heard."""
-        for item in self._items.values():
-            if item.stored:
-                continue
-            heard = self.playback.played_ms(item.item_id, now)
-            if item.interrupted_at_ms is None and (
-                heard < self.playback.sent_ms(item.item_id) or not item.generated
-            ):
-                item.interrupted_at_ms = heard
-            item.generated = True
-            self._store_assistant(item)
-
-    def _store_assistant(self, item: _AssistantItem) -> None:
-        if item.stored:
-            return
-        item.stored = True
-        interrupted = item.interrupted_at_ms is not None
-        text = (
-            _cut_text(item.text, item.interrupted_at_ms or 0, item.audio_ms)
-            if interrupted
-            else item.text
-        )
-        turn = Turn(
-            self.call_sid,
-            item.seq,
-            "assistant",
-            text,
-            interrupted=interrupted,
-            truncated_at_ms=item.interrupted_at_ms,
-            item_id=item.item_id,
-        )
-        self._store_turn(turn)
-
-    def _store_turn(self, turn: Turn) -> None:
-        self._turns[turn.seq] = turn
-        self._write(lambda: self._store.turns.append(turn))
+        now = self.clock.now()
+        match event:
+            case rt.AudioDelta():
+                await self.out.audio(event, now)
+            case rt.TranscriptDelta():
+                self.ledger.transcript_delta(event.item_id, event.delta)
+            case rt.SpeechStarted():
+                await self.out.barge_in()
+            case rt.SpeechStopped():
+                self.out.speech_stopped_at = now
+            case rt.Committed():
+                self.ledger.caller_committed(event.item_id)
+            case rt.TranscriptionCompleted():
+                self._record(self.ledger.caller_transcript(event.item_id, event.transcript))
+                self.meter.transcription(event.usage)
+            case rt.ResponseCreated():
+                self.out.started(event.response_id)
+                self.ending.response_created(event.response_id)
+            case rt.OutputItemAdded(item_type="message", role="assistant"):
+                self.ledger.assistant_started(event.item_id, event.response_id)
+            case rt.TranscriptDone():
+                self._record(self.ledger.transcript_done(event.item_id, event.transcript, now))
+            case rt.FunctionCall():
+                await self._on_tool(event)
+            case rt.ResponseDone():
+                await self._on_response_done(event)
+            case rt.ServerError(code="response_cancel_not_active"):
+                # The server's own VAD cancelled first; our cancel was a harmless race.
+                log.debug("response already cancelled by the server", extra=self._ctx)
+            case rt.ServerError():
+                why = f"{event.type}/{event.code}: {event.message[:200]}"
+                log.warning("model error %s", why, extra=self._ctx)
+            case rt.TranscriptionFailed():
+                log.warning("caller transcription failed", extra=self._ctx)
 
     async def _on_tool(self, call: rt.FunctionCall) -> None:
-        response = self._response
-        try:
-            parsed = parse_tool_call(call.name, call.arguments)
-        except ToolArgumentError as exc:
-            # The detail can quote what the model wrote: keep it out of INFO-level logs.
-            log.warning(
-                "bad arguments for tool %s; the model was told why",
-                call.name[:60],
-                extra=self._ctx(),
-            )
-            log.debug("tool argument problems: %s", exc, extra=self._ctx())
-            output = tool_error_output(str(exc))
+        reply = self.out.reply
+        at, now = self.clock.wall(), self.clock.now()
+        result = run_tool(call, self.progress, call_sid=self.call_sid, now=now, at=at)
+        if result.evaluation is not None:
+            self.recorder.evaluation(result.evaluation)
+        if result.end is not None:
+            self.ending.end_requested(result.end)
+        if reply is not None and reply.response_id == call.response_id:
+            reply.tool_outputs.append((call.call_id, result.output))
         else:
-            if isinstance(parsed, EvaluateAnswer):
-                index = self.progress.apply(parsed)
-                record = Evaluation(
-                    call_sid=self.call_sid,
-                    question_index=index,
-                    answer_quality=parsed.answer_quality,
-                    key_points_covered=list(parsed.key_points_covered),
-                    next_action=parsed.next_action,
-                    follow_up_needed=parsed.follow_up_needed,
-                    created_at=utcnow(),
-                    tool_call_id=call.call_id,
-                    notes=parsed.notes,
-                )
-                self._write(lambda: self._store.evaluations.add(record))
-                output = tool_ok_output(self.progress.progress_note(self._now()))
-            else:
-                assert isinstance(parsed, EndInterview)
-                self._end_request = parsed
-                output = tool_ok_output("Say your closing line now if you have not.")
-        if response is not None and response.response_id == call.response_id:
-            response.tool_outputs.append((call.call_id, output))
-        else:
-            await self._model_send(rt.function_call_output(call.call_id, output))
-            await self._model_send(rt.response_create())
+            await self.link.tool_output(call.call_id, result.output)
+            await self.link.respond()
 
     async def _on_response_done(self, done: rt.ResponseDone) -> None:
-        response = self._response
-        if response is None or response.response_id != done.response_id:
-            response = _Response(done.response_id, self._now())
-        else:
-            self._response = None
-        self._meter(lambda cost: cost.add_response_usage(done.usage))
-        if self.cost is not None:
-            total = self._meter(lambda cost: cost.running_total)
-            at = utcnow()
-            if total is not None:
-                self._write(
-                    lambda: self._store.calls.update_fields(
-                        self.call_sid, {"cost.running_usd": float(total)}, at
-                    )
-                )
-            if self._meter(lambda cost: cost.crossed_alert(self.options.cost_alert_usd)):
-                log.warning(
-                    "call cost passed the alert threshold of $%s",
-                    self.options.cost_alert_usd,
-                    extra=self._ctx(),
-                )
-        for item in self._items.values():
-            if item.response_id == done.response_id:
-                item.generated = True
-        self._store_heard_items(self._now())
-        for call_id, output in response.tool_outputs:
-            await self._model_send(rt.function_call_output(call_id, output))
-        if self._hung_up:
-            return
-        if self._goodbye_after_done:
-            # The response that was cut off for the goodbye has ended: now ask for it.
-            self._goodbye_after_done = False
-            await self._request_goodbye(self._goodbye_prompt)
-        elif self._goodbye_id is not None and done.response_id == self._goodbye_id:
-            await self._await_goodbye()
-        elif self._end_request is not None and self._goodbye_id is None:
-            if response.has_audio:
-                self._goodbye_id = done.response_id
-                await self._await_goodbye()
-            else:
-                await self._request_goodbye("Say exactly this closing line and nothing else")
-        elif response.tool_outputs and not response.cancelled and not self._ending:
-            await self._model_send(rt.response_create())
+        reply = self.out.finished(done.response_id)
+        self.meter.response(done.usage)
+        self._record(self.ledger.response_done(done.response_id, self.clock.now()))
+        for call_id, output in reply.tool_outputs:
+            await self.link.tool_output(call_id, output)
+        action = self.ending.response_done(done.response_id, spoke=reply.has_audio)
+        if action is not None:
+            await self._act(action)
+        elif reply.tool_outputs and not reply.cancelled and self.ending.listening:
+            await self.link.respond()
 
-    def _meter(self, op: Callable[[CallCost], Any]) -> Any:
-        """Cost arithmetic must never cost the call anything else."""
-        if self.cost is None:
-            return None
-        try:
-            return op(self.cost)
-        except Exception as exc:
-            log.error("cost could not be computed (%s)", exc, extra=self._ctx())
-            return None
+    # -- ending -------------------------------------------------------------------------
 
-    async def _request_goodbye(self, prompt: str) -> None:
-        self._goodbye_pending = True
-        await self._model_send(rt.response_create(f"{prompt}: {self.template.closing}"))
+    async def _act(self, action: Action | None) -> None:
+        match action:
+            case RequestGoodbye(prompt=prompt):
+                await self.link.respond(f"{prompt}: {self.template.closing}")
+            case PlayGoodbye():
+                # Twilio echoes this mark once the goodbye has been heard.
+                await self.out.mark(END_MARK)
+                self._spawn(self._goodbye_timer())
+            case CutReply():
+                await self.out.barge_in()
+            case HangUp(say=say):
+                self._spawn(self._hang_up(say))
 
-    # -- ending -----------------------------------------------------------------------
+    async def _limit_timer(self) -> None:
+        wrap_up_at = max(0.0, self.limit_s - WRAP_UP_S)
+        await self.clock.sleep(wrap_up_at)
+        if self.ending.wrap_up():
+            await self.link.note(wrap_up_note())
+        await self.clock.sleep(self.limit_s - wrap_up_at)
+        action = self.ending.time_up(replying=self.out.reply is not None)
+        if action is not None:
+            log.info("call reached its time limit; ending it", extra=self._ctx)
+            self._spawn(self._goodbye_timer())  # a limit is a limit, goodbye or not
+            await self._act(action)
 
-    async def _await_goodbye(self) -> None:
-        """Let the goodbye play out: Twilio echoes this mark once it has been heard."""
-        self._awaiting_end_mark = True
-        await self._twilio(mark_message(self.stream_sid, END_MARK))
-        self._spawn(self._goodbye_timeout())
+    async def _goodbye_timer(self) -> None:
+        await self.clock.sleep(self.options.goodbye_timeout_s)
+        if (action := self.ending.goodbye_timed_out()) is not None:
+            log.warning("goodbye did not finish in time; hanging up", extra=self._ctx)
+            await self._hang_up(action.say)
 
-    async def _goodbye_timeout(self) -> None:
-        """However the goodbye goes, the call ends: a limit is a limit."""
-        await asyncio.sleep(self.options.goodbye_timeout_s)
-        if not self._hung_up:
-            log.warning("goodbye did not finish in time; hanging up", extra=self._ctx())
-            self._awaiting_end_mark = False
-            await self._hang_up()
-
-    async def _hang_up(self, say: str | None = None) -> None:
-        if self._hung_up:
-            return
-        self._hung_up = True
-        if self.completion is None:
-            self.completion = "completed"
-            reason = self._end_request.reason if self._end_request else "completed"
-            self.ended_reason = f"interview ended: {reason}"
-        self._ending = True
+    async def _hang_up(self, say: str | None) -> None:
         done = False
         if self._control is not None:
             try:
                 done = await self._control.hang_up(self.call_sid, say)
             except Exception as exc:
-                log.error(
-                    "hang-up through Twilio failed (%s)", type(exc).__name__, extra=self._ctx()
-                )
+                why = type(exc).__name__
+                log.error("hang-up through Twilio failed (%s)", why, extra=self._ctx)
         if not done:
             # With <Connect><Stream> and nothing after it, closing the stream ends the call.
             await self._close_stream()
 
-    async def _limit_timer(self, wrap_up_at: float, limit: float) -> None:
-        await asyncio.sleep(wrap_up_at)
-        if self._ending:
-            return
-        await self._model_send(
-            rt.message_item(
-                "system",
-                "About one minute is left. Ask no new questions: thank the candidate, "
-                "say the closing line and call end_interview.",
-            )
-        )
-        await asyncio.sleep(max(0.0, limit - wrap_up_at))
-        if self._ending or self._awaiting_end_mark or self._hung_up:
-            return
-        log.info("call reached its time limit; ending it", extra=self._ctx())
-        self.completion = "timed_out"
-        self.ended_reason = "time limit reached"
-        self._ending = True  # no new questions, no more tool-driven replies
-        self._spawn(self._goodbye_timeout())
-        prompt = "Time is up. Say exactly this closing line and nothing else"
-        if self._response is not None:
-            # The API refuses a new response while one is active: ask once it is done.
-            self._goodbye_prompt = prompt
-            self._goodbye_after_done = True
-            await self._barge_in()
-        else:
-            await self._request_goodbye(prompt)
+    # -- the model's connection ---------------------------------------------------------
 
-    async def _reconnect(self, first: bool = False) -> bool:
-        """Reopen the model session with the conversation so far; false if it cannot be done."""
-        dropped_at = self._now()
-        item_id = self._audible_item
-        playing = item_id is not None and self.playback.played_ms(
-            item_id, dropped_at
-        ) < self.playback.sent_ms(item_id)
+    async def _first_connect_failed(self) -> None:
+        if await self._recover(first=True):
+            await self._run_model()
+
+    async def _recover(self, first: bool = False) -> bool:
+        """Reopen the model session with the conversation so far; false if it cannot be."""
+        dropped_at = self.clock.now()
+        playing, replying = self.out.playing(dropped_at), self.out.reply is not None
         # The caller notices if a reply was under way, or if they were waiting for one.
-        audible = (
-            first or playing or self._response is not None or self._last_speech_stopped is not None
-        )
-        if playing or self._response is not None:
-            await self._barge_in()
-        self._response = None
-        self._settle_items(self._now())
-        old = self._conn
-        self._conn = None
-        if old is not None:
-            await old.close()
-        for attempt, delay in enumerate(self.options.reconnect_backoff_s, start=1):
-            await asyncio.sleep(delay)
-            if self._ending:
-                return False
-            try:
-                conn = await open_realtime(self.options, self.template)
-            except RealtimeUnavailable as exc:
-                log.warning("reconnect %d failed: %s", attempt, exc, extra=self._ctx())
-                continue
-            try:
-                await self._replay(conn)
-            except Exception as exc:
-                log.warning(
-                    "reconnect %d lost during replay (%s)",
-                    attempt,
-                    type(exc).__name__,
-                    extra=self._ctx(),
-                )
-                await conn.close()
-                continue
-            self._conn = conn
-            self.reconnects += 1
-            gap_ms = (self._now() - dropped_at) * 1000
-            log.info("model session reopened after %.0f ms", gap_ms, extra=self._ctx())
-            if audible:
-                await conn.send(rt.message_item("system", APOLOGY_NOTE))
-                await conn.send(rt.response_create())
-            return True
-        await self._fail("model unavailable after reconnect attempts")
-        return False
-
-    async def _replay(self, conn: RealtimeConnection) -> None:
-        """The conversation so far, from the in-memory copy of the stored turns: the
-        database may be the very thing that is down."""
-        for _, turn in sorted(self._turns.items()):
-            if turn.text:
-                role = "user" if turn.speaker == "caller" else "assistant"
-                await conn.send(rt.message_item(role, turn.text))
-        await conn.send(rt.message_item("system", self.progress.progress_note(self._now())))
-
-    async def _fail(self, reason: str) -> None:
-        log.error("ending the call: %s", reason, extra=self._ctx())
-        self.completion = "failed"
-        self.ended_reason = reason
-        await self._hang_up(say=FAILURE_MESSAGE)
+        audible = first or playing or replying or self.out.speech_stopped_at is not None
+        if playing or replying:
+            await self.out.barge_in()
+        self.out.reply = None
+        self._record(self.ledger.settle(self.clock.now()))
+        note = self.progress.progress_note(self.clock.now())
+        stopping = lambda: not self.ending.listening  # noqa: E731
+        if not await self.link.reconnect(self.ledger.history(), note, stopping):
+            if self.ending.listening:
+                reason = "model unavailable after reconnect attempts"
+                log.error("ending the call: %s", reason, extra=self._ctx)
+                await self._act(self.ending.fail(reason, FAILURE_MESSAGE))
+            return False
+        self.reconnects += 1
+        gap_ms = (self.clock.now() - dropped_at) * 1000
+        log.info("model session reopened after %.0f ms", gap_ms, extra=self._ctx)
+        if audible:
+            await self.link.note(APOLOGY_NOTE)
+            await self.link.respond()
+        return True
 
     async def _shutdown(self) -> None:
         """Close the model connection at once, then write what the call leaves behind."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            await conn.close()
+        await self.link.close()
         current = asyncio.current_task()
         for task in list(self._tasks):
-            if task is not self._writer and task is not current:
+            if task is not current:
                 task.cancel()
-        self._settle_items(self._now())
-        duration = self._now() - self._t0
-        at = utcnow()
-        fields: dict[str, Any] = {
-            "latency": {
-                "model": self.model_latency.summary(),
-                "bridge": self.bridge_latency.summary(),
-                "first_audio_ms": (
-                    round(self.first_audio_ms, 1) if self.first_audio_ms is not None else None
-                ),
-            },
-            "interruptions": self.interruptions,
-            "reconnects": self.reconnects,
-        }
-        if self.ended_reason:
-            fields["ended_reason"] = self.ended_reason
+        now = self.clock.now()
+        self._record(self.ledger.settle(now))
+        duration, completion = now - self._t0, self.ending.completion or "candidate_hung_up"
+        report = None
         try:
             report = build_report(
                 self.template,
                 self.progress.evaluations,
-                completion=self.completion or "candidate_hung_up",
-                interruptions=self.interruptions,
+                completion=completion,
+                interruptions=self.out.interruptions,
                 reconnects=self.reconnects,
                 duration_s=duration,
-                end=self._end_request,
+                end=self.ending.request,
             )
-            fields["report"] = report.to_dict()
         except Exception:
             # The transcript and cost still get written; the report can be rebuilt from them.
-            log.exception("the final report could not be built", extra=self._ctx())
-        direction: Direction = "outbound" if self.direction == "outbound" else "inbound"
-        number: NumberType = "toll_free" if self.options.number_type == "toll_free" else "local"
-        self._meter(lambda cost: cost.set_telephony(duration, direction, number))
-        breakdown = self._meter(lambda cost: cost.breakdown().to_dict())
-        if breakdown is not None:
-            fields["cost"] = breakdown
-        self._write(lambda: self._store.calls.update_fields(self.call_sid, fields, at))
-        self._writes.put_nowait(None)
-        try:
-            await asyncio.wait_for(asyncio.shield(self._writer), 10.0)
-        except TimeoutError:
-            log.error("call records still unwritten at the end of the call", extra=self._ctx())
+            log.exception("the final report could not be built", extra=self._ctx)
+        outcome = CallOutcome(
+            completion=completion,
+            ended_reason=self.ending.reason or completion,
+            latency=self.out.latency.record(),
+            interruptions=self.out.interruptions,
+            reconnects=self.reconnects,
+            report=report,
+            cost=self.meter.final(duration, self.direction, self.options.number_type),
+        )
+        self.recorder.outcome(outcome, self.clock.wall())
+        await self.recorder.close(RECORDS_WAIT_S)
         log.info(
             "call ended (%s): %d interruptions, %d reconnects, model p50 %s ms, bridge p50 %s ms",
-            self.completion,
-            self.interruptions,
+            completion,
+            self.out.interruptions,
             self.reconnects,
-            self.model_latency.summary().get("p50_ms"),
-            self.bridge_latency.summary().get("p50_ms"),
-            extra=self._ctx(),
+            outcome.latency.model.p50_ms,
+            outcome.latency.bridge.p50_ms,
+            extra=self._ctx,
         )

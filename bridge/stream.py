@@ -13,9 +13,10 @@ import enum
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Protocol
 
+from bridge.clock import utcnow
+from bridge.recorder import StreamCalls
 from bridge.twilio_messages import (
     Connected,
     Dtmf,
@@ -27,14 +28,10 @@ from bridge.twilio_messages import (
     TwilioMessageError,
     parse,
 )
-from persistence import Store
+from persistence.records import StreamEnd
 
 log = logging.getLogger(__name__)
 Send = Callable[[str], Awaitable[None]]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class Outcome(enum.Enum):
@@ -61,7 +58,7 @@ class TwilioStream:
 
     def __init__(
         self,
-        store: Store,
+        calls: StreamCalls,
         send: Send,
         *,
         account_sid: str | None = None,
@@ -69,7 +66,7 @@ class TwilioStream:
         issued_for: Callable[[str], bool] | None = None,
     ) -> None:
         """`issued_for(call_sid)` says whether the stream's URL was issued to that call."""
-        self._store = store
+        self._calls = calls
         self._issued_for = issued_for
         self._send = send
         self._account_sid = account_sid
@@ -126,9 +123,7 @@ class TwilioStream:
             return Outcome.CONTINUE
         if isinstance(event, Dtmf):
             try:
-                await self._store.calls.add_event(
-                    self.start.call_sid, "dtmf", {"digit": event.digit[:1], "at": utcnow()}
-                )
+                await self._calls.add_keypress(self.start.call_sid, event.digit[:1], utcnow())
             except Exception as exc:  # a database hiccup must not end the call
                 log.error("keypad digit not recorded (%s)", type(exc).__name__, extra=self._ctx())
             if self.listener:
@@ -152,7 +147,7 @@ class TwilioStream:
             return self._refuse("the stream URL was issued for another call")
         if (start.encoding, start.sample_rate, start.channels) != ("audio/x-mulaw", 8000, 1):
             self._bad("media_format", f"{start.encoding}/{start.sample_rate}/{start.channels}")
-        claim = await self._store.calls.claim_stream(start.call_sid, start.stream_sid, utcnow())
+        claim = await self._calls.claim_stream(start.call_sid, start.stream_sid, utcnow())
         if claim == "duplicate":
             return self._refuse("a stream for this call already exists", call_sid=start.call_sid)
         if claim == "unknown":
@@ -205,19 +200,12 @@ class TwilioStream:
             except Exception:
                 log.exception("call session failed while ending", extra=self._ctx())
         now = utcnow()
-        await self._store.calls.update_fields(
-            sid,
-            {
-                "stream.stopped_at": now,
-                "stream.end": reason,
-                "stream.frames_in": self.frames_in,
-                "stream.marks_in": self.marks_in,
-                "stream.bad_input": dict(self.bad),
-            },
-            now,
+        end = StreamEnd(
+            reason=reason, frames_in=self.frames_in, marks_in=self.marks_in, bad_input=self.bad
         )
-        await self._store.calls.mark_time(sid, "stream_stopped", now)
-        if await self._store.calls.finalize(sid, reason, now):
+        await self._calls.record_stream_end(sid, end, now)
+        await self._calls.mark_time(sid, "stream_stopped", now)
+        if await self._calls.finalize(sid, reason, now):
             log.info(
                 "media stream ended (%s): %d frames in, %d bad",
                 reason,

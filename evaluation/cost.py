@@ -1,17 +1,13 @@
 """The running cost of one call: Realtime tokens, transcription and Twilio minutes.
 
-The meter is fed each response.done usage as it arrives, so a call that ends
+The meter is fed each response's usage as it arrives, so a call that ends
 abruptly still has an accurate model cost; Twilio's share is set from the call
 duration (repeatable; the last value wins). All money is Decimal.
 
-Billing rules encoded here:
+Billing rules encoded here (the token rules are in evaluation/usage.py, where
+reported counts become billable ones):
 
-- Cached input tokens are a subset of input tokens: per modality, (tokens -
-  cached) are billed at the input rate and cached at the cached rate.
-- Usage may be partial (a cancelled response): missing details count as 0.
-  Input or output tokens not attributed to text or audio are billed as audio,
-  the dearer modality, and cached tokens without a text/audio split are billed
-  as uncached, so the meter errs high rather than low.
+- A response with no usage reported still counts as a response, at no cost.
 - Twilio bills whole minutes per call, rounded up (0 s is 0 minutes); Media
   Streams minutes the same way; answering-machine detection once per call.
 - Per-minute transcription is prorated by the second.
@@ -26,32 +22,23 @@ lines (token-billed models) only when a transcription model is set.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Literal
 
 from evaluation.prices import PriceError, PriceTable, RealtimeRates, TranscriptionRates
+from evaluation.usage import (
+    ResponseUsage,
+    TranscriptionSeconds,
+    TranscriptionTokens,
+    TranscriptionUsage,
+)
 
 Direction = Literal["inbound", "outbound"]
 NumberType = Literal["local", "toll_free"]
 
 MILLION: Final = Decimal(1_000_000)
 _USD_PLACES: Final = 6
-
-_TOKEN_LINES: Final = (
-    "model_text_in",
-    "model_text_in_cached",
-    "model_text_out",
-    "model_audio_in",
-    "model_audio_in_cached",
-    "model_audio_out",
-)
-_TRANSCRIPTION_TOKEN_LINES: Final = (
-    "transcription_text_in",
-    "transcription_audio_in",
-    "transcription_out",
-)
 
 
 def twilio_minutes(duration_s: float) -> int:
@@ -63,18 +50,6 @@ def twilio_minutes(duration_s: float) -> int:
 
 def _usd(amount: Decimal) -> float:
     return float(round(amount, _USD_PLACES))
-
-
-def _count(data: Mapping[str, Any], key: str) -> int:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return 0
-    return value
-
-
-def _details(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = data.get(key)
-    return value if isinstance(value, Mapping) else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +128,10 @@ class CallCost:
         "_rates",
         "_responses",
         "_telephony",
-        "_tokens",
         "_transcription",
         "_transcription_s",
         "_transcription_tokens",
+        "_usage",
     )
 
     def __init__(
@@ -168,58 +143,32 @@ class CallCost:
         self._transcription: TranscriptionRates | None = (
             prices.transcription(transcription_model) if transcription_model else None
         )
-        self._tokens = dict.fromkeys(_TOKEN_LINES, 0)
-        self._transcription_tokens = dict.fromkeys(_TRANSCRIPTION_TOKEN_LINES, 0)
+        self._usage = ResponseUsage.ZERO
+        self._transcription_tokens = TranscriptionTokens()
         self._transcription_s = Decimal(0)
         self._responses = 0
         self._telephony: _Telephony | None = None
         self._alerted: set[Decimal] = set()
 
-    def add_response_usage(self, usage: Mapping[str, Any] | None) -> None:
-        """Add the usage of one response.done, complete or partial."""
+    def add_response_usage(self, usage: ResponseUsage | None) -> None:
+        """Add one response's usage; None for a response that reported none."""
         self._responses += 1
-        if not isinstance(usage, Mapping):
-            return
-        inp = _details(usage, "input_token_details")
-        cached = _details(inp, "cached_tokens_details")
-        out = _details(usage, "output_token_details")
-        text_in, audio_in = _count(inp, "text_tokens"), _count(inp, "audio_tokens")
-        audio_in += max(0, _count(usage, "input_tokens") - text_in - audio_in)
-        cached_text = min(_count(cached, "text_tokens"), text_in)
-        cached_audio = min(_count(cached, "audio_tokens"), audio_in)
-        text_out, audio_out = _count(out, "text_tokens"), _count(out, "audio_tokens")
-        audio_out += max(0, _count(usage, "output_tokens") - text_out - audio_out)
-        t = self._tokens
-        t["model_text_in"] += text_in - cached_text
-        t["model_text_in_cached"] += cached_text
-        t["model_audio_in"] += audio_in - cached_audio
-        t["model_audio_in_cached"] += cached_audio
-        t["model_text_out"] += text_out
-        t["model_audio_out"] += audio_out
+        if usage is not None:
+            self._usage += usage
 
-    def add_transcription(self, usage: Mapping[str, Any]) -> None:
-        """Add the usage of one input_audio_transcription.completed event."""
+    def add_transcription(self, usage: TranscriptionUsage) -> None:
+        """Add one transcription's usage, which must be of the kind its model is priced by."""
         rates = self._transcription
         if rates is None:
             raise PriceError("transcription usage given but no transcription_model was set")
-        is_duration = usage.get("type") == "duration" or (
-            "type" not in usage and "seconds" in usage
-        )
-        if is_duration:
+        if isinstance(usage, TranscriptionSeconds):
             if rates.per_minute is None:
                 raise PriceError(f"{rates.model} is priced per token but reported duration usage")
-            seconds = usage.get("seconds")
-            if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds > 0:
-                self._transcription_s += Decimal(str(seconds))
-            return
-        if rates.per_minute is not None:
-            raise PriceError(f"{rates.model} is priced per minute but reported token usage")
-        inp = _details(usage, "input_token_details")
-        text_in, audio_in = _count(inp, "text_tokens"), _count(inp, "audio_tokens")
-        audio_in += max(0, _count(usage, "input_tokens") - text_in - audio_in)
-        self._transcription_tokens["transcription_text_in"] += text_in
-        self._transcription_tokens["transcription_audio_in"] += audio_in
-        self._transcription_tokens["transcription_out"] += _count(usage, "output_tokens")
+            self._transcription_s += usage.seconds
+        else:
+            if rates.per_minute is not None:
+                raise PriceError(f"{rates.model} is priced per minute but reported token usage")
+            self._transcription_tokens += usage
 
     def set_telephony(
         self,
@@ -244,23 +193,25 @@ class CallCost:
         self._telephony = _Telephony(twilio_minutes(duration_s), rate, media_streams, amd)
 
     def _lines(self) -> list[CostLine]:
-        r, t = self._rates, self._tokens
+        r, t = self._rates, self._usage
         lines = [
-            _line("model_text_in", t["model_text_in"], "tokens", r.text_in),
-            _line("model_text_in_cached", t["model_text_in_cached"], "tokens", r.text_in_cached),
-            _line("model_text_out", t["model_text_out"], "tokens", r.text_out),
-            _line("model_audio_in", t["model_audio_in"], "tokens", r.audio_in),
-            _line("model_audio_in_cached", t["model_audio_in_cached"], "tokens", r.audio_in_cached),
-            _line("model_audio_out", t["model_audio_out"], "tokens", r.audio_out),
+            _line("model_text_in", t.text_in, "tokens", r.text_in),
+            _line("model_text_in_cached", t.text_in_cached, "tokens", r.text_in_cached),
+            _line("model_text_out", t.text_out, "tokens", r.text_out),
+            _line("model_audio_in", t.audio_in, "tokens", r.audio_in),
+            _line("model_audio_in_cached", t.audio_in_cached, "tokens", r.audio_in_cached),
+            _line("model_audio_out", t.audio_out, "tokens", r.audio_out),
         ]
         tr = self._transcription
         if tr is not None and tr.per_minute is not None:
             lines.append(_line("transcription", self._transcription_s, "seconds", tr.per_minute))
         elif tr is not None:
-            rates = (tr.text_in, tr.audio_in, tr.out)
-            for name, rate in zip(_TRANSCRIPTION_TOKEN_LINES, rates, strict=True):
-                n = self._transcription_tokens[name]
-                lines.append(_line(name, n, "tokens", rate or Decimal(0)))
+            n, zero = self._transcription_tokens, Decimal(0)
+            lines += [
+                _line("transcription_text_in", n.text_in, "tokens", tr.text_in or zero),
+                _line("transcription_audio_in", n.audio_in, "tokens", tr.audio_in or zero),
+                _line("transcription_out", n.out, "tokens", tr.out or zero),
+            ]
         twilio = self._prices.twilio
         tel = self._telephony or _Telephony(0, twilio.inbound_local_per_min, False, False)
         lines += [

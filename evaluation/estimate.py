@@ -34,6 +34,7 @@ from evaluation.instructions import build_instructions
 from evaluation.prices import PriceTable
 from evaluation.templates import Template
 from evaluation.tools import TOOLS
+from evaluation.usage import ResponseUsage, TranscriptionSeconds, TranscriptionTokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +86,17 @@ def estimate_cost(
     prices: PriceTable,
     model: str,
     *,
-    transcription_model: str | None = "whisper-1",
+    transcription_model: str | None,
     direction: Direction = "inbound",
     number_type: NumberType = "local",
     amd: bool = False,
     assumptions: EstimateAssumptions | None = None,
 ) -> Estimate:
-    """Estimate one interview of `minutes`; raises UnknownModelError for an unpriced model."""
+    """Estimate one interview of `minutes`; raises UnknownModelError for an unpriced model.
+
+    transcription_model has no default here: the service's settings hold the one
+    default, and None leaves transcription out.
+    """
     a = assumptions or EstimateAssumptions()
     meter = CallCost(prices, model, transcription_model=transcription_model)
     seconds = max(0.0, minutes * 60)
@@ -111,40 +116,28 @@ def estimate_cost(
         cached_audio = math.floor(min(audio_in, prev_audio) * a.cache_hit_ratio)
         audio_out = round(assistant_rate * step)
         meter.add_response_usage(
-            {
-                "input_tokens": text_in + audio_in,
-                "output_tokens": a.text_out_tokens_per_response + audio_out,
-                "input_token_details": {
-                    "text_tokens": text_in,
-                    "audio_tokens": audio_in,
-                    "cached_tokens": cached_text + cached_audio,
-                    "cached_tokens_details": {
-                        "text_tokens": cached_text,
-                        "audio_tokens": cached_audio,
-                    },
-                },
-                "output_token_details": {
-                    "text_tokens": a.text_out_tokens_per_response,
-                    "audio_tokens": audio_out,
-                },
-            }
+            ResponseUsage.billed(
+                input_tokens=text_in + audio_in,
+                output_tokens=a.text_out_tokens_per_response + audio_out,
+                text_in=text_in,
+                audio_in=audio_in,
+                cached_text_in=cached_text,
+                cached_audio_in=cached_audio,
+                text_out=a.text_out_tokens_per_response,
+                audio_out=audio_out,
+            )
         )
         prev_text, prev_audio = text_in, audio_in
     if transcription_model is not None:
         speech_s = seconds * a.caller_talk_share
-        rates = prices.transcription(transcription_model)
-        if rates.per_minute is not None:
-            meter.add_transcription({"type": "duration", "seconds": speech_s})
+        if prices.transcription(transcription_model).per_minute is not None:
+            meter.add_transcription(TranscriptionSeconds.billed(seconds=speech_s))
         else:
-            audio = round(speech_s * a.caller_audio_tokens_per_s)
-            text = round(speech_s * a.transcription_text_tokens_per_s)
             meter.add_transcription(
-                {
-                    "type": "tokens",
-                    "input_tokens": audio,
-                    "output_tokens": text,
-                    "input_token_details": {"audio_tokens": audio, "text_tokens": 0},
-                }
+                TranscriptionTokens(
+                    audio_in=round(speech_s * a.caller_audio_tokens_per_s),
+                    out=round(speech_s * a.transcription_text_tokens_per_s),
+                )
             )
     meter.set_telephony(seconds, direction, number_type, media_streams=True, amd=amd)
     return Estimate(

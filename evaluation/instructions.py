@@ -6,15 +6,11 @@ terse: the questions, the rubric, when to call each tool, and phone manners.
 
 from __future__ import annotations
 
+from evaluation.progress import WRAP_UP_S, call_limit_s
 from evaluation.templates import ANSWER_QUALITIES, Template
 from evaluation.tools import END_INTERVIEW, EVALUATE_ANSWER
 
-
-def call_limit_s(template: Template, max_call_seconds: int | None = None) -> int:
-    """The interview's time limit: the template's, capped by the service-wide one."""
-    if max_call_seconds is None:
-        return template.max_duration_s
-    return min(template.max_duration_s, max_call_seconds)
+__all__ = ["build_instructions", "call_limit_s", "wrap_up_note"]
 
 
 def _minutes(seconds: int) -> str:
@@ -53,3 +49,18 @@ def build_instructions(template: Template, *, max_call_seconds: int | None = Non
         "you or asks, repeat the question more simply.",
     ]
     return "\n".join(lines)
+
+
+def _time_phrase(seconds: int) -> str:
+    if seconds % 60:
+        return f"{seconds} seconds are"
+    minutes = seconds // 60
+    return "one minute is" if minutes == 1 else f"{minutes} minutes are"
+
+
+def wrap_up_note() -> str:
+    """The system note the live call sends WRAP_UP_S before its limit."""
+    return (
+        f"About {_time_phrase(WRAP_UP_S)} left. Ask no new questions: thank the candidate, "
+        f"say the closing line and call {END_INTERVIEW}."
+    )

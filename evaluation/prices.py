@@ -3,9 +3,9 @@
 Prices change more often than code, so they live in data. An override file and
 an override mapping (same shape as prices.json) are laid over the packaged
 table in that order; a layer may give only some fields of a model, which then
-replace those fields alone. Each model lists dated entries; the newest entry
-effective on the requested date applies (the newest of all when no date is
-given). An entry without "effective" applies from any date.
+replace those fields alone. Each model lists dated entries (or gives one entry
+alone); the newest entry effective on the requested date applies (the newest of
+all when no date is given). An entry without "effective" applies from any date.
 
 Money is Decimal throughout: JSON numbers are read as Decimal and floats in an
 override mapping are taken by their shortest repr, so 0.0085 stays 0.0085.
@@ -15,17 +15,28 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Annotated, Any, Final, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
+
+from evaluation.problems import FieldProblem, error_message, field_path
 
 _DATED_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
-_SECTIONS: Final = ("realtime", "transcription", "twilio")
 
 
 class PriceError(ValueError):
@@ -78,7 +89,6 @@ class TwilioRates:
 
 _REALTIME_FIELDS: Final = tuple(f.name for f in fields(RealtimeRates) if f.name != "model")
 _TOKEN_TRANSCRIPTION_FIELDS: Final = ("text_in", "audio_in", "out")
-_TRANSCRIPTION_FIELDS: Final = ("per_minute", *_TOKEN_TRANSCRIPTION_FIELDS)
 _TWILIO_FIELDS: Final = tuple(f.name for f in fields(TwilioRates))
 
 
@@ -108,89 +118,136 @@ class PriceTable:
         raise UnknownModelError(model, tuple(self.transcription_rates), self.on)
 
 
+def _money(value: Any) -> Decimal:
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        amount = (
+            Decimal(value)
+            if isinstance(value, int | str | Decimal) and not isinstance(value, bool)
+            else None
+        )
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or amount < 0:
+        raise PydanticCustomError("money", "must be a number >= 0")
+    return amount
+
+
+def _effective(value: Any) -> date | None:
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PydanticCustomError("date", "must be a date like 2026-01-01")
+
+
+# A layer replaces only the fields it gives, so "not given" (None by default) must stay
+# apart from a given null, which is refused like any other non-number.
+Money = Annotated[Decimal | None, PlainValidator(_money)]
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    effective: Annotated[date | None, PlainValidator(_effective)] = None
+
+    def rates(self) -> dict[str, Decimal]:
+        given: dict[str, Decimal] = self.model_dump(exclude_unset=True, exclude={"effective"})
+        return given
+
+
+class _RealtimeEntry(_Entry):
+    text_in: Money = None
+    text_in_cached: Money = None
+    text_out: Money = None
+    audio_in: Money = None
+    audio_in_cached: Money = None
+    audio_out: Money = None
+
+
+class _TranscriptionEntry(_Entry):
+    per_minute: Money = None
+    text_in: Money = None
+    audio_in: Money = None
+    out: Money = None
+
+
+class _TwilioEntry(_Entry):
+    inbound_local_per_min: Money = None
+    inbound_toll_free_per_min: Money = None
+    outbound_per_min: Money = None
+    media_streams_per_min: Money = None
+    amd_per_call: Money = None
+
+
+class _Layer(BaseModel):
+    """The sections of one layer. Each model's entries are checked on their own
+    (below), so a mistake in one model still lets the gaps in the others show."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    about: object = None
+    realtime: dict[str, object] = Field(default_factory=dict)
+    transcription: dict[str, object] = Field(default_factory=dict)
+    twilio: object = None
+
+
+def _listed(value: Any) -> Any:
+    return value if isinstance(value, list | tuple) else [value]
+
+
+_REALTIME: Final = TypeAdapter(tuple[_RealtimeEntry, ...])
+_TRANSCRIPTION: Final = TypeAdapter(tuple[_TranscriptionEntry, ...])
+_TWILIO: Final = TypeAdapter(tuple[_TwilioEntry, ...])
+_Rates = dict[str, Decimal]
+_E = TypeVar("_E", bound=_Entry)
+
+
 class _Reader:
-    """Walks one layer of price data, collecting problems with their paths."""
+    """Reads one layer, collecting every problem as "source: path: message"."""
 
     def __init__(self, source: str, on: date | None) -> None:
         self.source = source
         self.on = on
         self.problems: list[str] = []
 
-    def add(self, path: str, message: str) -> None:
-        self.problems.append(f"{self.source}: {path}: {message}")
+    def _report(self, exc: ValidationError, where: Sequence[str], data: Any) -> None:
+        for error in exc.errors():
+            loc = error["loc"]
+            if where and not isinstance(data, list | tuple):
+                loc = loc[1:]  # one entry given alone: its path has no [0]
+            problem = FieldProblem(field_path((*where, *loc)), error_message(error))
+            self.problems.append(f"{self.source}: {problem}")
 
-    def money(self, path: str, value: Any) -> Decimal | None:
-        if isinstance(value, bool):
-            value = None
-        elif isinstance(value, float):
-            value = repr(value)
+    def layer(self, data: Any) -> _Layer | None:
         try:
-            amount = Decimal(value) if isinstance(value, int | str | Decimal) else None
-        except InvalidOperation:
-            amount = None
-        if amount is None or not amount.is_finite() or amount < 0:
-            self.add(path, "must be a number >= 0")
-            return None
-        return amount
+            return _Layer.model_validate(data)
+        except ValidationError as e:
+            self._report(e, (), data)
+            if not isinstance(data, Mapping):
+                return None
+            # The sections that are right still count, so their own gaps are reported too.
+            bad = {error["loc"][0] for error in e.errors() if error["loc"]}
+            return _Layer.model_validate({k: v for k, v in data.items() if k not in bad})
 
-    def pick(self, path: str, value: Any, allowed: tuple[str, ...]) -> dict[str, Decimal]:
-        """The fields of the entry effective on the date, from a list or a single entry."""
-        entries = value if isinstance(value, list) else [value]
-        chosen: tuple[date, dict[str, Decimal]] | None = None
-        for i, entry in enumerate(entries):
-            where = f"{path}[{i}]" if isinstance(value, list) else path
-            if not isinstance(entry, Mapping):
-                self.add(where, "must be an object of prices")
-                continue
-            effective = date.min
-            raw_date = entry.get("effective")
-            if raw_date is not None:
-                try:
-                    effective = date.fromisoformat(str(raw_date))
-                except ValueError:
-                    self.add(f"{where}.effective", "must be a date like 2026-01-01")
-                    continue
-            rates: dict[str, Decimal] = {}
-            for key, raw in entry.items():
-                if key == "effective":
-                    continue
-                if key not in allowed:
-                    self.add(f"{where}.{key}", f"unknown field (expected: {', '.join(allowed)})")
-                    continue
-                amount = self.money(f"{where}.{key}", raw)
-                if amount is not None:
-                    rates[key] = amount
+    def rates(self, adapter: TypeAdapter[tuple[_E, ...]], data: Any, *where: str) -> _Rates:
+        """The fields of the entry effective on the date (the later of equal dates)."""
+        try:
+            entries = adapter.validate_python(_listed(data))
+        except ValidationError as e:
+            self._report(e, where, data)
+            return {}
+        chosen: tuple[date, _Rates] | None = None
+        for entry in entries:
+            effective = entry.effective or date.min
             applies = self.on is None or effective <= self.on
             if applies and (chosen is None or effective >= chosen[0]):
-                chosen = (effective, rates)
+                chosen = (effective, entry.rates())
         return chosen[1] if chosen else {}
-
-
-def _layer(
-    reader: _Reader, data: Any
-) -> tuple[dict[str, dict[str, Decimal]], dict[str, dict[str, Decimal]], dict[str, Decimal]]:
-    realtime: dict[str, dict[str, Decimal]] = {}
-    transcription: dict[str, dict[str, Decimal]] = {}
-    twilio: dict[str, Decimal] = {}
-    if not isinstance(data, Mapping):
-        reader.add("(top)", "must be an object with realtime, transcription and/or twilio")
-        return realtime, transcription, twilio
-    for key in data:
-        if key not in (*_SECTIONS, "about"):
-            reader.add(str(key), f"unknown section (expected: {', '.join(_SECTIONS)})")
-    for section, allowed, out in (
-        ("realtime", _REALTIME_FIELDS, realtime),
-        ("transcription", _TRANSCRIPTION_FIELDS, transcription),
-    ):
-        models = data.get(section, {})
-        if not isinstance(models, Mapping):
-            reader.add(section, "must be an object keyed by model name")
-            continue
-        for model, value in models.items():
-            out[str(model)] = reader.pick(f"{section}.{model}", value, allowed)
-    if "twilio" in data:
-        twilio = reader.pick("twilio", data["twilio"], _TWILIO_FIELDS)
-    return realtime, transcription, twilio
 
 
 def _read_json(text: str, source: str) -> Any:
@@ -198,6 +255,22 @@ def _read_json(text: str, source: str) -> Any:
         return json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as e:
         raise PriceError(f"{source}: not valid JSON ({e.msg}, line {e.lineno})") from None
+
+
+def _layers(
+    override_file: Path | None, overrides: Mapping[str, Any] | None
+) -> list[tuple[str, Any]]:
+    packaged = resources.files("evaluation").joinpath("prices.json").read_text("utf-8")
+    layers: list[tuple[str, Any]] = [("prices.json", _read_json(packaged, "prices.json"))]
+    if override_file is not None:
+        try:
+            text = override_file.read_text("utf-8")
+        except OSError as e:
+            raise PriceError(f"{override_file}: cannot read ({e.strerror})") from None
+        layers.append((str(override_file), _read_json(text, str(override_file))))
+    if overrides is not None:
+        layers.append(("overrides", overrides))
+    return layers
 
 
 def load_prices(
@@ -211,37 +284,23 @@ def load_prices(
     only some of its fields for the date asked. A model with no entry for that
     date is left out, so asking for it raises UnknownModelError.
     """
-    layers: list[tuple[str, Any]] = [
-        (
-            "prices.json",
-            _read_json(
-                resources.files("evaluation").joinpath("prices.json").read_text("utf-8"),
-                "prices.json",
-            ),
-        )
-    ]
-    if override_file is not None:
-        try:
-            text = override_file.read_text("utf-8")
-        except OSError as e:
-            raise PriceError(f"{override_file}: cannot read ({e.strerror})") from None
-        layers.append((str(override_file), _read_json(text, str(override_file))))
-    if overrides is not None:
-        layers.append(("overrides", overrides))
-
     problems: list[str] = []
-    realtime: dict[str, dict[str, Decimal]] = {}
-    transcription: dict[str, dict[str, Decimal]] = {}
-    twilio: dict[str, Decimal] = {}
-    for source, data in layers:
+    realtime: dict[str, _Rates] = {}
+    transcription: dict[str, _Rates] = {}
+    twilio: _Rates = {}
+    for source, data in _layers(override_file, overrides):
         reader = _Reader(source, on)
-        layer_realtime, layer_transcription, layer_twilio = _layer(reader, data)
+        layer = reader.layer(data)
+        if layer is not None:
+            for model, value in layer.realtime.items():
+                rates = reader.rates(_REALTIME, value, "realtime", model)
+                realtime.setdefault(model, {}).update(rates)
+            for model, value in layer.transcription.items():
+                rates = reader.rates(_TRANSCRIPTION, value, "transcription", model)
+                transcription.setdefault(model, {}).update(rates)
+            if "twilio" in layer.model_fields_set:
+                twilio.update(reader.rates(_TWILIO, layer.twilio, "twilio"))
         problems += reader.problems
-        for model, rates in layer_realtime.items():
-            realtime.setdefault(model, {}).update(rates)
-        for model, rates in layer_transcription.items():
-            transcription.setdefault(model, {}).update(rates)
-        twilio.update(layer_twilio)
 
     when = f" on {on.isoformat()}" if on else ""
     realtime_rates: dict[str, RealtimeRates] = {}

@@ -10,13 +10,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Final
 
-from evaluation.instructions import call_limit_s
 from evaluation.templates import Template
 from evaluation.tools import END_INTERVIEW, EvaluateAnswer
 
-NOTE_QUESTION_CHARS = 60
-WRAP_UP_S = 120
+NOTE_QUESTION_CHARS: Final = 60
+WRAP_UP_S: Final = 60
+"""Seconds before the limit from which the model is told to wrap up: the live call
+sends instructions.wrap_up_note() then, and progress notes end with ", wrap up"."""
+
+
+def call_limit_s(template: Template, max_call_seconds: int | None = None) -> int:
+    """The interview's time limit: the template's, capped by the service-wide one."""
+    if max_call_seconds is None:
+        return template.max_duration_s
+    return min(template.max_duration_s, max_call_seconds)
 
 
 @dataclass(frozen=True, slots=True)

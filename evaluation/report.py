@@ -25,12 +25,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Final, Literal, get_args
 
+from pydantic import BaseModel, ConfigDict
+
 from evaluation.templates import AnswerQuality, Template
-from evaluation.tools import EndInterview, EvaluateAnswer
+from evaluation.tools import EndInterview, EndReason, EvaluateAnswer
 
 Completion = Literal["completed", "candidate_hung_up", "timed_out", "failed"]
 COMPLETIONS: Final[tuple[Completion, ...]] = get_args(Completion)
@@ -54,8 +55,16 @@ def _contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
     return n > 0 and any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
 
 
-@dataclass(frozen=True, slots=True)
-class QuestionReport:
+class _Stored(BaseModel):
+    """Stored with the call and loaded back as a typed value by model_validate."""
+
+    model_config = ConfigDict(frozen=True, use_attribute_docstrings=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class QuestionReport(_Stored):
     index: int
     text: str
     evaluations: tuple[EvaluateAnswer, ...]
@@ -70,48 +79,19 @@ class QuestionReport:
     score: float
     """0..1, as defined in the module docstring."""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "text": self.text,
-            "evaluations": [e.to_dict() for e in self.evaluations],
-            "final_quality": self.final_quality,
-            "key_points_covered": list(self.key_points_covered),
-            "key_points_missing": list(self.key_points_missing),
-            "other_points": list(self.other_points),
-            "coverage": self.coverage,
-            "follow_up_needed": self.follow_up_needed,
-            "score": self.score,
-        }
 
-
-@dataclass(frozen=True, slots=True)
-class Report:
+class Report(_Stored):
     template_id: str
     score: float
     """0..100, one decimal."""
     questions: tuple[QuestionReport, ...]
     questions_answered: int
     completion: Completion
-    end_reason: str | None
+    end_reason: EndReason | None
     summary: str | None
     interruptions: int
     reconnects: int
     duration_s: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "template_id": self.template_id,
-            "score": self.score,
-            "questions": [q.to_dict() for q in self.questions],
-            "questions_answered": self.questions_answered,
-            "completion": self.completion,
-            "end_reason": self.end_reason,
-            "summary": self.summary,
-            "interruptions": self.interruptions,
-            "reconnects": self.reconnects,
-            "duration_s": self.duration_s,
-        }
 
 
 def _question_report(

@@ -1,17 +1,29 @@
-"""The two functions the model may call, their schemas, and parsing of its arguments.
+"""The two functions the model may call: their schemas and the parsing of its arguments.
 
-Arguments arrive as a JSON string written by the model, so they are checked
-against the schema by hand and every mismatch is reported in one message: sent
-back as the function output, it lets the model correct itself in one retry.
+Each function is one pydantic model, and the schema the model is given is
+generated from it, so what the model is told and what is accepted cannot
+drift. Arguments arrive as a JSON string written by the model; every problem
+is reported in one message because, sent back as the function output, it lets
+the model correct itself in one retry.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, Final, Literal, get_args
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+from evaluation.problems import explained, problem_lines
 from evaluation.templates import ANSWER_QUALITIES, AnswerQuality
 
 NextAction = Literal["continue", "follow_up", "move_to_next_topic"]
@@ -26,18 +38,6 @@ NOTES_MAX_CHARS: Final = 500
 SUMMARY_MAX_CHARS: Final = 1000
 KEY_POINTS_MAX: Final = 20
 
-_EVALUATE_FIELDS: Final = (
-    "question_index",
-    "answer_quality",
-    "key_points_covered",
-    "next_action",
-    "follow_up_needed",
-    "notes",
-)
-_END_FIELDS: Final = ("reason", "summary")
-
-_Option = TypeVar("_Option", bound=str)
-
 
 class ToolArgumentError(ValueError):
     """The model's function call cannot be used; the message says why, for the model."""
@@ -47,172 +47,137 @@ class ToolArgumentError(ValueError):
         super().__init__(message)
 
 
-@dataclass(frozen=True, slots=True)
-class EvaluateAnswer:
-    answer_quality: AnswerQuality
-    key_points_covered: tuple[str, ...]
-    next_action: NextAction
-    follow_up_needed: bool
-    question_index: int | None = None
-    notes: str | None = None
+def _cut(limit: int) -> AfterValidator:
+    """Over-long text is cut, not refused: a retry would cost the candidate a turn."""
+
+    def cut(text: str | None) -> str | None:
+        return text.strip()[:limit] or None if text is not None else None
+
+    return AfterValidator(cut)
+
+
+def _kept_points(points: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(p for p in (p.strip() for p in points) if p)[:KEY_POINTS_MAX]
+
+
+class _Arguments(BaseModel):
+    """One function's arguments; unknown fields are refused so a misspelling is corrected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tool_name: ClassVar[str]
+    tool_description: ClassVar[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "answer_quality": self.answer_quality,
-            "key_points_covered": list(self.key_points_covered),
-            "next_action": self.next_action,
-            "follow_up_needed": self.follow_up_needed,
-            "question_index": self.question_index,
-            "notes": self.notes,
-        }
+        return self.model_dump(mode="json")
 
 
-@dataclass(frozen=True, slots=True)
-class EndInterview:
-    reason: EndReason
-    summary: str | None = None
+class EvaluateAnswer(_Arguments):
+    tool_name: ClassVar[str] = EVALUATE_ANSWER
+    tool_description: ClassVar[str] = (
+        "Record your judgement of the candidate's latest answer. Call it after every "
+        "answer, before you reply. Never tell the candidate the result."
+    )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"reason": self.reason, "summary": self.summary}
+    question_index: Annotated[
+        StrictInt | None,
+        Field(ge=0, description="0-based index of the question the answer is for."),
+        explained("must be a whole number >= 0"),
+    ] = None
+    answer_quality: Annotated[
+        AnswerQuality,
+        explained(f"must be one of: {', '.join(ANSWER_QUALITIES)}", show_input=True),
+    ]
+    key_points_covered: Annotated[
+        tuple[StrictStr, ...],
+        Field(description="Key points of this question the answer covered, as worded."),
+        AfterValidator(_kept_points),
+    ]
+    next_action: Annotated[
+        NextAction,
+        Field(description="follow_up to stay on this question; otherwise move on."),
+        explained(f"must be one of: {', '.join(NEXT_ACTIONS)}", show_input=True),
+    ]
+    follow_up_needed: StrictBool
+    notes: Annotated[
+        StrictStr | None,
+        Field(description="One short sentence, optional."),
+        _cut(NOTES_MAX_CHARS),
+    ] = None
+
+
+class EndInterview(_Arguments):
+    tool_name: ClassVar[str] = END_INTERVIEW
+    tool_description: ClassVar[str] = (
+        "End the interview: after the last question, when the candidate asks to stop, "
+        "or when told time is up. Then say the closing line."
+    )
+
+    reason: Annotated[
+        EndReason, explained(f"must be one of: {', '.join(END_REASONS)}", show_input=True)
+    ]
+    summary: Annotated[
+        StrictStr | None,
+        Field(description="Two sentences at most, optional."),
+        _cut(SUMMARY_MAX_CHARS),
+    ] = None
 
 
 ToolCall = EvaluateAnswer | EndInterview
-
-TOOLS: Final[list[dict[str, Any]]] = [
-    {
-        "type": "function",
-        "name": EVALUATE_ANSWER,
-        "description": (
-            "Record your judgement of the candidate's latest answer. Call it after every "
-            "answer, before you reply. Never tell the candidate the result."
-        ),
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "question_index": {
-                    "type": "integer",
-                    "minimum": 0,
-                    "description": "0-based index of the question the answer is for.",
-                },
-                "answer_quality": {"type": "string", "enum": list(ANSWER_QUALITIES)},
-                "key_points_covered": {
-                    "type": "array",
-                    "items": {"type": "string"},
-                    "description": "Key points of this question the answer covered, as worded.",
-                },
-                "next_action": {
-                    "type": "string",
-                    "enum": list(NEXT_ACTIONS),
-                    "description": "follow_up to stay on this question; otherwise move on.",
-                },
-                "follow_up_needed": {"type": "boolean"},
-                "notes": {"type": "string", "description": "One short sentence, optional."},
-            },
-            "required": ["answer_quality", "key_points_covered", "next_action", "follow_up_needed"],
-            "additionalProperties": False,
-        },
-    },
-    {
-        "type": "function",
-        "name": END_INTERVIEW,
-        "description": (
-            "End the interview: after the last question, when the candidate asks to stop, "
-            "or when told time is up. Then say the closing line."
-        ),
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "reason": {"type": "string", "enum": list(END_REASONS)},
-                "summary": {"type": "string", "description": "Two sentences at most, optional."},
-            },
-            "required": ["reason"],
-            "additionalProperties": False,
-        },
-    },
-]
+_BY_NAME: Final[dict[str, type[EvaluateAnswer] | type[EndInterview]]] = {
+    EVALUATE_ANSWER: EvaluateAnswer,
+    END_INTERVIEW: EndInterview,
+}
 
 
-class _Args:
-    """Reads one tool's arguments, collecting every problem."""
-
-    def __init__(self, tool: str, data: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
-        self.tool = tool
-        self.data = data
-        self.problems: list[str] = [
-            f"unexpected field {key!r}" for key in data if key not in allowed
-        ]
-
-    def enum(self, name: str, options: tuple[_Option, ...]) -> _Option:
-        value = self.data.get(name)
-        for option in options:
-            if value == option:
-                return option
-        if value is None:
-            self.problems.append(f"{name} is required (one of: {', '.join(options)})")
-        else:
-            self.problems.append(f"{name} must be one of: {', '.join(options)}; got {value!r}")
-        return options[0]
-
-    def boolean(self, name: str) -> bool:
-        value = self.data.get(name)
-        if not isinstance(value, bool):
-            self.problems.append(f"{name} is required and must be true or false")
-            return False
-        return value
-
-    def text(self, name: str, limit: int) -> str | None:
-        value = self.data.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.problems.append(f"{name} must be a string")
-            return None
-        return value.strip()[:limit] or None
-
-    def strings(self, name: str) -> tuple[str, ...]:
-        value = self.data.get(name)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.problems.append(f"{name} is required and must be a list of strings")
-            return ()
-        return tuple(v.strip() for v in value[:KEY_POINTS_MAX] if v.strip())
-
-    def index(self, name: str) -> int | None:
-        value = self.data.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            self.problems.append(f"{name} must be a whole number >= 0")
-            return None
-        return value
-
-    def check(self) -> None:
-        if self.problems:
-            raise ToolArgumentError(f"{self.tool}: " + "; ".join(self.problems))
-
-
-def _evaluate(args: _Args) -> EvaluateAnswer:
-    quality = args.enum("answer_quality", ANSWER_QUALITIES)
-    covered = args.strings("key_points_covered")
-    action = args.enum("next_action", NEXT_ACTIONS)
-    follow_up = args.boolean("follow_up_needed")
-    index = args.index("question_index")
-    notes = args.text("notes", NOTES_MAX_CHARS)
-    args.check()
-    return EvaluateAnswer(
-        answer_quality=quality,
-        key_points_covered=covered,
-        next_action=action,
-        follow_up_needed=follow_up,
-        question_index=index,
-        notes=notes,
+# The order a person writes a schema in: the model reads it as text.
+_KEY_ORDER: Final = {
+    k: i
+    for i, k in enumerate(
+        ("type", "enum", "items", "minimum", "description", "properties", "required")
     )
+}
 
 
-def _end(args: _Args) -> EndInterview:
-    reason = args.enum("reason", END_REASONS)
-    summary = args.text("summary", SUMMARY_MAX_CHARS)
-    args.check()
-    return EndInterview(reason=reason, summary=summary)
+def _plain(schema: Any) -> Any:
+    """A JSON schema without titles, defaults or nullable unions, as the model is shown.
+
+    Optional arguments are simply left out by the model, and null is accepted
+    as absent, so "string or null" would only add noise to every response's input.
+    """
+    if isinstance(schema, list):
+        return [_plain(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    node = dict(schema)
+    options = [s for s in node.pop("anyOf", []) if s != {"type": "null"}]
+    if len(options) > 1:
+        node["anyOf"] = options
+    elif options:
+        node = {**options[0], **node}
+    out: dict[str, Any] = {}
+    for key in sorted(node, key=lambda k: _KEY_ORDER.get(k, len(_KEY_ORDER))):
+        if key == "properties":
+            out[key] = {name: _plain(prop) for name, prop in node[key].items()}
+        elif key not in ("title", "default"):
+            out[key] = _plain(node[key])
+    return out
+
+
+def _function(model: type[_Arguments]) -> dict[str, Any]:
+    parameters = _plain(model.model_json_schema())
+    parameters.pop("description", None)
+    if "$defs" in parameters:
+        raise TypeError(f"{model.__name__}: tool schemas must be inline, without $defs")
+    return {
+        "type": "function",
+        "name": model.tool_name,
+        "description": model.tool_description,
+        "parameters": parameters,
+    }
+
+
+TOOLS: Final[list[dict[str, Any]]] = [_function(model) for model in _BY_NAME.values()]
 
 
 def parse_tool_call(name: str, arguments: str) -> ToolCall:
@@ -221,19 +186,19 @@ def parse_tool_call(name: str, arguments: str) -> ToolCall:
     Optional fields given as null count as absent; over-long notes and
     summaries are cut rather than refused, since a retry costs a turn.
     """
-    if name not in (EVALUATE_ANSWER, END_INTERVIEW):
-        raise ToolArgumentError(
-            f"unknown tool {name!r}; available: {EVALUATE_ANSWER}, {END_INTERVIEW}"
-        )
+    model = _BY_NAME.get(name)
+    if model is None:
+        raise ToolArgumentError(f"unknown tool {name!r}; available: {', '.join(_BY_NAME)}")
     try:
         data = json.loads(arguments or "{}")
     except json.JSONDecodeError as e:
         raise ToolArgumentError(f"{name}: arguments are not valid JSON ({e.msg})") from None
     if not isinstance(data, dict):
         raise ToolArgumentError(f"{name}: arguments must be a JSON object")
-    if name == EVALUATE_ANSWER:
-        return _evaluate(_Args(name, data, _EVALUATE_FIELDS))
-    return _end(_Args(name, data, _END_FIELDS))
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ToolArgumentError(f"{name}: " + "; ".join(problem_lines(e))) from None
 
 
 def tool_error_output(message: str) -> str:

@@ -1,41 +1,60 @@
-"""MongoDB storage: the only package that imports pymongo."""
+"""MongoDB storage: the only package that imports pymongo.
 
-from persistence.embedded import EmbeddedServer, EmbeddedServerError
-from persistence.models import (
+Importing the package gives the typed records alone (`persistence.records`), which the
+live call builds without any database code; the database itself is `persistence.store`,
+and the embedded server `persistence.embedded`.
+"""
+
+from persistence.records import (
     STATUS_RANK,
     TERMINAL_STATUSES,
     ApiKey,
     CallFilter,
+    CallOutcome,
     CallPage,
     CallRecord,
-    Direction,
+    CallStatus,
+    CostLineRecord,
+    CostRecord,
     Evaluation,
+    Keypress,
+    Latency,
+    LatencyStats,
     NewCall,
     ScheduledCall,
     Speaker,
     StatusEvent,
+    StreamClaim,
+    StreamEnd,
+    StreamInfo,
+    StreamStatus,
     TemplateRecord,
     Turn,
 )
-from persistence.store import Store, StoreUnavailable
 
 __all__ = [
     "STATUS_RANK",
     "TERMINAL_STATUSES",
     "ApiKey",
     "CallFilter",
+    "CallOutcome",
     "CallPage",
     "CallRecord",
-    "Direction",
-    "EmbeddedServer",
-    "EmbeddedServerError",
+    "CallStatus",
+    "CostLineRecord",
+    "CostRecord",
     "Evaluation",
+    "Keypress",
+    "Latency",
+    "LatencyStats",
     "NewCall",
     "ScheduledCall",
     "Speaker",
     "StatusEvent",
-    "Store",
-    "StoreUnavailable",
+    "StreamClaim",
+    "StreamEnd",
+    "StreamInfo",
+    "StreamStatus",
     "TemplateRecord",
     "Turn",
 ]

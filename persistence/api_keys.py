@@ -7,7 +7,7 @@ from datetime import datetime
 from pymongo.errors import DuplicateKeyError
 
 from persistence._types import Collection, Document
-from persistence.models import ApiKey
+from persistence.records import ApiKey
 
 
 class DuplicateApiKey(ValueError):
@@ -15,13 +15,7 @@ class DuplicateApiKey(ValueError):
 
 
 def _api_key(doc: Document) -> ApiKey:
-    return ApiKey(
-        key_hash=doc["key_hash"],
-        label=doc["label"],
-        scopes=list(doc.get("scopes", [])),
-        created_at=doc["created_at"],
-        revoked_at=doc.get("revoked_at"),
-    )
+    return ApiKey.model_validate(doc)
 
 
 class ApiKeys:

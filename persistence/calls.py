@@ -1,72 +1,37 @@
-"""The `calls` collection: one document per call, keyed by Twilio's CallSid."""
+"""The `calls` collection: one document per call, keyed by Twilio's CallSid.
+
+Every change has a named method, so what can be written on a call, and by whom, is
+visible here rather than spread over callers building field dictionaries.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
-from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from persistence._types import Collection, Document
-from persistence.models import (
+from persistence.records import (
     STATUS_RANK,
     TERMINAL_STATUSES,
     CallFilter,
+    CallOutcome,
     CallPage,
     CallRecord,
+    Keypress,
     NewCall,
     StatusEvent,
+    StreamClaim,
+    StreamEnd,
+    StreamStatus,
 )
 
-_KNOWN = {
-    "_id",
-    "call_sid",
-    "direction",
-    "from_masked",
-    "to_masked",
-    "template_id",
-    "status",
-    "status_rank",
-    "created_at",
-    "updated_at",
-    "status_history",
-    "timings",
-    "duration_s",
-    "ended_reason",
-    "stream",
-}
 MAX_PAGE = 500
 
 
-def _status_event(doc: Document) -> StatusEvent:
-    return StatusEvent(
-        status=doc["status"],
-        at=doc["at"],
-        sequence_number=doc.get("sequence_number"),
-        source=doc.get("source", "twilio"),
-        duration_s=doc.get("duration_s"),
-    )
-
-
 def _record(doc: Document) -> CallRecord:
-    return CallRecord(
-        call_sid=doc["call_sid"],
-        direction=doc["direction"],
-        from_masked=doc["from_masked"],
-        to_masked=doc["to_masked"],
-        template_id=doc["template_id"],
-        status=doc["status"],
-        created_at=doc["created_at"],
-        updated_at=doc["updated_at"],
-        status_history=[_status_event(e) for e in doc.get("status_history", [])],
-        timings=dict(doc.get("timings", {})),
-        duration_s=doc.get("duration_s"),
-        ended_reason=doc.get("ended_reason"),
-        stream=dict(doc.get("stream", {})),
-        extra={k: v for k, v in doc.items() if k not in _KNOWN},
-    )
+    return CallRecord.model_validate(doc)
 
 
 def _query(flt: CallFilter) -> Document:
@@ -96,9 +61,7 @@ class Calls:
 
         Twilio retries webhooks, and two workers may race: the unique index decides.
         """
-        doc: Document = {
-            k: v for k, v in asdict(call).items() if v is not None or k == "template_id"
-        }
+        doc: Document = call.model_dump(exclude_none=True)
         doc.update(
             status="created",
             status_rank=-1,
@@ -126,7 +89,7 @@ class Calls:
         `ringing` after `completed` stays in the history but leaves the status alone.
         Returns None when the call is unknown.
         """
-        entry = {k: v for k, v in asdict(event).items() if v is not None}
+        entry = event.model_dump(exclude_none=True)
         await self._c.update_one(
             {
                 "call_sid": call_sid,
@@ -162,7 +125,7 @@ class Calls:
         )
         return result.modified_count == 1
 
-    async def claim_stream(self, call_sid: str, stream_sid: str, at: datetime) -> str:
+    async def claim_stream(self, call_sid: str, stream_sid: str, at: datetime) -> StreamClaim:
         """Bind the call's one media stream: "claimed", "duplicate" or "unknown".
 
         Atomic in the database, so a second stream is refused even on another worker.
@@ -182,23 +145,48 @@ class Calls:
         exists = await self._c.count_documents({"call_sid": call_sid}, limit=1)
         return "duplicate" if exists else "unknown"
 
-    async def add_event(self, call_sid: str, kind: str, event: dict[str, Any]) -> bool:
-        """Append to a small per-call list (`dtmf`, `stream_events`); false if unknown call."""
-        if kind not in ("dtmf", "stream_events"):
-            raise ValueError(f"unknown call event list {kind!r}")
-        result = await self._c.update_one({"call_sid": call_sid}, {"$push": {kind: event}})
-        return result.matched_count == 1
-
-    async def update_fields(self, call_sid: str, fields: dict[str, Any], at: datetime) -> bool:
-        """Set arbitrary fields (report, cost, latency summary); false if the call is unknown."""
-        roots = {key.split(".")[0] for key in fields}
-        reserved = sorted(_KNOWN & roots - {"ended_reason", "duration_s", "stream"})
-        if reserved:
-            raise ValueError(f"use the dedicated function to change {reserved}")
+    async def _set(self, call_sid: str, fields: Document, at: datetime) -> bool:
         result = await self._c.update_one(
             {"call_sid": call_sid}, {"$set": {**fields, "updated_at": at}}
         )
         return result.matched_count == 1
+
+    async def _push(self, call_sid: str, field: str, entry: Document) -> bool:
+        result = await self._c.update_one({"call_sid": call_sid}, {"$push": {field: entry}})
+        return result.matched_count == 1
+
+    async def add_keypress(self, call_sid: str, digit: str, at: datetime) -> bool:
+        """A keypad digit the caller pressed; false if the call is unknown."""
+        return await self._push(call_sid, "dtmf", Keypress(digit=digit, at=at).model_dump())
+
+    async def add_stream_status(self, call_sid: str, status: StreamStatus) -> bool:
+        """One of Twilio's stream status callbacks; false if the call is unknown."""
+        return await self._push(call_sid, "stream_events", status.model_dump(exclude_none=True))
+
+    async def set_unavailable(self, call_sid: str, reason: str, at: datetime) -> bool:
+        """Why the call was answered without an interview (line off, worker full)."""
+        return await self._set(call_sid, {"unavailable_reason": reason}, at)
+
+    async def set_running_cost(self, call_sid: str, usd: float, at: datetime) -> bool:
+        """The cost so far, while the call lasts, so an interrupted call still has one."""
+        return await self._set(call_sid, {"cost.running_usd": usd}, at)
+
+    async def record_stream_end(self, call_sid: str, end: StreamEnd, at: datetime) -> bool:
+        return await self._set(
+            call_sid,
+            {
+                "stream.stopped_at": at,
+                "stream.end": end.reason,
+                "stream.frames_in": end.frames_in,
+                "stream.marks_in": end.marks_in,
+                "stream.bad_input": end.bad_input,
+            },
+            at,
+        )
+
+    async def record_outcome(self, call_sid: str, outcome: CallOutcome, at: datetime) -> bool:
+        """What the interview left: completion, report, cost breakdown, latency, counts."""
+        return await self._set(call_sid, outcome.model_dump(mode="json"), at)
 
     async def finalize(self, call_sid: str, reason: str, at: datetime) -> bool:
         """Mark the call ended exactly once across retries and workers; true for the winner."""

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from pymongo.errors import DuplicateKeyError
 
 from persistence._types import Collection, Document
-from persistence.models import Evaluation
+from persistence.records import Evaluation
 
 
 def _evaluation(doc: Document) -> Evaluation:
-    return Evaluation(
-        call_sid=doc["call_sid"],
-        question_index=doc.get("question_index"),
-        answer_quality=doc["answer_quality"],
-        key_points_covered=list(doc.get("key_points_covered", [])),
-        next_action=doc["next_action"],
-        follow_up_needed=doc["follow_up_needed"],
-        created_at=doc["created_at"],
-        tool_call_id=doc.get("tool_call_id"),
-        notes=doc.get("notes"),
-    )
+    return Evaluation.model_validate(doc)
 
 
 class Evaluations:
@@ -30,7 +18,7 @@ class Evaluations:
 
     async def add(self, evaluation: Evaluation) -> bool:
         """Store once: a retried write of the same tool call is recognized by its id."""
-        doc = asdict(evaluation)
+        doc = evaluation.model_dump()
         if evaluation.tool_call_id is not None:
             doc["_id"] = f"{evaluation.call_sid}:{evaluation.tool_call_id}"
         try:

@@ -13,23 +13,11 @@ from bson.errors import InvalidId
 from pymongo import ReturnDocument
 
 from persistence._types import Collection, Document
-from persistence.models import ScheduledCall, ScheduledStatus
+from persistence.records import ScheduledCall, ScheduledStatus
 
 
 def _scheduled(doc: Document) -> ScheduledCall:
-    return ScheduledCall(
-        id=str(doc["_id"]),
-        to_number=doc["to_number"],
-        template_id=doc["template_id"],
-        run_at=doc["run_at"],
-        status=doc["status"],
-        created_at=doc["created_at"],
-        attempts=doc.get("attempts", 0),
-        lease_owner=doc.get("lease_owner"),
-        lease_until=doc.get("lease_until"),
-        call_sid=doc.get("call_sid"),
-        last_error=doc.get("last_error"),
-    )
+    return ScheduledCall.model_validate({**doc, "id": str(doc["_id"])})
 
 
 def _oid(scheduled_id: str) -> ObjectId | None:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from persistence._types import Collection, Document
-from persistence.models import TemplateRecord
+from persistence.records import TemplateRecord
 
 
 class PhoneNumberTaken(ValueError):
@@ -14,12 +14,7 @@ class PhoneNumberTaken(ValueError):
 
 
 def _template(doc: Document) -> TemplateRecord:
-    return TemplateRecord(
-        template_id=doc["template_id"],
-        body=dict(doc["body"]),
-        updated_at=doc["updated_at"],
-        phone_numbers=list(doc.get("phone_numbers", [])),
-    )
+    return TemplateRecord.model_validate(doc)
 
 
 class Templates:

@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
 from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
 
 from persistence._types import Collection, Document
-from persistence.models import Turn
+from persistence.records import Turn
 
 
 def _turn(doc: Document) -> Turn:
-    return Turn(
-        call_sid=doc["call_sid"],
-        seq=doc["seq"],
-        speaker=doc["speaker"],
-        text=doc["text"],
-        started_ms=doc.get("started_ms"),
-        ended_ms=doc.get("ended_ms"),
-        interrupted=doc.get("interrupted", False),
-        truncated_at_ms=doc.get("truncated_at_ms"),
-        item_id=doc.get("item_id"),
-        created_at=doc.get("created_at"),
-    )
+    return Turn.model_validate(doc)
 
 
 class Turns:
@@ -35,9 +23,9 @@ class Turns:
         if turn.seq < 0:
             raise ValueError("seq must not be negative")
         if turn.created_at is None:
-            turn = replace(turn, created_at=datetime.now(UTC))
+            turn = turn.model_copy(update={"created_at": datetime.now(UTC)})
         try:
-            await self._c.insert_one(asdict(turn))
+            await self._c.insert_one(turn.model_dump())
         except DuplicateKeyError:
             return False
         return True

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
+from bridge.clock import LoopClock
+from bridge.model_link import RealtimeLink
+from bridge.options import SessionOptions, open_realtime
 from bridge.pending import PendingSessions
-from bridge.realtime_client import RealtimeEndpoint
+from bridge.realtime_client import RealtimeConnection, RealtimeEndpoint
 from bridge.realtime_events import TurnDetection
-from bridge.session import CallControl, CallSession, SessionOptions, open_realtime
+from bridge.session import CallControl, CallSession
 from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
 from evaluation.cost import CallCost
 from evaluation.templates import DEFAULT_TEMPLATE, Template, TemplateError, parse_template
+from persistence.recorder import CallWriter
 from persistence.store import Store
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 PRECONNECT_WAIT_S = 3.0
 
-# Opens a model session for (call_sid, template) ahead of the media stream.
-ModelOpener = Callable[[str, Template], Awaitable[Any]]
+# Opens a model session for (call_sid, template), ahead of the media stream or in it.
+ModelOpener = Callable[[str, Template], Awaitable[RealtimeConnection]]
 
 
 def session_options(settings: Settings) -> SessionOptions:
@@ -70,7 +73,7 @@ async def load_template(store: Store, template_id: str) -> Template:
     return DEFAULT_TEMPLATE
 
 
-async def _close(conn: Any) -> None:
+async def _close(conn: RealtimeConnection) -> None:
     await conn.close()
 
 
@@ -92,9 +95,9 @@ class InterviewSessions:
         self.options = session_options(settings)
         self.unavailable_reason = unavailable_reason(settings)
         self._open_model = model_opener or self._open_realtime
-        self.pending: PendingSessions[Any] = PendingSessions(_close)
+        self.pending: PendingSessions[RealtimeConnection] = PendingSessions(_close)
 
-    async def _open_realtime(self, call_sid: str, template: Template) -> Any:
+    async def _open_realtime(self, call_sid: str, template: Template) -> RealtimeConnection:
         return await open_realtime(self.options, template)
 
     def _store(self) -> Store:
@@ -107,7 +110,7 @@ class InterviewSessions:
         if self.unavailable_reason is not None:
             return
 
-        async def open_session() -> Any:
+        async def open_session() -> RealtimeConnection:
             template = await load_template(self._store(), template_id)
             return await self._open_model(call_sid, template)
 
@@ -129,15 +132,24 @@ class InterviewSessions:
             settings.openai_realtime_model,
             transcription_model=settings.transcription_model,
         )
+        call_sid, clock = start.call_sid, LoopClock()
+        link = RealtimeLink(
+            lambda: self._open_model(call_sid, template),
+            clock,
+            self.options.reconnect_backoff_s,
+            connection=conn,
+            log_extra={"call_sid": call_sid},
+        )
         return CallSession(
             start=start,
             send_twilio=send,
             close_stream=close_stream,
-            store=store,
+            link=link,
+            recorder=CallWriter(store, call_sid),
             template=template,
             options=self.options,
             control=self._control,
             cost=cost,
-            connection=conn,
             direction=call.direction if call is not None else "inbound",
+            clock=clock,
         )

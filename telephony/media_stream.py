@@ -110,7 +110,7 @@ async def serve(
     admission = twilio.admission
     admission.stream_opened()
     stream = TwilioStream(
-        store,
+        store.calls,
         send_text,
         account_sid=twilio.account_sid,
         listener_factory=open_session,

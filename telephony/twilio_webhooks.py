@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from functools import wraps
-from typing import Any
 
 from quart import Blueprint, Response, request
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
-from persistence import TERMINAL_STATUSES, NewCall, StatusEvent
+from bridge.clock import utcnow
+from persistence import TERMINAL_STATUSES, NewCall, StatusEvent, StreamStatus
 from persistence.store import Store
 from telephony.face import face
 from telephony.privacy import mask_phone
@@ -32,10 +31,6 @@ DEFAULT_TEMPLATE_ID = "default"
 KNOWN_STATUSES = {"queued", "initiated", "ringing", "in-progress", *TERMINAL_STATUSES}
 
 Handler = Callable[[dict[str, str]], Awaitable[Response | tuple[Response, int]]]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def store() -> Store:
@@ -125,7 +120,7 @@ async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
     response = VoiceResponse()
     why = twilio.interviews.unavailable_reason
     if why is not None:
-        await store().calls.update_fields(call_sid, {"unavailable_reason": why}, now)
+        await store().calls.set_unavailable(call_sid, why, now)
         log.warning("call answered as unavailable: %s", why, extra={"call_sid": call_sid})
         response.say(UNAVAILABLE_MESSAGE)
         response.hangup()
@@ -133,7 +128,7 @@ async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
     if not twilio.admission.has_room(call_sid):
         # A full worker degrades every call on it; refuse this one before it costs anything.
         why = twilio.admission.busy_reason(call_sid)
-        await store().calls.update_fields(call_sid, {"unavailable_reason": why}, now)
+        await store().calls.set_unavailable(call_sid, why, now)
         log.warning("call refused, worker at capacity: %s", why, extra={"call_sid": call_sid})
         response.say(BUSY_MESSAGE)
         response.hangup()
@@ -195,12 +190,13 @@ async def stream_status(params: dict[str, str]) -> Response | tuple[Response, in
     kind = params.get("StreamEvent", "")
     if not call_sid or kind not in ("stream-started", "stream-stopped", "stream-error"):
         return _text("CallSid and a known StreamEvent are required", 400)
-    entry: dict[str, Any] = {"event": kind, "at": utcnow()}
-    if params.get("StreamSid"):
-        entry["stream_sid"] = params["StreamSid"]
-    if params.get("StreamError"):
-        entry["error"] = params["StreamError"][:500]
-    if not await store().calls.add_event(call_sid, "stream_events", entry):
+    entry = StreamStatus(
+        event=kind,  # type: ignore[arg-type]  # checked against the three events above
+        at=utcnow(),
+        stream_sid=params.get("StreamSid") or None,
+        error=params.get("StreamError", "")[:500] or None,
+    )
+    if not await store().calls.add_stream_status(call_sid, entry):
         log.warning("stream status for an unknown call", extra={"call_sid": call_sid})
     elif kind == "stream-error":
         log.warning("Twilio reports a stream error", extra={"call_sid": call_sid})

@@ -116,7 +116,7 @@ class Env:
             nonlocal record
             while True:
                 record = await store.calls.get(call_sid)
-                if record is not None and "report" in record.extra and "ended" in record.timings:
+                if record is not None and record.completion and "ended" in record.timings:
                     return
                 await asyncio.sleep(0.05)
 

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from persistence import EmbeddedServer, Store
+from persistence.embedded import EmbeddedServer
+from persistence.store import Store
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 from quart import Quart
 
-from persistence import Store
+from persistence.store import Store
 from service.app import create_app, services
 from service.server import ServerName
 from service.services import Services

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from persistence import EmbeddedServer
-from persistence.embedded import free_loopback_port
+from persistence.embedded import EmbeddedServer, free_loopback_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN_ENV = {

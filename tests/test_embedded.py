@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from persistence import EmbeddedServer, EmbeddedServerError, NewCall, Store
+from persistence import NewCall
+from persistence.embedded import EmbeddedServer, EmbeddedServerError
+from persistence.store import Store
 
 
 async def test_data_survives_a_restart(tmp_path: Path) -> None:
@@ -14,7 +16,14 @@ async def test_data_survives_a_restart(tmp_path: Path) -> None:
     uri = await first.start()
     try:
         store = await Store.open(uri, "lifecycle")
-        call = NewCall("CAkeep", "inbound", "+***0001", "+***0002", "default", datetime.now(UTC))
+        call = NewCall(
+            call_sid="CAkeep",
+            direction="inbound",
+            from_masked="+***0001",
+            to_masked="+***0002",
+            template_id="default",
+            created_at=datetime.now(UTC),
+        )
         await store.calls.create_or_get(call)
         await store.close()
     finally:

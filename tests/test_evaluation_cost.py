@@ -4,45 +4,57 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
 from evaluation.cost import CallCost, twilio_minutes
 from evaluation.prices import PriceError, PriceTable, UnknownModelError, load_prices
+from evaluation.usage import ResponseUsage, TranscriptionSeconds, TranscriptionTokens
 
 M = Decimal(1_000_000)
 
 # Three responses on gpt-realtime; the third was cancelled by barge-in and
 # reports partial usage: no cached split and no output details.
-FIRST: dict[str, Any] = {
-    "total_tokens": 1380,
-    "input_tokens": 1200,
-    "output_tokens": 180,
-    "input_token_details": {
-        "text_tokens": 1000,
-        "audio_tokens": 200,
-        "cached_tokens": 0,
-        "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0},
-    },
-    "output_token_details": {"text_tokens": 30, "audio_tokens": 150},
-}
-SECOND: dict[str, Any] = {
-    "input_tokens": 1800,
-    "output_tokens": 260,
-    "input_token_details": {
-        "text_tokens": 1050,
-        "audio_tokens": 750,
-        "cached_tokens": 1100,
-        "cached_tokens_details": {"text_tokens": 960, "audio_tokens": 140},
-    },
-    "output_token_details": {"text_tokens": 40, "audio_tokens": 220},
-}
-CANCELLED: dict[str, Any] = {
-    "input_tokens": 500,
-    "output_tokens": 0,
-    "input_token_details": {"text_tokens": 100, "audio_tokens": 400},
-}
+FIRST = ResponseUsage.billed(
+    input_tokens=1200,
+    output_tokens=180,
+    text_in=1000,
+    audio_in=200,
+    cached_text_in=0,
+    cached_audio_in=0,
+    text_out=30,
+    audio_out=150,
+)
+SECOND = ResponseUsage.billed(
+    input_tokens=1800,
+    output_tokens=260,
+    text_in=1050,
+    audio_in=750,
+    cached_text_in=960,
+    cached_audio_in=140,
+    text_out=40,
+    audio_out=220,
+)
+CANCELLED = ResponseUsage.billed(
+    input_tokens=500,
+    output_tokens=0,
+    text_in=100,
+    audio_in=400,
+    cached_text_in=0,
+    cached_audio_in=0,
+    text_out=0,
+    audio_out=0,
+)
+
+
+def _tokens(*, input_tokens: int = 0, output_tokens: int = 0, **details: int) -> ResponseUsage:
+    """Usage as OpenAI reports a partial response: any detail not given is 0."""
+    counts = dict.fromkeys(
+        ("text_in", "audio_in", "cached_text_in", "cached_audio_in", "text_out", "audio_out"), 0
+    )
+    return ResponseUsage.billed(
+        input_tokens=input_tokens, output_tokens=output_tokens, **(counts | details)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -99,21 +111,33 @@ def test_the_same_sequence_on_the_mini_model(prices: PriceTable) -> None:
 
 def test_tokens_without_a_split_are_billed_as_audio(prices: PriceTable) -> None:
     meter = CallCost(prices, "gpt-realtime")
-    meter.add_response_usage({"input_tokens": 100, "output_tokens": 50})
+    meter.add_response_usage(_tokens(input_tokens=100, output_tokens=50))
     assert meter.running_total == Decimal("0.0064")  # 100 x $32 + 50 x $64
     meter = CallCost(prices, "gpt-realtime")
+    # 800 cached reported without a text/audio split: the engine link passes no cached split.
+    meter.add_response_usage(_tokens(input_tokens=1000, text_in=1000))
+    assert meter.running_total == Decimal("0.004")  # all at $4
+
+
+def test_cached_tokens_are_clamped_to_their_modality(prices: PriceTable) -> None:
+    meter = CallCost(prices, "gpt-realtime")
     meter.add_response_usage(
-        {"input_tokens": 1000, "input_token_details": {"text_tokens": 1000, "cached_tokens": 800}}
+        _tokens(input_tokens=100, text_in=100, cached_text_in=500, cached_audio_in=50)
     )
-    assert meter.running_total == Decimal("0.004")  # no cached split: all at $4
+    b = meter.breakdown()
+    assert b.line("model_text_in").quantity == 0
+    assert b.line("model_text_in_cached").quantity == 100
+    assert b.line("model_audio_in_cached").quantity == 0
+    assert meter.running_total == Decimal("0.00004")  # 100 x $0.40
 
 
 def test_missing_or_malformed_usage_costs_nothing_but_counts(prices: PriceTable) -> None:
     meter = CallCost(prices, "gpt-realtime")
     meter.add_response_usage(None)
-    meter.add_response_usage({"input_tokens": "12", "output_tokens": -5, "input_token_details": 7})
+    meter.add_response_usage(_tokens(output_tokens=-5, text_in=-3, cached_text_in=-1))
+    meter.add_response_usage(ResponseUsage.ZERO)
     assert meter.running_total == 0
-    assert meter.breakdown().responses == 2
+    assert meter.breakdown().responses == 3
 
 
 @pytest.mark.parametrize(("seconds", "minutes"), [(0, 0), (59, 1), (60, 1), (61, 2), (120.0, 2)])
@@ -154,37 +178,40 @@ def test_outbound_with_amd_and_toll_free_without_streams(prices: PriceTable) -> 
 
 def test_per_minute_transcription_is_prorated(prices: PriceTable) -> None:
     meter = CallCost(prices, "gpt-realtime", transcription_model="whisper-1")
-    meter.add_transcription({"type": "duration", "seconds": 30})
-    meter.add_transcription({"type": "duration", "seconds": 45.5})
+    meter.add_transcription(TranscriptionSeconds.billed(seconds=30))
+    meter.add_transcription(TranscriptionSeconds(Decimal("45.5")))
     assert meter.running_total == Decimal("0.00755")  # 75.5 s / 60 x $0.006
     with pytest.raises(PriceError, match="priced per minute but reported token usage"):
-        meter.add_transcription({"type": "tokens", "input_tokens": 5, "output_tokens": 1})
+        meter.add_transcription(TranscriptionTokens(audio_in=5, out=1))
 
 
 def test_token_transcription(prices: PriceTable) -> None:
     meter = CallCost(prices, "gpt-realtime", transcription_model="gpt-4o-mini-transcribe")
     meter.add_transcription(
-        {
-            "type": "tokens",
-            "total_tokens": 1200,
-            "input_tokens": 1000,
-            "output_tokens": 200,
-            "input_token_details": {"text_tokens": 100, "audio_tokens": 900},
-        }
+        TranscriptionTokens.billed(input_tokens=1000, text_in=100, audio_in=900, output_tokens=200)
     )
     assert meter.running_total == Decimal("0.00225")  # 1000 x $1.25 + 200 x $5
+    # 300 input tokens without a split are billed as audio.
+    meter.add_transcription(
+        TranscriptionTokens.billed(input_tokens=300, text_in=0, audio_in=0, output_tokens=0)
+    )
+    b = meter.breakdown()
+    assert b.line("transcription_text_in").quantity == 100
+    assert b.line("transcription_audio_in").quantity == 1200
+    assert b.line("transcription_out").quantity == 200
+    assert meter.running_total == Decimal("0.002625")  # + 300 x $1.25
     with pytest.raises(PriceError, match="priced per token but reported duration usage"):
-        meter.add_transcription({"type": "duration", "seconds": 3})
+        meter.add_transcription(TranscriptionSeconds(Decimal(3)))
     no_model = CallCost(prices, "gpt-realtime")
     with pytest.raises(PriceError, match="no transcription_model"):
-        no_model.add_transcription({"type": "duration", "seconds": 3})
+        no_model.add_transcription(TranscriptionSeconds(Decimal(3)))
 
 
 def test_a_full_call_adds_up(prices: PriceTable) -> None:
     meter = CallCost(prices, "gpt-realtime-2025-08-28", transcription_model="whisper-1")
     for usage in (FIRST, SECOND, CANCELLED):
         meter.add_response_usage(usage)
-    meter.add_transcription({"type": "duration", "seconds": 60})
+    meter.add_transcription(TranscriptionSeconds(Decimal(60)))
     meter.set_telephony(125, "inbound")
     # model 0.06872 + whisper 0.006 + 3 min x (0.0085 + 0.004)
     assert meter.running_total == Decimal("0.06872") + Decimal("0.006") + Decimal("0.0375")
@@ -216,18 +243,9 @@ def test_a_full_call_adds_up(prices: PriceTable) -> None:
 
 def test_to_dict_rounds_dollars_to_six_places(prices: PriceTable) -> None:
     meter = CallCost(prices, "gpt-realtime")
-    meter.add_response_usage({"input_tokens": 1, "input_token_details": {"text_tokens": 1}})
+    meter.add_response_usage(ResponseUsage(text_in=1))
     assert meter.running_total == Decimal("0.000004")
-    meter.add_response_usage(
-        {
-            "input_tokens": 1,
-            "input_token_details": {
-                "text_tokens": 1,
-                "cached_tokens": 1,
-                "cached_tokens_details": {"text_tokens": 1},
-            },
-        }
-    )
+    meter.add_response_usage(ResponseUsage(text_in_cached=1))
     assert meter.running_total == Decimal("0.0000044")
     assert meter.breakdown().to_dict()["total_usd"] == 0.000004
 
@@ -236,9 +254,7 @@ def test_override_prices_are_used() -> None:
     meter = CallCost(
         load_prices(overrides={"realtime": {"gpt-realtime": {"audio_out": 100}}}), "gpt-realtime"
     )
-    meter.add_response_usage(
-        {"output_tokens": 1000, "output_token_details": {"audio_tokens": 1000}}
-    )
+    meter.add_response_usage(ResponseUsage(audio_out=1000))
     assert meter.running_total == Decimal("0.1")
 
 

@@ -24,7 +24,9 @@ def prices() -> PriceTable:
 
 def test_one_minute_without_cache_by_hand(prices: PriceTable) -> None:
     a = EstimateAssumptions(seconds_per_response=30, cache_hit_ratio=0)
-    e = estimate_cost(DEFAULT_TEMPLATE, 1, prices, "gpt-realtime", assumptions=a)
+    e = estimate_cost(
+        DEFAULT_TEMPLATE, 1, prices, "gpt-realtime", transcription_model="whisper-1", assumptions=a
+    )
     prompt = math.ceil(len(build_instructions(DEFAULT_TEMPLATE)) / 4) + math.ceil(
         len(json.dumps(TOOLS)) / 4
     )
@@ -51,7 +53,9 @@ def test_one_minute_without_cache_by_hand(prices: PriceTable) -> None:
 
 def test_the_repeated_prefix_is_cached_at_the_stated_ratio(prices: PriceTable) -> None:
     a = EstimateAssumptions(seconds_per_response=30, cache_hit_ratio=0.8)
-    e = estimate_cost(DEFAULT_TEMPLATE, 1, prices, "gpt-realtime", assumptions=a)
+    e = estimate_cost(
+        DEFAULT_TEMPLATE, 1, prices, "gpt-realtime", transcription_model="whisper-1", assumptions=a
+    )
     b = e.breakdown
     # Response 2 repeats response 1's 150 audio tokens: 80% of them hit the cache.
     assert b.line("model_audio_in_cached").quantity == 120
@@ -60,8 +64,12 @@ def test_the_repeated_prefix_is_cached_at_the_stated_ratio(prices: PriceTable) -
 
 
 def test_fifteen_minutes_on_both_models(prices: PriceTable) -> None:
-    full = estimate_cost(DEFAULT_TEMPLATE, 15, prices, "gpt-realtime")
-    mini = estimate_cost(DEFAULT_TEMPLATE, 15, prices, "gpt-realtime-mini")
+    full = estimate_cost(
+        DEFAULT_TEMPLATE, 15, prices, "gpt-realtime", transcription_model="whisper-1"
+    )
+    mini = estimate_cost(
+        DEFAULT_TEMPLATE, 15, prices, "gpt-realtime-mini", transcription_model="whisper-1"
+    )
     assert full.responses == mini.responses == 60
     assert Decimal("2") < full.total < Decimal("6")
     assert Decimal("0.5") < mini.total < full.total / 2
@@ -75,7 +83,9 @@ def test_fifteen_minutes_on_both_models(prices: PriceTable) -> None:
 
 def test_context_cap_limits_input_per_response(prices: PriceTable) -> None:
     a = EstimateAssumptions(context_limit_tokens=5_000)
-    e = estimate_cost(DEFAULT_TEMPLATE, 60, prices, "gpt-realtime", assumptions=a)
+    e = estimate_cost(
+        DEFAULT_TEMPLATE, 60, prices, "gpt-realtime", transcription_model=None, assumptions=a
+    )
     b = e.breakdown
     audio_in = b.line("model_audio_in").quantity + b.line("model_audio_in_cached").quantity
     assert audio_in <= e.responses * 5_000
@@ -96,8 +106,41 @@ def test_token_transcription_and_outbound_options(prices: PriceTable) -> None:
     assert b.line("transcription_out").quantity == 180  # 60 s x 3/s
     assert b.line("twilio_voice").amount == Decimal("0.028")
     assert b.line("twilio_amd").amount == Decimal("0.0075")
+    assert e.total == Decimal("0.09210474")
+
+
+def test_the_default_template_figures_are_pinned(prices: PriceTable) -> None:
+    full = estimate_cost(
+        DEFAULT_TEMPLATE, 15, prices, "gpt-realtime", transcription_model="whisper-1"
+    )
+    mini = estimate_cost(
+        DEFAULT_TEMPLATE, 15, prices, "gpt-realtime-mini", transcription_model="whisper-1"
+    )
+    assert full.prompt_tokens == mini.prompt_tokens == 934
+    assert full.total == Decimal("3.5568036")
+    assert mini.total == Decimal("1.28274378")
+
+
+def test_without_a_transcription_model_there_is_no_transcription_line(
+    prices: PriceTable,
+) -> None:
+    e = estimate_cost(DEFAULT_TEMPLATE, 15, prices, "gpt-realtime", transcription_model=None)
+    names = {line.name for line in e.breakdown.lines}
+    assert not {n for n in names if n.startswith("transcription")}
+    with_whisper = estimate_cost(
+        DEFAULT_TEMPLATE, 15, prices, "gpt-realtime", transcription_model="whisper-1"
+    )
+    # 15 min x 50% caller speech x $0.006 per minute
+    assert with_whisper.total - e.total == Decimal("0.045")
+
+
+def test_the_transcription_model_must_be_given() -> None:
+    with pytest.raises(TypeError, match="transcription_model"):
+        estimate_cost(DEFAULT_TEMPLATE, 1, load_prices(), "gpt-realtime")  # type: ignore[call-arg]
 
 
 def test_unknown_model_is_an_error(prices: PriceTable) -> None:
     with pytest.raises(UnknownModelError):
-        estimate_cost(DEFAULT_TEMPLATE, 5, prices, "gpt-5-realtime")
+        estimate_cost(DEFAULT_TEMPLATE, 5, prices, "gpt-5-realtime", transcription_model=None)
+    with pytest.raises(UnknownModelError):
+        estimate_cost(DEFAULT_TEMPLATE, 5, prices, "gpt-realtime", transcription_model="ears-1")

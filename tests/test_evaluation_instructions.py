@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-from evaluation.instructions import build_instructions, call_limit_s
+from evaluation.instructions import build_instructions, call_limit_s, wrap_up_note
+from evaluation.progress import WRAP_UP_S
 from evaluation.templates import ANSWER_QUALITIES, DEFAULT_TEMPLATE, Question
 
 MAX_DEFAULT_CHARS = 2400
@@ -53,7 +52,17 @@ def test_the_time_limit_is_the_smaller_of_template_and_service() -> None:
 
 
 def test_questions_without_follow_up_get_no_follow_up_line() -> None:
-    t = dataclasses.replace(DEFAULT_TEMPLATE, questions=(Question("Why us?", ("motivation",)),))
+    t = DEFAULT_TEMPLATE.model_copy(
+        update={"questions": (Question(text="Why us?", key_points=("motivation",)),)}
+    )
     text = build_instructions(t)
     assert "Follow-up:" not in text
     assert "0: Why us?" in text
+
+
+def test_the_wrap_up_note_names_the_time_left_and_the_tool() -> None:
+    assert WRAP_UP_S == 60
+    assert wrap_up_note() == (
+        "About one minute is left. Ask no new questions: thank the candidate, "
+        "say the closing line and call end_interview."
+    )

@@ -127,14 +127,73 @@ def test_override_problems_are_listed_together() -> None:
             }
         )
     assert str(caught.value).splitlines() == [
-        "overrides: sms: unknown section (expected: realtime, transcription, twilio)",
-        "overrides: realtime.gpt-realtime.audio_in: must be a number >= 0",
-        "overrides: realtime.gpt-realtime.video_in: unknown field (expected: text_in, "
-        "text_in_cached, text_out, audio_in, audio_in_cached, audio_out)",
+        "overrides: sms: unknown field",
         "overrides: realtime.gpt-realtime.text_out: must be a number >= 0",
+        "overrides: realtime.gpt-realtime.audio_in: must be a number >= 0",
+        "overrides: realtime.gpt-realtime.video_in: unknown field",
         "overrides: twilio.amd_per_call: must be a number >= 0",
         "realtime.my-model: no text_in_cached, text_out, audio_in, audio_in_cached, audio_out",
     ]
+
+
+def test_dated_entries_are_named_by_position(tmp_path: Path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(
+        json.dumps(
+            {
+                "realtime": {
+                    "gpt-realtime": [
+                        {"effective": "2026-01-01", "text_in": -1},
+                        {"effective": "soon", "audio_in": 1},
+                        "free",
+                    ]
+                },
+                "twilio": [{"amd_per_call": None}],
+            }
+        )
+    )
+    with pytest.raises(PriceError) as caught:
+        load_prices(override_file=path)
+    assert str(caught.value).splitlines() == [
+        f"{path}: realtime.gpt-realtime[0].text_in: must be a number >= 0",
+        f"{path}: realtime.gpt-realtime[1].effective: must be a date like 2026-01-01",
+        f"{path}: realtime.gpt-realtime[2]: must be an object",
+        f"{path}: twilio[0].amd_per_call: must be a number >= 0",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ([], "overrides: must be an object"),
+        ({"realtime": 3}, "overrides: realtime: must be an object"),
+        ({"twilio": None}, "overrides: twilio: must be an object"),
+        ({"realtime": {"gpt-realtime": {"audio_in": float("nan")}}}, "audio_in"),
+        ({"realtime": {"gpt-realtime": {"audio_in": "Infinity"}}}, "audio_in"),
+        ({"realtime": {"gpt-realtime": {"audio_in": None}}}, "audio_in"),
+        ({"realtime": {"gpt-realtime": {"effective": 20260101}}}, "effective"),
+    ],
+)
+def test_malformed_layers_are_refused(overrides: object, problem: str) -> None:
+    with pytest.raises(PriceError) as caught:
+        load_prices(overrides=overrides)  # type: ignore[arg-type]
+    [line] = str(caught.value).splitlines()
+    assert line == problem or line.startswith(f"overrides: realtime.gpt-realtime.{problem}: ")
+
+
+def test_money_is_exact() -> None:
+    p = load_prices(
+        overrides={
+            "realtime": {
+                "gpt-realtime": {"text_in": 0.1, "audio_in": Decimal("0.30"), "text_out": 7}
+            },
+            "twilio": {"amd_per_call": "0.0075"},
+        }
+    )
+    rt = p.realtime("gpt-realtime")
+    assert (rt.text_in, rt.audio_in, rt.text_out) == (Decimal("0.1"), Decimal("0.30"), Decimal(7))
+    assert p.twilio.amd_per_call == Decimal("0.0075")
+    assert p.transcription("whisper-1").per_minute == Decimal("0.006")
 
 
 def test_transcription_needs_one_kind_of_price() -> None:

@@ -87,8 +87,10 @@ def test_progress_notes() -> None:
     assert p.progress_note(START + 300) == "Stay on question 1 (2 of 4), follow-up 1; 10 min left."
     p.apply(_eval("follow_up"))
     assert p.progress_note(START + 800) == (
-        "Stay on question 1 (2 of 4), follow-up 2; move on after this answer; 1 min left, wrap up."
+        "Stay on question 1 (2 of 4), follow-up 2; move on after this answer; 1 min left."
     )
+    assert p.progress_note(START + 840).endswith("; 1 min left.")
+    assert p.progress_note(START + 841).endswith("; 59 s left, wrap up.")
     assert p.progress_note(START + 870).endswith("; 30 s left, wrap up.")
     assert p.progress_note(START + 900) == "Time is up: call end_interview now."
     for _ in range(3):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from evaluation.report import Completion, Report, build_report
 from evaluation.templates import DEFAULT_TEMPLATE, AnswerQuality, Question
@@ -85,7 +85,9 @@ def test_scripted_call_scores_as_computed_by_hand() -> None:
 
 
 def test_rounding_is_half_up_to_one_decimal() -> None:
-    t = dataclasses.replace(DEFAULT_TEMPLATE, questions=(Question("Why?", ("a", "b")),))
+    t = DEFAULT_TEMPLATE.model_copy(
+        update={"questions": (Question(text="Why?", key_points=("a", "b")),)}
+    )
     report = build_report(
         t,
         [(0, _eval("good", ("a",)))],
@@ -100,8 +102,8 @@ def test_rounding_is_half_up_to_one_decimal() -> None:
 
 
 def test_key_points_match_whole_words_only() -> None:
-    t = dataclasses.replace(
-        DEFAULT_TEMPLATE, questions=(Question("Design?", ("state", "API design")),)
+    t = DEFAULT_TEMPLATE.model_copy(
+        update={"questions": (Question(text="Design?", key_points=("state", "API design")),)}
     )
     report = build_report(
         t,
@@ -133,7 +135,7 @@ def test_report_to_dict_is_plain_data_with_the_end_reason() -> None:
         interruptions=0,
         reconnects=0,
         duration_s=90.0,
-        end=EndInterview("candidate_requested", "Asked to stop early."),
+        end=EndInterview(reason="candidate_requested", summary="Asked to stop early."),
     )
     data = json.loads(json.dumps(report.to_dict()))
     assert data["template_id"] == "default"
@@ -142,6 +144,41 @@ def test_report_to_dict_is_plain_data_with_the_end_reason() -> None:
     assert data["questions"][0]["evaluations"][0]["answer_quality"] == "good"
     assert data["questions"][0]["key_points_covered"] == ["outcome"]
     assert data["score"] == report.score
+    assert data == report.model_dump(mode="json")
+
+
+def test_a_stored_report_loads_back_as_an_equal_typed_value() -> None:
+    report = build_report(
+        DEFAULT_TEMPLATE,
+        [
+            (0, _eval("needs_clarification", ("outcome",), "follow_up")),
+            (0, _eval("excellent", ("problem solved", "own contribution"))),
+            (2, _eval("good", ("code review",))),
+        ],
+        completion="timed_out",
+        interruptions=2,
+        reconnects=1,
+        duration_s=901.25,
+        end=EndInterview(reason="time_limit"),
+    )
+    stored = json.loads(json.dumps(report.to_dict()))
+    loaded = Report.model_validate(stored)
+    assert loaded == report
+    assert isinstance(loaded.questions[0].evaluations[1], EvaluateAnswer)
+    assert loaded.questions[0].evaluations[1].key_points_covered == (
+        "problem solved",
+        "own contribution",
+    )
+    assert loaded.end_reason == "time_limit"
+    assert loaded.questions[3].final_quality is None
+
+
+def test_a_stored_report_with_a_wrong_value_is_refused() -> None:
+    stored = _quick([], "completed").to_dict()
+    stored["completion"] = "abandoned"
+    with pytest.raises(ValidationError) as caught:
+        Report.model_validate(stored)
+    assert [e["loc"] for e in caught.value.errors()] == [("completion",)]
 
 
 def test_bad_inputs_are_refused() -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
+from types import MappingProxyType
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from evaluation.templates import (
     DEFAULT_TEMPLATE,
@@ -56,7 +58,9 @@ def test_a_valid_template_parses_into_values() -> None:
     assert t.language == "en-US"
     assert t.voice == "coral"
     assert t.max_duration_s == 1200
-    assert t.questions[0] == Question("Describe a system you designed.", ("scale", "trade-offs"))
+    assert t.questions[0] == Question(
+        text="Describe a system you designed.", key_points=("scale", "trade-offs")
+    )
     assert t.questions[1].follow_up == "What did you change afterwards?"
     assert t.rubric.describe("off_topic") == "Unrelated."
 
@@ -89,20 +93,18 @@ def test_every_problem_is_reported_at_once_with_its_path() -> None:
     data["greeting"] = "   "
     problems = _problems(data)
     assert problems == [
-        "colour: unknown field (expected one of: template_id, role, company, language, voice, "
-        "questions, rubric, max_duration_s, greeting, closing)",
         "language: must be a language tag such as 'en' or 'en-US'",
         "voice: must be one of: alloy, ash, ballad, coral, echo, sage, shimmer, verse, marin, "
         "cedar",
-        "questions[0].hint: unknown field (expected one of: text, key_points, follow_up)",
-        "questions[1].key_points: must be a non-empty list of strings",
+        "questions[0].hint: unknown field",
+        "questions[1].key_points: must be a non-empty list",
         "questions[2].text: must be a non-empty string",
-        "questions[2].key_points: must be a non-empty list of strings",
-        "rubric.great: unknown field (expected one of: excellent, good, needs_clarification, "
-        "off_topic)",
-        "rubric.off_topic: must be a non-empty string",
+        "questions[2].key_points[1]: must be a string",
+        "rubric.off_topic: required",
+        "rubric.great: unknown field",
         "max_duration_s: must be a whole number from 60 to 7200",
         "greeting: must be a non-empty string",
+        "colour: unknown field",
     ]
 
 
@@ -148,15 +150,15 @@ def test_wrong_shapes_are_reported_not_crashed_on() -> None:
     assert _problems(data) == [
         "template_id: must be 1-64 letters, digits, '_', '.' or '-', starting with a letter "
         "or digit",
-        "questions[1]: must be an object with text, key_points and optional follow_up",
-        "rubric: must be an object with excellent, good, needs_clarification, off_topic",
+        "questions[1]: must be an object",
+        "rubric: must be an object",
     ]
 
 
 def test_empty_question_list_and_blank_follow_up_are_errors() -> None:
     data = _valid()
     data["questions"] = []
-    assert _problems(data) == ["questions: must be a non-empty list of questions"]
+    assert _problems(data) == ["questions: must be a non-empty list"]
     data = _valid()
     data["questions"][1]["follow_up"] = ""
     assert _problems(data) == ["questions[1].follow_up: must be a non-empty string"]
@@ -166,3 +168,41 @@ def test_a_null_follow_up_means_none() -> None:
     data = copy.deepcopy(_valid())
     data["questions"][1]["follow_up"] = None
     assert parse_template(data).questions[1].follow_up is None
+
+
+def test_sizes_are_limited_with_the_limit_named() -> None:
+    data = _valid()
+    data["role"] = "r" * 201
+    data["questions"][0]["key_points"] = [f"p{i}" for i in range(13)]
+    data["questions"][1]["text"] = "t" * 1001
+    assert _problems(data) == [
+        "role: must be at most 200 characters",
+        "questions[0].key_points: must have at most 12 entries",
+        "questions[1].text: must be at most 1000 characters",
+    ]
+    data = _valid()
+    data["questions"][0]["key_points"] = ["k" * 201]
+    data["questions"] += [{"text": "Why?", "key_points": ["a"]}] * 29
+    assert _problems(data) == ["questions[0].key_points[0]: must be at most 200 characters"]
+    data["questions"][0]["key_points"] = ["k"]
+    assert _problems(data) == ["questions: must have at most 30 entries"]
+
+
+def test_every_string_is_stripped_and_any_mapping_is_read() -> None:
+    data = _valid()
+    data["role"] = "  Backend Engineer\n"
+    data["rubric"]["good"] = "\tCorrect but general. "
+    data["questions"][0]["key_points"] = [" scale ", "trade-offs  "]
+    t = parse_template(MappingProxyType(data))
+    assert t.role == "Backend Engineer"
+    assert t.rubric.good == "Correct but general."
+    assert t.questions[0].key_points == ("scale", "trade-offs")
+    assert t == parse_template(_valid())
+
+
+def test_templates_are_frozen_values() -> None:
+    t = parse_template(_valid())
+    with pytest.raises(ValidationError):
+        t.role = "Other"
+    assert hash(t) == hash(parse_template(_valid()))
+    assert {t, parse_template(_valid())} == {t}

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import cast
+
 import httpx
 
-from persistence import EmbeddedServer, Store
-from persistence.embedded import free_loopback_port
+from bridge.realtime_client import RealtimeConnection
+from persistence.embedded import EmbeddedServer, free_loopback_port
+from persistence.store import Store
 from service.app import create_app
 from service.services import Services
 from service.settings import Settings
@@ -67,8 +70,8 @@ async def test_readyz_reports_load_and_is_503_at_capacity(mongo_uri: str, db_nam
         svc.admission.stream_closed()
         again = await http.get("/readyz")
 
-        async def opened() -> object:
-            return object()
+        async def opened() -> RealtimeConnection:
+            return cast(RealtimeConnection, object())  # never used: the call stays connecting
 
         svc.interviews.pending.start("CA1", opened)  # answered here; its stream is on its way
         reserved = await http.get("/readyz")

@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 
+from evaluation.report import Report
+from persistence import CallRecord
 from service.server import SERVERS, ServerName
 from tests.call_harness import Env, live_env
 from tests.openai_peer import CallTool, Say, Script
@@ -62,7 +64,7 @@ async def test_a_whole_interview(mongo_uri: str, db_name: str, server: ServerNam
         if e["item"]["type"] == "message"
     ]
     assert keypad == ["[pressed keypad key 5]"]
-    assert [d["digit"] for d in call.extra["dtmf"]] == ["5"]
+    assert [k.digit for k in call.dtmf] == ["5"]
     # The interviewer spoke first, and the goodbye played before the hang-up.
     assert [u.status for u in env.rest.updates] == ["completed"]
     assert twilio.echoed_marks and twilio.echoed_marks[-1][1] == "end-of-call"
@@ -78,13 +80,24 @@ async def test_a_whole_interview(mongo_uri: str, db_name: str, server: ServerNam
     assert not any(t.interrupted for t in turns)
     assert [(e.question_index, e.answer_quality) for e in evaluations] == [(0, "good")]
     assert call.ended_reason == "interview ended: completed"
-    assert call.extra["report"]["completion"] == "completed"
+    assert report(call).completion == "completed"
     assert "first_audio_out" in call.timings
-    latency = call.extra["latency"]
-    assert latency["model"]["n"] == 2  # one per caller turn answered with audio
-    assert latency["bridge"]["n"] == 3  # one per response that spoke
-    assert latency["first_audio_ms"] is not None
-    assert call.extra["cost"]["total_usd"] == pytest.approx(float(priced_by_hand(env)), abs=1e-6)
+    latency = call.latency
+    assert latency is not None
+    assert latency.model.n == 2  # one per caller turn answered with audio
+    assert latency.bridge.n == 3  # one per response that spoke
+    assert latency.first_audio_ms is not None
+    assert total_usd(call) == pytest.approx(float(priced_by_hand(env)), abs=1e-6)
+
+
+def report(call: CallRecord) -> Report:
+    assert call.report is not None, "the call has no report"
+    return call.report
+
+
+def total_usd(call: CallRecord) -> float:
+    assert call.cost is not None and call.cost.total_usd is not None, "the call has no cost"
+    return call.cost.total_usd
 
 
 def priced_by_hand(env: Env) -> Decimal:
@@ -178,8 +191,8 @@ async def test_barge_in_truncates_to_what_the_caller_heard(
     assert isinstance(full, Say)
     assert 0 < len(greeting.text) < len(full.text) and full.text.startswith(greeting.text)
     assert [t.speaker for t in turns] == ["assistant", "caller", "assistant"]
-    assert call.extra["interruptions"] == 1
-    assert call.extra["report"]["interruptions"] == 1
+    assert call.interruptions == 1
+    assert report(call).interruptions == 1
 
 
 async def test_running_cost_is_stored_as_responses_complete(
@@ -193,7 +206,7 @@ async def test_running_cost_is_stored_as_responses_complete(
         for _ in range(100):  # the write is queued behind the audio, not awaited
             call = await env.svc.store.calls.get(call_sid)
             assert call is not None and "ended" not in call.timings
-            running = call.extra.get("cost", {}).get("running_usd", 0.0)
+            running = (call.cost.running_usd if call.cost else None) or 0.0
             if running:
                 break
             await asyncio.sleep(0.02)
@@ -202,7 +215,7 @@ async def test_running_cost_is_stored_as_responses_complete(
         final = await env.ended(call_sid)
 
     assert running > 0
-    assert final.extra["cost"]["total_usd"] >= running
+    assert total_usd(final) >= running
     alerts = [r for r in caplog.records if "alert threshold" in r.getMessage()]
     assert len(alerts) == 1 and alerts[0].levelname == "WARNING"
 
@@ -327,8 +340,8 @@ async def test_model_loss_between_turns_reconnects_silently(
         ("caller", "It was simpler to operate."),
         ("assistant", "Thank you."),
     ]
-    assert call.extra["reconnects"] == 1
-    assert call.extra["report"]["reconnects"] == 1
+    assert call.reconnects == 1
+    assert report(call).reconnects == 1
 
 
 async def test_model_drop_mid_reply_apologizes(mongo_uri: str, db_name: str) -> None:
@@ -361,7 +374,7 @@ async def test_model_drop_mid_reply_apologizes(mongo_uri: str, db_name: str) -> 
     assert isinstance(intro, Say)
     assert first_turn.interrupted and 0 < len(first_turn.text) < len(intro.text)
     assert apology.text.startswith("Sorry, the line dropped")
-    assert call.extra["reconnects"] == 1
+    assert call.reconnects == 1
 
 
 async def test_model_gone_for_good_apologizes_and_hangs_up(mongo_uri: str, db_name: str) -> None:
@@ -380,7 +393,7 @@ async def test_model_gone_for_good_apologizes_and_hangs_up(mongo_uri: str, db_na
     (update,) = env.rest.updates
     assert update.status is None and "technical difficulties" in update.said[0]
     assert call.ended_reason == "model unavailable after reconnect attempts"
-    assert call.extra["report"]["completion"] == "failed"
+    assert report(call).completion == "failed"
 
 
 @pytest.mark.parametrize("server", SERVERS)
@@ -405,8 +418,8 @@ async def test_caller_hanging_up_mid_reply(
     assert closed_after < 1.0
     assert env.rest.updates == []  # nothing to hang up: the caller did
     assert call.ended_reason == "candidate hung up (stream disconnected)"
-    assert call.extra["report"]["completion"] == "candidate_hung_up"
-    assert call.extra["cost"]["total_usd"] > 0
+    assert report(call).completion == "candidate_hung_up"
+    assert total_usd(call) > 0
     assert turns and turns[0].speaker == "assistant"
 
 
@@ -434,7 +447,7 @@ async def test_max_call_seconds_wraps_up_and_ends(mongo_uri: str, db_name: str) 
     assert [u.status for u in env.rest.updates] == ["completed"]
     assert twilio.echoed_marks[-1][1] == "end-of-call"
     assert call.ended_reason == "time limit reached"
-    assert call.extra["report"]["completion"] == "timed_out"
+    assert report(call).completion == "timed_out"
 
 
 async def test_time_limit_during_a_reply_still_plays_the_goodbye(
@@ -465,6 +478,6 @@ async def test_time_limit_during_a_reply_still_plays_the_goodbye(
     assert twilio.echoed_marks[-1][1] == "end-of-call"
     (update,) = env.rest.updates
     assert update.status == "completed"
-    assert call.extra["report"]["completion"] == "timed_out"
+    assert report(call).completion == "timed_out"
     (first, goodbye) = turns
     assert first.interrupted and goodbye.text == "We are out of time. Goodbye."

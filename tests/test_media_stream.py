@@ -48,14 +48,15 @@ async def test_a_signed_stream_runs_and_is_recorded(svc: Service) -> None:
         raise AssertionError("the stream's slot was never freed")
     assert peer.errors == []
     call = await ended_call(svc, call_sid)
-    assert call.stream["sid"] == peer.stream_sid
-    assert call.stream["frames_in"] == 10
-    assert call.stream["end"] == "stream stopped"
-    assert call.stream["bad_input"] == {}
+    assert call.stream is not None
+    assert call.stream.sid == peer.stream_sid
+    assert call.stream.frames_in == 10
+    assert call.stream.end == "stream stopped"
+    assert call.stream.bad_input == {}
     assert call.ended_reason == "stream stopped"
     assert {"webhook_received", "stream_started", "stream_stopped", "ended"} <= set(call.timings)
     assert call.timings["stream_started"] <= call.timings["stream_stopped"]
-    assert [d["digit"] for d in call.extra["dtmf"]] == ["7"]
+    assert [k.digit for k in call.dtmf] == ["7"]
 
 
 @pytest.mark.parametrize("signature", ["", "d3Jvbmc="])
@@ -66,7 +67,7 @@ async def test_unsigned_or_wrongly_signed_streams_are_refused(svc: Service, sign
         await peer.wait_closed()
     assert peer.close_code == 1008
     call = await svc.store.calls.get(call_sid)
-    assert call is not None and call.stream == {}
+    assert call is not None and call.stream is None
 
 
 async def test_signature_for_another_url_is_refused(svc: Service) -> None:
@@ -89,7 +90,7 @@ async def test_a_stream_url_without_its_call_token_is_refused(svc: Service) -> N
         await peer.wait_closed()
     assert peer.close_code == 1008 and "call token" in peer.close_reason
     call = await svc.store.calls.get(call_sid)
-    assert call is not None and call.stream == {}
+    assert call is not None and call.stream is None
 
 
 async def test_a_stream_url_issued_for_another_call_is_refused(svc: Service) -> None:
@@ -105,7 +106,7 @@ async def test_a_stream_url_issued_for_another_call_is_refused(svc: Service) -> 
     assert peer.close_code == 1008 and "issued for another call" in peer.close_reason
     for call_sid in (first, second):
         call = await svc.store.calls.get(call_sid)
-        assert call is not None and call.stream == {}
+        assert call is not None and call.stream is None
 
 
 async def test_a_second_stream_for_the_same_call_is_refused(svc: Service) -> None:
@@ -124,7 +125,8 @@ async def test_a_second_stream_for_the_same_call_is_refused(svc: Service) -> Non
         await first.wait_closed()
     assert first.close_code == 1000
     call = await ended_call(svc, call_sid)
-    assert call.stream["sid"] == first.stream_sid and call.stream["frames_in"] == 2
+    assert call.stream is not None
+    assert call.stream.sid == first.stream_sid and call.stream.frames_in == 2
 
 
 async def test_a_stream_for_an_unknown_call_is_refused(svc: Service) -> None:
@@ -177,7 +179,8 @@ async def test_bad_input_is_counted_and_survived(svc: Service) -> None:
         await peer.wait_closed()
     assert peer.close_code == 1000
     call = await ended_call(svc, call_sid)
-    assert call.stream["bad_input"] == {
+    assert call.stream is not None
+    assert call.stream.bad_input == {
         "before_start": 1,
         "malformed_json": 2,
         "unknown_event": 1,
@@ -186,7 +189,7 @@ async def test_bad_input_is_counted_and_survived(svc: Service) -> None:
         "oversize_frame": 1,
         "bad_payload": 1,
     }
-    assert call.stream["frames_in"] == 1
+    assert call.stream.frames_in == 1
 
 
 async def test_caller_hanging_up_without_stop_finalizes_once(svc: Service) -> None:
@@ -197,4 +200,4 @@ async def test_caller_hanging_up_without_stop_finalizes_once(svc: Service) -> No
         await peer.stream_audio(SILENCE * 3)
     call = await ended_call(svc, call_sid)
     assert call.ended_reason == "stream disconnected"
-    assert call.stream["frames_in"] == 3
+    assert call.stream is not None and call.stream.frames_in == 3

@@ -7,14 +7,20 @@ import pytest
 
 from persistence import (
     CallFilter,
+    CallOutcome,
+    CostRecord,
     Evaluation,
+    Latency,
+    LatencyStats,
     NewCall,
     StatusEvent,
-    Store,
+    StreamEnd,
+    StreamStatus,
     Turn,
 )
 from persistence.api_keys import DuplicateApiKey
 from persistence.indexes import RETENTION_INDEX, ensure_indexes
+from persistence.store import Store
 from persistence.templates import PhoneNumberTaken
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -77,23 +83,34 @@ async def test_get_unknown_call_is_none(store: Store) -> None:
 
 async def test_status_moves_forward_only_and_keeps_history(store: Store) -> None:
     await store.calls.create_or_get(new_call("CA3"))
-    await store.calls.record_status("CA3", StatusEvent("ringing", T0, 1))
-    done = StatusEvent("completed", T0 + timedelta(seconds=62), 3, duration_s=61)
+    await store.calls.record_status("CA3", StatusEvent(status="ringing", at=T0, sequence_number=1))
+    done = StatusEvent(
+        status="completed", at=T0 + timedelta(seconds=62), sequence_number=3, duration_s=61
+    )
     await store.calls.record_status("CA3", done)
     await store.calls.record_status("CA3", done)  # duplicate callback
-    late = await store.calls.record_status("CA3", StatusEvent("in-progress", T0, 2))
+    late = await store.calls.record_status(
+        "CA3", StatusEvent(status="in-progress", at=T0, sequence_number=2)
+    )
     assert late is not None
     assert late.status == "completed"
     assert late.duration_s == 61
     seen = [(e.status, e.sequence_number) for e in late.status_history]
     assert seen == [("ringing", 1), ("completed", 3), ("in-progress", 2)]
     # A second, different terminal status does not replace the first.
-    after = await store.calls.record_status("CA3", StatusEvent("failed", T0, 4))
+    after = await store.calls.record_status(
+        "CA3", StatusEvent(status="failed", at=T0, sequence_number=4)
+    )
     assert after is not None and after.status == "completed"
 
 
 async def test_status_for_unknown_call(store: Store) -> None:
-    assert await store.calls.record_status("CAx", StatusEvent("ringing", T0, 0)) is None
+    assert (
+        await store.calls.record_status(
+            "CAx", StatusEvent(status="ringing", at=T0, sequence_number=0)
+        )
+        is None
+    )
 
 
 async def test_timings_are_first_write_wins(store: Store) -> None:
@@ -114,14 +131,53 @@ async def test_finalize_happens_once(store: Store) -> None:
     assert call is not None and call.ended_reason is not None and "ended" in call.timings
 
 
-async def test_update_fields(store: Store) -> None:
+async def test_named_writes_are_read_back_typed(store: Store) -> None:
     await store.calls.create_or_get(new_call("CA6"))
-    assert await store.calls.update_fields("CA6", {"cost": {"total_usd": 0.42}}, T0)
+    assert await store.calls.set_running_cost("CA6", 0.42, T0)
     call = await store.calls.get("CA6")
-    assert call is not None and call.extra["cost"] == {"total_usd": 0.42}
-    assert not await store.calls.update_fields("CAmissing", {"cost": {}}, T0)
-    with pytest.raises(ValueError, match="status"):
-        await store.calls.update_fields("CA6", {"status": "completed"}, T0)
+    assert call is not None and call.cost is not None and call.cost.running_usd == 0.42
+    assert await store.calls.set_unavailable("CA6", "busy: 2 calls", T0)
+    assert await store.calls.add_keypress("CA6", "7", T0)
+    stopped = StreamStatus(event="stream-stopped", at=T0, stream_sid="MZ1")
+    assert await store.calls.add_stream_status("CA6", stopped)
+    assert await store.calls.claim_stream("CA6", "MZ1", T0) == "claimed"
+    end = StreamEnd(reason="stream stopped", frames_in=12, marks_in=3, bad_input={"x": 1})
+    assert await store.calls.record_stream_end("CA6", end, T0 + timedelta(seconds=9))
+    outcome = CallOutcome(
+        completion="timed_out",
+        ended_reason="time limit reached",
+        latency=Latency(
+            model=LatencyStats(n=2, p50_ms=410.0, p95_ms=600.5, max_ms=600.5),
+            bridge=LatencyStats(n=0),
+            first_audio_ms=7.5,
+        ),
+        interruptions=1,
+        reconnects=0,
+        cost=CostRecord(model="gpt-realtime", responses=3, total_usd=0.5),
+    )
+    assert await store.calls.record_outcome("CA6", outcome, T0)
+    call = await store.calls.get("CA6")
+    assert call is not None
+    assert call.unavailable_reason == "busy: 2 calls"
+    assert [(k.digit, k.at) for k in call.dtmf] == [("7", T0)]
+    assert [(e.event, e.stream_sid) for e in call.stream_events] == [("stream-stopped", "MZ1")]
+    assert call.stream is not None and call.stream.sid == "MZ1"
+    assert (call.stream.end, call.stream.frames_in, call.stream.bad_input) == (
+        "stream stopped",
+        12,
+        {"x": 1},
+    )
+    assert call.completion == "timed_out" and call.ended_reason == "time limit reached"
+    assert call.latency == outcome.latency
+    assert (call.interruptions, call.reconnects) == (1, 0)
+    assert call.cost is not None and call.cost.total_usd == 0.5 and call.cost.running_usd is None
+    for write in (
+        store.calls.set_running_cost("CAmissing", 1.0, T0),
+        store.calls.set_unavailable("CAmissing", "x", T0),
+        store.calls.add_keypress("CAmissing", "1", T0),
+        store.calls.record_outcome("CAmissing", outcome, T0),
+    ):
+        assert not await write
 
 
 async def test_list_calls_filters_and_pages(store: Store) -> None:
@@ -130,7 +186,9 @@ async def test_list_calls_filters_and_pages(store: Store) -> None:
         await store.calls.create_or_get(
             new_call(f"CAL{i}", T0 + timedelta(minutes=i), direction=direction)
         )
-    await store.calls.record_status("CAL6", StatusEvent("completed", T0, 5))
+    await store.calls.record_status(
+        "CAL6", StatusEvent(status="completed", at=T0, sequence_number=5)
+    )
     page = await store.calls.list(offset=0, limit=3)
     assert [c.call_sid for c in page.items] == ["CAL6", "CAL5", "CAL4"]
     assert page.total == 7 and page.has_more
@@ -153,9 +211,18 @@ async def test_list_calls_filters_and_pages(store: Store) -> None:
 async def test_turns_append_in_order_and_reject_duplicates(store: Store) -> None:
     assert await store.turns.last_seq("CA7") is None
     for seq, speaker, text in [(1, "caller", "I built a cache"), (0, "assistant", "Hello")]:
-        assert await store.turns.append(Turn("CA7", seq, speaker, text))  # type: ignore[arg-type]
-    assert not await store.turns.append(Turn("CA7", 1, "caller", "retry of the same turn"))
-    cut = Turn("CA7", 2, "assistant", "Tell me ab", interrupted=True, truncated_at_ms=840)
+        turn = Turn(call_sid="CA7", seq=seq, speaker=speaker, text=text)  # type: ignore[arg-type]
+        assert await store.turns.append(turn)
+    retry = Turn(call_sid="CA7", seq=1, speaker="caller", text="retry of the same turn")
+    assert not await store.turns.append(retry)
+    cut = Turn(
+        call_sid="CA7",
+        seq=2,
+        speaker="assistant",
+        text="Tell me ab",
+        interrupted=True,
+        truncated_at_ms=840,
+    )
     assert await store.turns.append(cut)
     turns = await store.turns.for_call("CA7")
     assert [t.seq for t in turns] == [0, 1, 2]
@@ -164,14 +231,31 @@ async def test_turns_append_in_order_and_reject_duplicates(store: Store) -> None
     assert turns[0].created_at is not None
     assert await store.turns.last_seq("CA7") == 2
     with pytest.raises(ValueError):
-        await store.turns.append(Turn("CA7", -1, "caller", "x"))
+        await store.turns.append(Turn(call_sid="CA7", seq=-1, speaker="caller", text="x"))
 
 
 async def test_evaluations(store: Store) -> None:
-    ev = Evaluation("CA8", 0, "good", ["caching"], "continue", False, T0, tool_call_id="call_1")
+    ev = Evaluation(
+        call_sid="CA8",
+        question_index=0,
+        answer_quality="good",
+        key_points_covered=["caching"],
+        next_action="continue",
+        follow_up_needed=False,
+        created_at=T0,
+        tool_call_id="call_1",
+    )
     assert await store.evaluations.add(ev)
     assert not await store.evaluations.add(ev)  # a retried write
-    later = Evaluation("CA8", 1, "excellent", [], "move_to_next_topic", False, T0 + timedelta(1))
+    later = Evaluation(
+        call_sid="CA8",
+        question_index=1,
+        answer_quality="excellent",
+        key_points_covered=[],
+        next_action="move_to_next_topic",
+        follow_up_needed=False,
+        created_at=T0 + timedelta(1),
+    )
     await store.evaluations.add(later)
     got = await store.evaluations.for_call("CA8")
     assert got == [ev, later]

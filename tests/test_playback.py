@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 
 from bridge.latency import LatencySeries, percentile
+from bridge.ledger import cut_text
 from bridge.playback import PlaybackTracker
-from bridge.session import _cut_text
+from persistence import LatencyStats
 
 
 def test_position_follows_the_last_echoed_mark() -> None:
@@ -55,7 +56,7 @@ def test_older_marks_are_implied_by_a_newer_echo() -> None:
     ],
 )
 def test_heard_text_is_cut_on_a_word(heard: int, expected: str) -> None:
-    assert _cut_text("Tell me about your last project", heard, 2000.0) == expected
+    assert cut_text("Tell me about your last project", heard, 2000.0) == expected
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -63,9 +64,9 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile(samples, 50) == 5.0
     assert percentile(samples, 95) == 10.0
     series = LatencySeries()
-    assert series.summary() == {"n": 0}
+    assert series.summary() == LatencyStats(n=0)
     for v in (300.0, 100.0, 200.0):
         series.add(v)
-    assert series.summary() == {"n": 3, "p50_ms": 200.0, "p95_ms": 300.0, "max_ms": 300.0}
+    assert series.summary() == LatencyStats(n=3, p50_ms=200.0, p95_ms=300.0, max_ms=300.0)
     with pytest.raises(ValueError):
         percentile([], 50)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from persistence import Store
 from persistence.embedded import free_loopback_port
+from persistence.store import Store
 from tests.call_harness import ACCOUNT, Env
 from tests.openai_peer import RealtimePeer, Say, Script
 from tests.servers import procfile_command

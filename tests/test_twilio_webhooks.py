@@ -136,7 +136,7 @@ async def test_unavailable_when_realtime_is_off(mongo_uri: str, db_name: str) ->
         assert [el.tag for el in root] == ["Say", "Hangup"]
         assert "not available" in (root[0].text or "")
         call = await svc.store.calls.get(call_sid)
-        assert call is not None and call.extra["unavailable_reason"] == "OPENAI_API_KEY is not set"
+        assert call is not None and call.unavailable_reason == "OPENAI_API_KEY is not set"
 
 
 async def test_webhooks_refuse_when_no_auth_token(mongo_uri: str, db_name: str) -> None:
@@ -204,9 +204,9 @@ async def test_stream_status_callbacks_are_recorded(svc: Service) -> None:
         assert response.status_code == 204
     call = await svc.store.calls.get(call_sid)
     assert call is not None
-    events = call.extra["stream_events"]
-    assert [e["event"] for e in events] == ["stream-started", "stream-error", "stream-stopped"]
-    assert events[1]["error"] == "31920 handshake failed"
+    events = call.stream_events
+    assert [e.event for e in events] == ["stream-started", "stream-error", "stream-stopped"]
+    assert events[1].error == "31920 handshake failed"
 
 
 async def test_webhook_starts_opening_the_model_session(mongo_uri: str, db_name: str) -> None:
@@ -267,7 +267,7 @@ async def test_full_worker_answers_busy_without_a_stream(
             assert not list(root.iter("Stream"))
             call = await svc.store.calls.get(call_sid)
             assert call is not None
-            assert call.extra["unavailable_reason"] == "busy: 2 calls in progress on this worker"
+            assert call.unavailable_reason == "busy: 2 calls in progress on this worker"
             assert call_sid not in services.interviews.pending
         assert len(services.interviews.pending) == 0  # nothing was pre-connected
 
@@ -282,7 +282,7 @@ async def test_full_worker_answers_busy_without_a_stream(
         assert len(list(ET.fromstring(response.text).iter("Stream"))) == 1
         assert admitted in services.interviews.pending
         call = await svc.store.calls.get(admitted)
-        assert call is not None and "unavailable_reason" not in call.extra
+        assert call is not None and call.unavailable_reason is None
 
 
 async def test_answered_calls_still_connecting_hold_their_slots(
@@ -299,7 +299,7 @@ async def test_answered_calls_still_connecting_hold_their_slots(
         assert not list(ET.fromstring(response.text).iter("Stream"))
         call = await svc.store.calls.get(refused)
         assert call is not None
-        assert call.extra["unavailable_reason"] == (
+        assert call.unavailable_reason == (
             "busy: 1 calls in progress on this worker, 1 more answered and connecting"
         )
 

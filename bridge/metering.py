@@ -1,0 +1,71 @@
+"""The running cost of a live call, fed as responses complete.
+
+Cost arithmetic must never cost the call anything else: a price or usage problem is
+logged and the call goes on without that figure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TypeVar
+
+from bridge.clock import Clock
+from bridge.recorder import CallRecorder
+from evaluation.cost import CallCost, Direction, NumberType
+from evaluation.usage import ResponseUsage, TranscriptionUsage
+from persistence.records import CostRecord
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Meter:
+    def __init__(
+        self,
+        cost: CallCost | None,
+        recorder: CallRecorder,
+        clock: Clock,
+        alert_usd: Decimal,
+        call_sid: str,
+    ) -> None:
+        self._cost = cost
+        self._recorder = recorder
+        self._clock = clock
+        self._alert_usd = alert_usd
+        self._extra = {"call_sid": call_sid}
+
+    def _guard(self, op: Callable[[CallCost], T]) -> T | None:
+        if self._cost is None:
+            return None
+        try:
+            return op(self._cost)
+        except Exception as exc:
+            log.error("cost could not be computed (%s)", exc, extra=self._extra)
+            return None
+
+    def response(self, usage: ResponseUsage | None) -> None:
+        """A response is done: count it, store the running total, warn once past the alert."""
+        if self._cost is None:
+            return
+        self._guard(lambda cost: cost.add_response_usage(usage))
+        total = self._guard(lambda cost: cost.running_total)
+        if total is not None:
+            self._recorder.running_cost(float(total), self._clock.wall())
+        if self._guard(lambda cost: cost.crossed_alert(self._alert_usd)):
+            log.warning(
+                "call cost passed the alert threshold of $%s", self._alert_usd, extra=self._extra
+            )
+
+    def transcription(self, usage: TranscriptionUsage | None) -> None:
+        if usage is not None:
+            self._guard(lambda cost: cost.add_transcription(usage))
+
+    def final(
+        self, duration_s: float, direction: Direction, number_type: NumberType
+    ) -> CostRecord | None:
+        """The whole call's breakdown, Twilio's minutes included."""
+        self._guard(lambda cost: cost.set_telephony(duration_s, direction, number_type))
+        breakdown = self._guard(lambda cost: cost.breakdown().to_dict())
+        return CostRecord.model_validate(breakdown) if breakdown is not None else None

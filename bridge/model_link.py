@@ -1,0 +1,172 @@
+"""The session's line to the model: what it asks of the model, behind a small interface.
+
+The session speaks in intentions (respond, cancel, truncate, add a note); the link turns
+them into the engine's wire events, owns the connection, and reopens it with the
+conversation replayed when it drops. A scripted link stands in for it in tests, and a
+different engine can stand in for it in production.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from bridge import realtime_events as rt
+from bridge.clock import Clock
+from bridge.realtime_client import RealtimeConnection, RealtimeUnavailable
+from persistence.records import Turn
+
+log = logging.getLogger(__name__)
+Opener = Callable[[], Awaitable[RealtimeConnection]]
+
+
+class ModelUnavailable(ConnectionError):
+    """The model could not be reached or refused the session; the message says how."""
+
+
+class ModelLink(Protocol):
+    @property
+    def close_code(self) -> int | None:
+        """Why the last connection closed, for the log."""
+        ...
+
+    async def connect(self) -> None:
+        """Make sure a session is open; raises ModelUnavailable."""
+        ...
+
+    def events(self) -> AsyncIterator[rt.ServerEvent]:
+        """The current session's events, until it closes."""
+        ...
+
+    async def send_audio(self, b64: str) -> None: ...
+    async def respond(self, instructions: str | None = None) -> None: ...
+    async def cancel(self) -> None: ...
+    async def truncate(self, item_id: str, heard_ms: int) -> None: ...
+    async def tool_output(self, call_id: str, output: str) -> None: ...
+    async def note(self, text: str) -> None:
+        """A system message for the model's eyes only."""
+        ...
+
+    async def caller_said(self, text: str) -> None:
+        """Something the caller conveyed without speech (a keypad digit)."""
+        ...
+
+    async def reconnect(
+        self, history: Sequence[Turn], note: str, stopping: Callable[[], bool]
+    ) -> bool:
+        """Reopen with `history` replayed and `note` after it; false if it cannot be done."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class RealtimeLink:
+    """ModelLink over the OpenAI Realtime API (GA)."""
+
+    def __init__(
+        self,
+        open_session: Opener,
+        clock: Clock,
+        backoff_s: Sequence[float],
+        connection: RealtimeConnection | None = None,
+        log_extra: dict[str, str] | None = None,
+    ) -> None:
+        self._open = open_session
+        self._clock = clock
+        self._backoff_s = tuple(backoff_s)
+        self._conn = connection
+        self._last: RealtimeConnection | None = connection
+        self._extra = log_extra or {}
+
+    @property
+    def close_code(self) -> int | None:
+        return self._last.close_code if self._last is not None else None
+
+    async def connect(self) -> None:
+        if self._conn is None:
+            try:
+                self._conn = self._last = await self._open()
+            except RealtimeUnavailable as exc:
+                raise ModelUnavailable(str(exc)) from None
+
+    async def events(self) -> AsyncIterator[rt.ServerEvent]:
+        conn = self._conn
+        if conn is not None:
+            async for event in conn.events():
+                yield event
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            await conn.send(event)
+        except Exception:
+            log.debug("send to the model failed; the reader will reconnect", extra=self._extra)
+
+    async def send_audio(self, b64: str) -> None:
+        conn = self._conn
+        if conn is not None:
+            # A failed send means the connection dropped: the reader notices and reconnects.
+            with contextlib.suppress(Exception):
+                await conn.send_text(rt.append_audio(b64))
+
+    async def respond(self, instructions: str | None = None) -> None:
+        await self._send(rt.response_create(instructions))
+
+    async def cancel(self) -> None:
+        await self._send(rt.response_cancel())
+
+    async def truncate(self, item_id: str, heard_ms: int) -> None:
+        await self._send(rt.truncate(item_id, heard_ms))
+
+    async def tool_output(self, call_id: str, output: str) -> None:
+        await self._send(rt.function_call_output(call_id, output))
+
+    async def note(self, text: str) -> None:
+        await self._send(rt.message_item("system", text))
+
+    async def caller_said(self, text: str) -> None:
+        await self._send(rt.message_item("user", text))
+
+    async def reconnect(
+        self, history: Sequence[Turn], note: str, stopping: Callable[[], bool]
+    ) -> bool:
+        old, self._conn = self._conn, None
+        if old is not None:
+            await old.close()
+        for attempt, delay in enumerate(self._backoff_s, start=1):
+            await self._clock.sleep(delay)
+            if stopping():
+                return False
+            try:
+                conn = await self._open()
+            except RealtimeUnavailable as exc:
+                log.warning("reconnect %d failed: %s", attempt, exc, extra=self._extra)
+                continue
+            try:
+                # From the in-memory turns: the database may be the very thing that is down.
+                for turn in history:
+                    if turn.text:
+                        role = "user" if turn.speaker == "caller" else "assistant"
+                        await conn.send(rt.message_item(role, turn.text))
+                await conn.send(rt.message_item("system", note))
+            except Exception as exc:
+                log.warning(
+                    "reconnect %d lost during replay (%s)",
+                    attempt,
+                    type(exc).__name__,
+                    extra=self._extra,
+                )
+                await conn.close()
+                continue
+            self._conn = self._last = conn
+            return True
+        return False
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()

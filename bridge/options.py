@@ -1,0 +1,50 @@
+"""How every live call is run: the model endpoint, audio, turn detection and limits.
+
+Built once from the service's settings, which declare every default; the values here
+are only those no setting exposes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bridge import realtime_events as rt
+from bridge.audio import AudioFormat, ResamplerMethod, openai_audio_format
+from bridge.realtime_client import RealtimeConnection, RealtimeEndpoint
+from evaluation.cost import NumberType
+from evaluation.instructions import build_instructions
+from evaluation.templates import Template
+from evaluation.tools import TOOLS
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    endpoint: RealtimeEndpoint
+    audio_format: AudioFormat
+    resampler: ResamplerMethod
+    voice: str | None
+    """Overrides the template's voice when set."""
+    transcription_model: str
+    turn_detection: rt.TurnDetection
+    max_call_seconds: int
+    cost_alert_usd: Decimal
+    number_type: NumberType
+    """How Twilio bills the inbound leg."""
+    reconnect_backoff_s: tuple[float, ...] = (0.25, 0.75, 1.5)
+    goodbye_timeout_s: float = 15.0
+
+    def session_config(self, template: Template) -> rt.SessionConfig:
+        return rt.SessionConfig(
+            instructions=build_instructions(template, max_call_seconds=self.max_call_seconds),
+            audio_format=openai_audio_format(self.audio_format),
+            voice=self.voice or template.voice,
+            tools=TOOLS,
+            transcription_model=self.transcription_model,
+            language=template.language,
+            turn_detection=self.turn_detection,
+        )
+
+
+async def open_realtime(options: SessionOptions, template: Template) -> RealtimeConnection:
+    return await RealtimeConnection.open(options.endpoint, options.session_config(template))

@@ -1,0 +1,66 @@
+"""The model's function calls during a call: checked, applied to the interview's progress,
+and answered, so the model learns at once what comes next or what to correct."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from bridge import realtime_events as rt
+from evaluation.progress import InterviewProgress
+from evaluation.tools import (
+    EndInterview,
+    EvaluateAnswer,
+    ToolArgumentError,
+    parse_tool_call,
+    tool_error_output,
+    tool_ok_output,
+)
+from persistence.records import Evaluation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    output: str
+    """The function_call_output the model is sent."""
+    evaluation: Evaluation | None = None
+    """An answer judged: to be stored."""
+    end: EndInterview | None = None
+    """The model ended the interview."""
+
+
+def run_tool(
+    call: rt.FunctionCall,
+    progress: InterviewProgress,
+    *,
+    call_sid: str,
+    now: float,
+    at: datetime,
+) -> ToolResult:
+    try:
+        parsed = parse_tool_call(call.name, call.arguments)
+    except ToolArgumentError as exc:
+        extra = {"call_sid": call_sid}
+        # The detail can quote what the model wrote: keep it out of INFO-level logs.
+        name = call.name[:60]
+        log.warning("bad arguments for tool %s; the model was told why", name, extra=extra)
+        log.debug("tool argument problems: %s", exc, extra=extra)
+        return ToolResult(tool_error_output(str(exc)))
+    if isinstance(parsed, EvaluateAnswer):
+        index = progress.apply(parsed)
+        record = Evaluation(
+            call_sid=call_sid,
+            question_index=index,
+            answer_quality=parsed.answer_quality,
+            key_points_covered=list(parsed.key_points_covered),
+            next_action=parsed.next_action,
+            follow_up_needed=parsed.follow_up_needed,
+            created_at=at,
+            tool_call_id=call.call_id,
+            notes=parsed.notes,
+        )
+        return ToolResult(tool_ok_output(progress.progress_note(now)), evaluation=record)
+    return ToolResult(tool_ok_output("Say your closing line now if you have not."), end=parsed)
