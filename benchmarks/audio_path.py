@@ -23,15 +23,9 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge.audio import (
-    RESAMPLER_METHODS,
-    Downsampler,
-    InboundAudio,
-    OutboundAudio,
-    Upsampler,
-    pcm16_to_ulaw,
-    ulaw_to_pcm16,
-)
+from bridge.audio import InboundAudio, OutboundAudio
+from bridge.g711 import pcm16_to_ulaw, ulaw_to_pcm16
+from bridge.resample import RESAMPLER_METHODS, Downsampler, Upsampler
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

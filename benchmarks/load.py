@@ -54,8 +54,8 @@ from load_proc import (
 )
 from load_wire import http_request, now_ns
 
-from persistence.store import Store
 from persistence.embedded import free_loopback_port
+from persistence.store import Store
 from tests.servers import procfile_command
 from tests.telephony_fixtures import AUTH_TOKEN, PUBLIC
 from tests.twilio_peer import sid, sign

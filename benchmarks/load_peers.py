@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from load_wire import WsConn, ws_accept, ws_connect
 
-from bridge.audio import ulaw_to_pcm16
+from bridge.g711 import ulaw_to_pcm16
 from tests.telephony_fixtures import AUTH_TOKEN, PUBLIC
 from tests.twilio_peer import sid, sign
 

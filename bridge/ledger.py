@@ -48,6 +48,7 @@ class ConversationLedger:
         self._caller_seq: dict[str, int] = {}
         self._items: dict[str, AssistantItem] = {}
         self._turns: dict[int, Turn] = {}
+        self._cut: set[str] = set()  # cancelled responses: nothing more of them is heard
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -73,13 +74,16 @@ class ConversationLedger:
     # -- the assistant -------------------------------------------------------------------
 
     def assistant_started(self, item_id: str, response_id: str) -> None:
-        self._items[item_id] = AssistantItem(item_id, response_id, self._next_seq())
+        item = AssistantItem(item_id, response_id, self._next_seq())
+        if response_id in self._cut:
+            item.interrupted_at_ms = 0  # output already in flight when the reply was cut
+        self._items[item_id] = item
 
     def item(self, item_id: str) -> AssistantItem | None:
         return self._items.get(item_id)
 
     def playing(self, item_id: str) -> AssistantItem | None:
-        """The item, if it is still being played (nothing cut it off)."""
+        """The item, if its audio is still to be played (nothing cut it off)."""
         item = self._items.get(item_id)
         return item if item is not None and item.interrupted_at_ms is None else None
 
@@ -110,6 +114,7 @@ class ConversationLedger:
 
     def drop_unheard(self, response_id: str, keep: str | None, now: float) -> None:
         """A cancelled response's other items: what the caller never heard did not happen."""
+        self._cut.add(response_id)
         for item in self._items.values():
             if (
                 item.response_id == response_id

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from bridge import realtime_events as rt
-from bridge.audio import AudioFormat, ResamplerMethod, openai_audio_format
+from bridge.audio import AudioFormat, openai_audio_format
 from bridge.realtime_client import RealtimeConnection, RealtimeEndpoint
+from bridge.resample import ResamplerMethod
 from evaluation.cost import NumberType
 from evaluation.instructions import build_instructions
 from evaluation.templates import Template

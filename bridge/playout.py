@@ -54,7 +54,6 @@ class Playout:
         self.interruptions = 0
         self.speech_stopped_at: float | None = None  # the caller finished a turn, unanswered
         self._t0 = clock.now()
-        self._dropped: set[str] = set()  # cancelled replies whose late audio is discarded
         self._audible: str | None = None  # the assistant item the caller may be hearing
         self._extra = {"call_sid": call_sid}
 
@@ -87,7 +86,7 @@ class Playout:
 
     async def audio(self, event: rt.AudioDelta, now: float) -> None:
         item = self.ledger.playing(event.item_id)
-        if event.response_id in self._dropped or item is None:
+        if item is None:
             return  # late audio of an interrupted reply must never reach the caller
         reply = self.reply
         if reply is not None and not reply.first_delta:
@@ -127,7 +126,6 @@ class Playout:
         self._outbound.clear()
         if reply is not None and not reply.cancelled:
             reply.cancelled = True
-            self._dropped.add(reply.response_id)
             await self._link.cancel()
             self.ledger.drop_unheard(reply.response_id, keep=item_id, now=now)
         if item_id is not None and playing:

@@ -1,9 +1,9 @@
 """One live interview: the coordinator between the caller's media stream and the model.
 
-It moves audio both ways and routes each event to the part that owns it: the ledger
-(what was said and heard), the end-of-call machine, the tools, the meter and the
-recorder. It owns only what ties them together: the response in progress, barge-in,
-timers and reconnects.
+It forwards the caller's audio and routes each model event to the part that owns it:
+the ledger (what was said and heard), playout (the model's voice and barge-in), the
+end-of-call machine, the tools, the meter and the recorder. It owns only what ties
+them together: the call's timers, reconnects, and the end of the call.
 """
 
 from __future__ import annotations
@@ -21,26 +21,22 @@ from bridge.ledger import ConversationLedger
 from bridge.metering import Meter
 from bridge.model_link import ModelLink, ModelUnavailable
 from bridge.options import SessionOptions
+from bridge.outcome import call_outcome
 from bridge.playback import PlaybackTracker
 from bridge.playout import Playout
 from bridge.recorder import CallRecorder
 from bridge.tool_calls import run_tool
 from bridge.twilio_messages import Dtmf, Mark, Media, Start
 from evaluation.cost import CallCost, Direction
-from evaluation.instructions import wrap_up_note
+from evaluation.instructions import RECONNECT_NOTE, wrap_up_note
 from evaluation.progress import WRAP_UP_S, InterviewProgress, call_limit_s
-from evaluation.report import build_report
 from evaluation.templates import Template
-from persistence.records import CallOutcome, Turn
+from persistence.records import Turn
 
 log = logging.getLogger(__name__)
 Send = Callable[[str], Awaitable[None]]
 END_MARK = "end-of-call"
 RECORDS_WAIT_S = 10.0
-APOLOGY_NOTE = (
-    "The phone line to you dropped for a moment and is back. In one short sentence, "
-    "apologize for the interruption, then continue the interview exactly where it left off."
-)
 FAILURE_MESSAGE = (
     "We are sorry: we are having technical difficulties and have to end this interview. "
     "Someone from our team will contact you to continue. Goodbye."
@@ -292,7 +288,7 @@ class CallSession:
         gap_ms = (self.clock.now() - dropped_at) * 1000
         log.info("model session reopened after %.0f ms", gap_ms, extra=self._ctx)
         if audible:
-            await self.link.note(APOLOGY_NOTE)
+            await self.link.note(RECONNECT_NOTE)
             await self.link.respond()
         return True
 
@@ -305,35 +301,22 @@ class CallSession:
                 task.cancel()
         now = self.clock.now()
         self._record(self.ledger.settle(now))
-        duration, completion = now - self._t0, self.ending.completion or "candidate_hung_up"
-        report = None
-        try:
-            report = build_report(
-                self.template,
-                self.progress.evaluations,
-                completion=completion,
-                interruptions=self.out.interruptions,
-                reconnects=self.reconnects,
-                duration_s=duration,
-                end=self.ending.request,
-            )
-        except Exception:
-            # The transcript and cost still get written; the report can be rebuilt from them.
-            log.exception("the final report could not be built", extra=self._ctx)
-        outcome = CallOutcome(
-            completion=completion,
-            ended_reason=self.ending.reason or completion,
-            latency=self.out.latency.record(),
-            interruptions=self.out.interruptions,
+        duration = now - self._t0
+        outcome = call_outcome(
+            template=self.template,
+            progress=self.progress,
+            ending=self.ending,
+            playout=self.out,
             reconnects=self.reconnects,
-            report=report,
+            duration_s=duration,
             cost=self.meter.final(duration, self.direction, self.options.number_type),
+            call_sid=self.call_sid,
         )
         self.recorder.outcome(outcome, self.clock.wall())
         await self.recorder.close(RECORDS_WAIT_S)
         log.info(
             "call ended (%s): %d interruptions, %d reconnects, model p50 %s ms, bridge p50 %s ms",
-            completion,
+            outcome.completion,
             self.out.interruptions,
             self.reconnects,
             outcome.latency.model.p50_ms,

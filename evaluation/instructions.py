@@ -58,6 +58,13 @@ def _time_phrase(seconds: int) -> str:
     return "one minute is" if minutes == 1 else f"{minutes} minutes are"
 
 
+# Sent to a model session reopened while the caller was listening or waiting for a reply.
+RECONNECT_NOTE = (
+    "The phone line to you dropped for a moment and is back. In one short sentence, "
+    "apologize for the interruption, then continue the interview exactly where it left off."
+)
+
+
 def wrap_up_note() -> str:
     """The system note the live call sends WRAP_UP_S before its limit."""
     return (

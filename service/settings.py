@@ -2,55 +2,67 @@
 
 Read once at start-up and passed down explicitly, so no other module touches
 `os.environ` and every bad value is reported together, one line per variable.
+
+`Settings` is a plain frozen pydantic model, so `Settings(port=9000)` in code (tests
+do this) validates what it is given and reads nothing else. `load_settings` alone reads
+the environment, through `_Environment`, a pydantic-settings source over the mapping it
+is handed and the `.env` file; it finds each variable from the model's own fields, so
+every variable and its default are declared once, below. Not a BaseSettings with its
+sources cut down to the constructor's: that constructor still copies `os.environ` and
+obeys PYDANTIC_SETTINGS_DEBUG, which logs every source's raw values, secrets included,
+and pydantic routes `model_validate` through it too.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, Any, Literal, cast, get_args
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+from pydantic import (
+    AfterValidator,
+    AliasGenerator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    InstanceOf,
+    SecretStr,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_settings import PydanticBaseSettingsSource
 
-from bridge.audio import AUDIO_FORMATS, RESAMPLER_METHODS
+from bridge.audio import AudioFormat
+from bridge.realtime_events import Eagerness, TurnDetectionKind
+from bridge.resample import ResamplerMethod
+from evaluation.cost import NumberType
 from evaluation.prices import PriceError, PriceTable, load_prices
-from evaluation.templates import VOICES
+from evaluation.templates import Voice
 
-T = TypeVar("T")
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-TURN_DETECTIONS = ("semantic_vad", "server_vad")
-EAGERNESS = ("low", "medium", "high", "auto")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_MODEL_NAME = r"^[A-Za-z0-9._-]{1,100}$"
 
 
-class Secret:
+class Secret(SecretStr):
     """A string that never shows itself in reprs, logs or error messages."""
 
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
     def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
+        return self.get_secret_value()
 
 
 class ConfigError(Exception):
@@ -61,39 +73,206 @@ class ConfigError(Exception):
         super().__init__("\n".join(problems))
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    public_url: str | None = None
-    mongodb_uri: str | None = None
-    mongodb_db: str = "voice_interview"
-    mongodb_timeout_ms: int = 5000
+def _invalid(message: str, got: str = "") -> PydanticCustomError:
+    # The value goes in as context, never into the template, so braces in it stay text.
+    return PydanticCustomError("invalid_setting", message, {"got": got})
+
+
+def _worded(message: str) -> WrapValidator:
+    """pydantic checks the value; this says in one line what was wanted.
+
+    `{got}` in the message shows the value as given; the messages for account SIDs and
+    phone numbers leave it out.
+    """
+
+    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise _invalid(message, repr(value)) from None
+
+    return WrapValidator(check)
+
+
+def _one_of(choices: Any, *, upper: bool = False) -> WrapValidator:
+    """A Literal's choices, case-insensitive as people type them (LOG_LEVEL=debug)."""
+    options: tuple[str, ...] = get_args(choices)
+    message = f"must be one of {', '.join(options)}, got {{got}}"
+
+    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        normal = value
+        if isinstance(value, str):
+            normal = value.upper() if upper else value.lower()
+        try:
+            return handler(normal)
+        except ValidationError:
+            raise _invalid(message, repr(value)) from None
+
+    return WrapValidator(check)
+
+
+def _between(low: int, high: int, *, what: str = "a whole number", hint: str = "") -> WrapValidator:
+    """A closed range; a value outside it is reported as the number it parsed to."""
+    note = f" ({hint})" if hint else ""
+
+    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            number = handler(value)
+        except ValidationError:
+            raise _invalid(f"must be {what}{note}, got {{got}}", repr(value)) from None
+        if number is not None and not low <= number <= high:
+            raise _invalid(f"must be between {low} and {high}{note}, got {{got}}", str(number))
+        return number
+
+    return WrapValidator(check)
+
+
+def _boolean(value: Any, handler: ValidatorFunctionWrapHandler) -> bool:
+    if isinstance(value, str):
+        if value.lower() in _TRUE:
+            return True
+        if value.lower() in _FALSE:
+            return False
+    try:
+        result: bool = handler(value)
+    except ValidationError:
+        raise _invalid("must be true or false, got {got}", repr(value)) from None
+    return result
+
+
+def _positive_amount(value: Any, handler: ValidatorFunctionWrapHandler) -> Decimal:
+    try:
+        amount: Decimal = handler(value)
+    except ValidationError:
+        raise _invalid("must be an amount in dollars, got {got}", repr(value)) from None
+    if not amount.is_finite() or amount <= 0:
+        raise _invalid("must be a positive amount, got {got}", repr(value))
+    return amount
+
+
+def _url(*schemes: str) -> AfterValidator:
+    """An absolute URL that paths are appended to, hence no query, fragment or final '/'."""
+    wrong = f"must be a {'/'.join(schemes)} URL with a host, got {{got}}"
+
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in schemes or not parts.netloc:
+            raise _invalid(wrong, repr(value))
+        if parts.query or parts.fragment:
+            raise _invalid("must not carry a query string or fragment, got {got}", repr(value))
+        return value.rstrip("/")
+
+    return AfterValidator(check)
+
+
+def _mongodb_uri(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("mongodb://", "mongodb+srv://")):
+        # The URI may hold a password: name the problem, not the value.
+        raise _invalid("must start with mongodb:// or mongodb+srv://")
+    return value
+
+
+def _secret_rule(pattern: str, message: str) -> AfterValidator:
+    """A secret's shape; the message never quotes the value."""
+    compiled = re.compile(pattern)
+
+    def check(value: Secret | None) -> Secret | None:
+        if value is not None and not compiled.fullmatch(value.reveal()):
+            raise _invalid(message)
+        return value
+
+    return AfterValidator(check)
+
+
+_AccountSid = Annotated[str, StringConstraints(pattern=r"^AC[0-9a-fA-F]{32}$")]
+
+
+class Settings(BaseModel):
+    """The validated settings; the field's name in capitals is its variable."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",  # a misspelt keyword in code is a bug, not an unknown variable
+        alias_generator=AliasGenerator(validation_alias=str.upper),
+        validate_by_name=True,
+        validate_by_alias=True,
+        hide_input_in_errors=True,  # a ValidationError's text never quotes a secret
+    )
+
+    public_url: Annotated[str | None, _url("https", "http")] = None
+    mongodb_uri: Annotated[str | None, AfterValidator(_mongodb_uri)] = Field(
+        default=None, repr=False
+    )
+    mongodb_db: Annotated[
+        str,
+        StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,63}$"),
+        _worded("must be 1-63 letters, digits, '_' or '-', got {got}"),
+    ] = "voice_interview"
+    mongodb_timeout_ms: Annotated[int, _between(100, 120_000)] = 5000
     data_dir: Path = Path("./var")
-    retention_days: int | None = None
-    openai_api_key: Secret | None = None
-    openai_realtime_url: str = "wss://api.openai.com/v1/realtime"
-    openai_realtime_model: str = "gpt-realtime"
-    enable_realtime: bool = True
-    audio_format: str = "pcm16"
-    resampler: str = "fir"
-    openai_voice: str | None = None
-    transcription_model: str = "gpt-4o-mini-transcribe"
-    turn_detection: str = "semantic_vad"
-    vad_eagerness: str = "low"
-    vad_silence_ms: int = 1000
-    vad_threshold: float = 0.6
-    max_call_seconds: int = 1800
+    retention_days: Annotated[int | None, _between(1, 36500)] = None
+    # Before the models it prices: their validator looks them up in it.
+    prices: InstanceOf[PriceTable] = Field(default_factory=load_prices, repr=False)
+    openai_api_key: Annotated[
+        Secret | None, _secret_rule(r"\S+", "must not contain whitespace")
+    ] = None
+    openai_realtime_url: Annotated[str, _url("wss", "ws")] = "wss://api.openai.com/v1/realtime"
+    openai_realtime_model: Annotated[
+        str,
+        StringConstraints(pattern=_MODEL_NAME),
+        _worded("must be a model name such as gpt-realtime, got {got}"),
+    ] = "gpt-realtime"
+    enable_realtime: Annotated[StrictBool, WrapValidator(_boolean)] = True
+    audio_format: Annotated[AudioFormat, _one_of(AudioFormat)] = "pcm16"
+    resampler: Annotated[ResamplerMethod, _one_of(ResamplerMethod)] = "fir"
+    openai_voice: Annotated[Voice | None, _one_of(Voice)] = None  # None: the template's
+    transcription_model: Annotated[
+        str,
+        StringConstraints(pattern=_MODEL_NAME),
+        _worded("must be a model name such as gpt-4o-mini-transcribe, got {got}"),
+    ] = Field(default="gpt-4o-mini-transcribe", validation_alias="OPENAI_TRANSCRIPTION_MODEL")
+    turn_detection: Annotated[TurnDetectionKind, _one_of(TurnDetectionKind)] = "semantic_vad"
+    vad_eagerness: Annotated[Eagerness, _one_of(Eagerness)] = "low"
+    vad_silence_ms: Annotated[int, _between(200, 5000)] = 1000
+    vad_threshold: Annotated[float, _between(0, 1, what="a number between 0 and 1")] = 0.6
+    max_call_seconds: Annotated[int, _between(120, 14400)] = 1800
     # Simultaneous calls one worker process takes before it answers "busy"; 0: no cap.
-    max_calls_per_worker: int = 40
-    cost_alert_usd: Decimal = Decimal(5)
-    prices: PriceTable = field(default_factory=load_prices)
-    twilio_account_sid: str | None = None
-    twilio_auth_token: Secret | None = field(default=None)
-    twilio_from_number: str | None = None
-    twilio_api_url: str = "https://api.twilio.com"
-    twilio_number_type: str = "local"
-    log_level: str = "INFO"
+    max_calls_per_worker: Annotated[int, _between(0, 10_000, hint="0 for no cap")] = 40
+    cost_alert_usd: Annotated[Decimal, WrapValidator(_positive_amount)] = Decimal(5)
+    twilio_account_sid: Annotated[
+        _AccountSid | None, _worded("must be 'AC' followed by 32 hex digits")
+    ] = None
+    twilio_auth_token: Annotated[
+        Secret | None,
+        _secret_rule(r"[0-9a-fA-F]{32}", "must be 32 hex digits (the Twilio auth token)"),
+    ] = None
+    twilio_api_url: Annotated[str, _url("https", "http")] = "https://api.twilio.com"
+    twilio_number_type: Annotated[NumberType, _one_of(NumberType)] = "local"
+    log_level: Annotated[LogLevel, _one_of(LogLevel, upper=True)] = "INFO"
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: Annotated[int, _between(1, 65535)] = 8000
+
+    @field_validator("openai_realtime_model", "transcription_model")
+    @classmethod
+    def _priced(cls, model: str, info: ValidationInfo) -> str:
+        """A model without a price would be billed as free: refuse it at start-up."""
+        prices = info.data.get("prices")
+        if isinstance(prices, PriceTable):
+            realtime = info.field_name == "openai_realtime_model"
+            try:
+                (prices.realtime if realtime else prices.transcription)(model)
+            except PriceError as exc:
+                raise PydanticCustomError(
+                    "unpriced",
+                    "{problem} (add it with PRICES_FILE or PRICE_OVERRIDES)",
+                    {"problem": str(exc)},
+                ) from None
+        return model
 
     @property
     def realtime_enabled(self) -> bool:
@@ -104,13 +283,9 @@ class Settings:
         return self.twilio_auth_token is not None
 
     @property
-    def outbound_calls_enabled(self) -> bool:
-        return None not in (
-            self.twilio_account_sid,
-            self.twilio_auth_token,
-            self.twilio_from_number,
-            self.public_url,
-        )
+    def rest_enabled(self) -> bool:
+        """The service can end calls through Twilio's REST API, after a goodbye said there."""
+        return self.twilio_account_sid is not None and self.twilio_auth_token is not None
 
     def disabled_features(self) -> list[str]:
         """Human-readable list of features that stay off, and which variables turn them on."""
@@ -121,194 +296,88 @@ class Settings:
             off.append("live interviews (ENABLE_REALTIME=false)")
         if self.twilio_auth_token is None:
             off.append("Twilio webhooks and media streams (set TWILIO_AUTH_TOKEN)")
-        if not self.outbound_calls_enabled:
+        if not self.rest_enabled:
             missing = [
                 name
                 for name, value in (
                     ("TWILIO_ACCOUNT_SID", self.twilio_account_sid),
                     ("TWILIO_AUTH_TOKEN", self.twilio_auth_token),
-                    ("TWILIO_FROM_NUMBER", self.twilio_from_number),
-                    ("PUBLIC_URL", self.public_url),
                 )
                 if value is None
             ]
-            off.append(f"outbound calls (set {', '.join(missing)})")
+            off.append(
+                "hang-ups through Twilio's REST API; calls end by closing the media stream "
+                f"(set {', '.join(missing)})"
+            )
         return off
 
 
-class _Reader:
-    """Pulls typed values out of a mapping, collecting a problem per bad variable."""
+def _variable(field_name: str, field: FieldInfo) -> str:
+    alias = field.validation_alias
+    return alias if isinstance(alias, str) else field_name.upper()
 
-    def __init__(self, values: Mapping[str, str | None]) -> None:
-        self.values = values
+
+class _Environment(PydanticBaseSettingsSource):
+    """Each setting's variable, from the mapping or else the `.env` file, keyed by its
+    name so that validation errors name the variable.
+
+    Values are stripped and a blank one means unset, as `VAR=` lines and stray
+    spaces are common in `.env` files and deployment manifests. Other variables
+    are ignored: the environment holds many unrelated ones.
+    """
+
+    def __init__(self, environ: Mapping[str, str], env_file: Path | None) -> None:
+        # Sources are typed for BaseSettings; this one reads only model_fields.
+        super().__init__(cast(Any, Settings))
+        values: dict[str, str | None] = {}
+        if env_file is not None and env_file.is_file():
+            # No ${VAR} interpolation: it would read os.environ, not the mapping given.
+            values.update(dotenv_values(env_file, interpolate=False))
+        values.update(environ)
+        self.values = {k: v.strip() for k, v in values.items() if v is not None and v.strip()}
         self.problems: list[str] = []
 
-    def raw(self, name: str) -> str | None:
-        value = self.values.get(name)
-        if value is None:
-            return None
-        value = value.strip()
-        return value or None
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        name = _variable(field_name, field)
+        return self.values.get(name), name, False
 
-    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
-        value = self.raw(name)
-        if value is None:
-            return default
-        try:
-            return parse(value)
-        except ValueError as exc:
-            self.problems.append(f"{name}: {exc}")
-            return default
+    def __call__(self) -> dict[str, Any]:
+        # prices is made from two variables, PRICES_FILE and PRICE_OVERRIDES.
+        found: dict[str, Any] = {"prices": self._prices()}
+        for field_name, field in self.settings_cls.model_fields.items():
+            if field_name != "prices":
+                value, name, _ = self.get_field_value(field, field_name)
+                if value is not None:
+                    found[name] = value
+        return found
 
-    def optional(self, name: str, parse: Callable[[str], T]) -> T | None:
-        return self.get(name, parse, None)
-
-    def secret(self, name: str, check: Callable[[str], None] | None = None) -> Secret | None:
-        value = self.raw(name)
-        if value is None:
-            return None
-        if check is not None:
+    def _prices(self) -> PriceTable:
+        """The packaged prices with PRICES_FILE and PRICE_OVERRIDES (JSON) laid over them."""
+        file_name = self.values.get("PRICES_FILE")
+        path = Path(file_name) if file_name else None
+        if path is not None and not path.is_file():
+            self.problems.append(f"PRICES_FILE: no such file {file_name!r}")
+            path = None
+        overrides = None
+        if (text := self.values.get("PRICE_OVERRIDES")) is not None:
             try:
-                check(value)
-            except ValueError as exc:  # the message must not contain the value
-                self.problems.append(f"{name}: {exc}")
-                return None
-        return Secret(value)
-
-
-def _choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        normal = value.upper() if upper else value.lower()
-        if normal not in options:
-            raise ValueError(f"must be one of {', '.join(options)}, got {value!r}")
-        return normal
-
-    return parse
-
-
-def _boolean(value: str) -> bool:
-    lowered = value.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError(f"must be true or false, got {value!r}")
-
-
-def _int_in(low: int, high: int, hint: str = "") -> Callable[[str], int]:
-    note = f" ({hint})" if hint else ""
-
-    def parse(value: str) -> int:
+                overrides = json.loads(text)
+            except ValueError:
+                overrides = None
+            if not isinstance(overrides, dict):
+                self.problems.append("PRICE_OVERRIDES: must be a JSON object")
+                overrides = None
         try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(f"must be a whole number{note}, got {value!r}") from None
-        if not low <= number <= high:
-            raise ValueError(f"must be between {low} and {high}{note}, got {number}")
-        return number
-
-    return parse
+            return load_prices(path, overrides)
+        except PriceError as exc:
+            name = "PRICE_OVERRIDES" if overrides is not None else "PRICES_FILE"
+            self.problems.append(f"{name}: {'; '.join(str(exc).splitlines())}")
+            return load_prices()
 
 
-def _fraction(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"must be a number between 0 and 1, got {value!r}") from None
-    if not 0.0 <= number <= 1.0:
-        raise ValueError(f"must be between 0 and 1, got {number}")
-    return number
-
-
-def _money(value: str) -> Decimal:
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"must be an amount in dollars, got {value!r}") from None
-    if not amount.is_finite() or amount <= 0:
-        raise ValueError(f"must be a positive amount, got {value!r}")
-    return amount
-
-
-def _prices(r: _Reader) -> PriceTable:
-    """The packaged prices with PRICES_FILE and PRICE_OVERRIDES (JSON) laid over them."""
-    file_name = r.raw("PRICES_FILE")
-    override_text = r.raw("PRICE_OVERRIDES")
-    path = Path(file_name) if file_name else None
-    if path is not None and not path.is_file():
-        r.problems.append(f"PRICES_FILE: no such file {file_name!r}")
-        path = None
-    overrides = None
-    if override_text is not None:
-        try:
-            overrides = json.loads(override_text)
-        except ValueError:
-            r.problems.append("PRICE_OVERRIDES: must be a JSON object")
-        if overrides is not None and not isinstance(overrides, dict):
-            r.problems.append("PRICE_OVERRIDES: must be a JSON object")
-            overrides = None
-    try:
-        return load_prices(path, overrides)
-    except PriceError as exc:
-        name = "PRICE_OVERRIDES" if overrides is not None else "PRICES_FILE"
-        r.problems.append(f"{name}: {str(exc).splitlines()[0]}")
-        return load_prices()
-
-
-def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in schemes or not parts.netloc:
-            raise ValueError(f"must be a {'/'.join(schemes)} URL with a host, got {value!r}")
-        if parts.query or parts.fragment:
-            raise ValueError(f"must not carry a query string or fragment, got {value!r}")
-        return value.rstrip("/")
-
-    return parse
-
-
-def _mongodb_uri(value: str) -> str:
-    if not value.startswith(("mongodb://", "mongodb+srv://")):
-        # The URI may hold a password: name the problem, not the value.
-        raise ValueError("must start with mongodb:// or mongodb+srv://")
-    return value
-
-
-_DB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
-_MODEL = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
-_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-
-
-def _matching(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if not pattern.match(value):
-            raise ValueError(f"must be {what}, got {value!r}")
-        return value
-
-    return parse
-
-
-def _account_sid(value: str) -> str:
-    if not _ACCOUNT_SID.match(value):
-        raise ValueError("must be 'AC' followed by 32 hex digits")
-    return value
-
-
-def _phone(value: str) -> str:
-    if not _E164.match(value):
-        raise ValueError("must be an E.164 number such as +14155550100")
-    return value
-
-
-def _openai_key(value: str) -> None:
-    if any(c.isspace() for c in value):
-        raise ValueError("must not contain whitespace")
-
-
-def _auth_token(value: str) -> None:
-    if not re.fullmatch(r"[0-9a-fA-F]{32}", value):
-        raise ValueError("must be 32 hex digits (the Twilio auth token)")
+def _problem(error: ErrorDetails) -> str:
+    name = error["loc"][0] if error["loc"] else "settings"
+    return f"{name}: {error['msg']}"
 
 
 def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> Settings:
@@ -316,69 +385,11 @@ def load_settings(environ: Mapping[str, str], env_file: Path | None = Path(".env
 
     Raises ConfigError listing every bad variable, so one start-up shows them all.
     """
-    values: dict[str, str | None] = {}
-    if env_file is not None and env_file.is_file():
-        values.update(dotenv_values(env_file))
-    values.update(environ)
-    r = _Reader(values)
-    settings = Settings(
-        public_url=r.optional("PUBLIC_URL", _url(("https", "http"))),
-        mongodb_uri=r.optional("MONGODB_URI", _mongodb_uri),
-        mongodb_db=r.get(
-            "MONGODB_DB",
-            _matching(_DB_NAME, "1-63 letters, digits, '_' or '-'"),
-            "voice_interview",
-        ),
-        mongodb_timeout_ms=r.get("MONGODB_TIMEOUT_MS", _int_in(100, 120_000), 5000),
-        data_dir=r.get("DATA_DIR", Path, Path("./var")),
-        retention_days=r.optional("RETENTION_DAYS", _int_in(1, 36500)),
-        openai_api_key=r.secret("OPENAI_API_KEY", _openai_key),
-        openai_realtime_url=r.get(
-            "OPENAI_REALTIME_URL", _url(("wss", "ws")), "wss://api.openai.com/v1/realtime"
-        ),
-        openai_realtime_model=r.get(
-            "OPENAI_REALTIME_MODEL",
-            _matching(_MODEL, "a model name such as gpt-realtime"),
-            "gpt-realtime",
-        ),
-        enable_realtime=r.get("ENABLE_REALTIME", _boolean, True),
-        audio_format=r.get("AUDIO_FORMAT", _choice(AUDIO_FORMATS), "pcm16"),
-        resampler=r.get("RESAMPLER", _choice(RESAMPLER_METHODS), "fir"),
-        openai_voice=r.optional("OPENAI_VOICE", _choice(VOICES)),
-        transcription_model=r.get(
-            "OPENAI_TRANSCRIPTION_MODEL",
-            _matching(_MODEL, "a model name such as gpt-4o-mini-transcribe"),
-            "gpt-4o-mini-transcribe",
-        ),
-        turn_detection=r.get("TURN_DETECTION", _choice(TURN_DETECTIONS), "semantic_vad"),
-        vad_eagerness=r.get("VAD_EAGERNESS", _choice(EAGERNESS), "low"),
-        vad_silence_ms=r.get("VAD_SILENCE_MS", _int_in(200, 5000), 1000),
-        vad_threshold=r.get("VAD_THRESHOLD", _fraction, 0.6),
-        max_call_seconds=r.get("MAX_CALL_SECONDS", _int_in(120, 14400), 1800),
-        max_calls_per_worker=r.get("MAX_CALLS_PER_WORKER", _int_in(0, 10_000, "0 for no cap"), 40),
-        cost_alert_usd=r.get("COST_ALERT_USD", _money, Decimal(5)),
-        prices=_prices(r),
-        twilio_account_sid=r.optional("TWILIO_ACCOUNT_SID", _account_sid),
-        twilio_auth_token=r.secret("TWILIO_AUTH_TOKEN", _auth_token),
-        twilio_from_number=r.optional("TWILIO_FROM_NUMBER", _phone),
-        twilio_api_url=r.get("TWILIO_API_URL", _url(("https", "http")), "https://api.twilio.com"),
-        twilio_number_type=r.get("TWILIO_NUMBER_TYPE", _choice(("local", "toll_free")), "local"),
-        log_level=r.get("LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO"),
-        host=r.get("HOST", str, "127.0.0.1"),
-        port=r.get("PORT", _int_in(1, 65535), 8000),
-    )
-    for name, model, lookup in (
-        ("OPENAI_REALTIME_MODEL", settings.openai_realtime_model, settings.prices.realtime),
-        (
-            "OPENAI_TRANSCRIPTION_MODEL",
-            settings.transcription_model,
-            settings.prices.transcription,
-        ),
-    ):
-        try:
-            lookup(model)
-        except PriceError as exc:
-            r.problems.append(f"{name}: {exc} (add it with PRICES_FILE or PRICE_OVERRIDES)")
-    if r.problems:
-        raise ConfigError(r.problems)
+    source = _Environment(environ, env_file)
+    try:
+        settings = Settings.model_validate(source())
+    except ValidationError as exc:
+        raise ConfigError(source.problems + [_problem(e) for e in exc.errors()]) from None
+    if source.problems:
+        raise ConfigError(source.problems)
     return settings

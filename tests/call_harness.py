@@ -146,6 +146,7 @@ async def live_env(
     realtime_factor: float = 4.0,
     server: ServerName = "hypercorn",
     deltas_after_cancel: int = 0,
+    max_call_seconds: int | None = None,
     **overrides: object,
 ) -> AsyncIterator[Env]:
     model = RealtimePeer(
@@ -159,6 +160,7 @@ async def live_env(
             openai_realtime_url=model.url,
             twilio_account_sid=ACCOUNT,
             twilio_api_url=rest.base,
+            max_call_seconds=max_call_seconds,
             **overrides,
         )
         async with service(settings, server=server) as svc:

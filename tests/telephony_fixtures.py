@@ -90,7 +90,9 @@ class Service:
         return call_sid
 
 
-def settings_for(mongo_uri: str, db_name: str, **overrides: object) -> Settings:
+def settings_for(
+    mongo_uri: str, db_name: str, *, max_call_seconds: int | None = None, **overrides: object
+) -> Settings:
     values: dict[str, object] = {
         "mongodb_uri": mongo_uri,
         "mongodb_db": db_name,
@@ -101,7 +103,12 @@ def settings_for(mongo_uri: str, db_name: str, **overrides: object) -> Settings:
         "openai_realtime_url": "ws://127.0.0.1:9/v1/realtime",
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if max_call_seconds is not None:
+        # MAX_CALL_SECONDS' range (120 s and up) is for the environment; whole-call tests
+        # shorten the cap to a few seconds on purpose, so it is set past validation.
+        settings = settings.model_copy(update={"max_call_seconds": max_call_seconds})
+    return settings
 
 
 @contextlib.asynccontextmanager

@@ -13,16 +13,13 @@ from numpy.typing import NDArray
 
 from bridge.audio import (
     AUDIO_FORMATS,
-    RESAMPLER_METHODS,
     AudioPayloadError,
-    Downsampler,
     InboundAudio,
     OutboundAudio,
-    Upsampler,
     openai_audio_format,
-    pcm16_to_ulaw,
-    ulaw_to_pcm16,
 )
+from bridge.g711 import pcm16_to_ulaw, ulaw_to_pcm16
+from bridge.resample import RESAMPLER_METHODS, Downsampler, Upsampler
 
 SPEECH = Path(__file__).parent / "fixtures" / "speech"
 FRAME_8K = 160

@@ -1,0 +1,51 @@
+"""What a finished call leaves on its record: how it ended, the report, cost and latency."""
+
+from __future__ import annotations
+
+import logging
+
+from bridge.ending import EndOfCall
+from bridge.playout import Playout
+from evaluation.progress import InterviewProgress
+from evaluation.report import Report, build_report
+from evaluation.templates import Template
+from persistence.records import CallOutcome, CostRecord
+
+log = logging.getLogger(__name__)
+
+
+def call_outcome(
+    *,
+    template: Template,
+    progress: InterviewProgress,
+    ending: EndOfCall,
+    playout: Playout,
+    reconnects: int,
+    duration_s: float,
+    cost: CostRecord | None,
+    call_sid: str,
+) -> CallOutcome:
+    completion = ending.completion or "candidate_hung_up"
+    report: Report | None = None
+    try:
+        report = build_report(
+            template,
+            progress.evaluations,
+            completion=completion,
+            interruptions=playout.interruptions,
+            reconnects=reconnects,
+            duration_s=duration_s,
+            end=ending.request,
+        )
+    except Exception:
+        # The transcript and cost are still written; the report can be rebuilt from them.
+        log.exception("the final report could not be built", extra={"call_sid": call_sid})
+    return CallOutcome(
+        completion=completion,
+        ended_reason=ending.reason or completion,
+        latency=playout.latency.record(),
+        interruptions=playout.interruptions,
+        reconnects=reconnects,
+        report=report,
+        cost=cost,
+    )

@@ -1,0 +1,1 @@
+"""Protocol peers and stand-ins the tests run the service against."""

@@ -1,0 +1,374 @@
+"""The call session's logic in process: a scripted model link, a manual clock, Twilio's
+side of the line and a recorder in memory. No sockets, no database; each test runs in
+milliseconds. The whole-call tests (test_live_call.py) prove the same parts fit over
+real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bridge import realtime_events as rt
+from bridge.ending import CLOSING_PROMPT, TIME_UP_PROMPT, Phase
+from bridge.session import END_MARK, FAILURE_MESSAGE
+from bridge.twilio_messages import Dtmf, Media
+from evaluation.cost import CallCost
+from evaluation.instructions import RECONNECT_NOTE, wrap_up_note
+from evaluation.prices import load_prices
+from evaluation.templates import DEFAULT_TEMPLATE
+from evaluation.usage import ResponseUsage
+from tests.support.session_doubles import Rig, ScriptedLink
+
+StartRig = Callable[..., Awaitable[Rig]]
+
+
+@pytest.fixture
+async def start_rig() -> AsyncIterator[StartRig]:
+    """Starts sessions on stand-ins, and ends those a test leaves running."""
+    rigs: list[Rig] = []
+
+    async def start(**kwargs: Any) -> Rig:
+        rig = await Rig.started(**kwargs)
+        rigs.append(rig)
+        return rig
+
+    yield start
+    for rig in rigs:
+        if rig.session.ending.phase is not Phase.ENDED:
+            await rig.session.on_end("test over")
+
+
+GREETING = "Welcome to the interview. Before we start, let me explain how this works."
+CLOSING = DEFAULT_TEMPLATE.closing
+EVALUATION = json.dumps(
+    {
+        "answer_quality": "good",
+        "key_points_covered": ["measure first"],
+        "next_action": "move_to_next_topic",
+        "follow_up_needed": False,
+    }
+)
+
+
+async def test_the_interviewer_speaks_first_and_a_turn_is_stored_once_heard(
+    start_rig: StartRig,
+) -> None:
+    rig = await start_rig()
+    assert rig.link.commands == [("respond", None)]
+    await rig.say(GREETING, ms=1000)
+    assert rig.twilio.audio_bytes() == 8000
+    assert len(rig.twilio.marks()) == 10  # a mark after every chunk sent
+    assert rig.recorder.turns == []  # generated, but not yet heard
+    await rig.clock.advance(0.5)
+    await rig.echo_marks(upto=5)
+    assert rig.recorder.turns == []
+    await rig.play_out()
+    ((speaker, text),) = rig.recorder.transcript()
+    assert (speaker, text) == ("assistant", GREETING)
+    assert not rig.recorder.turns[0].interrupted
+
+
+async def test_barge_in_truncates_to_what_the_caller_heard(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    response, item = await rig.reply_starts()
+    await rig.audio(response, item, ms=2000)  # still generating when the caller talks
+    await rig.clock.advance(0.7)
+    await rig.echo_marks(upto=6)  # Twilio: 600 ms played, at 0.7 s
+    await rig.clock.advance(0.05)
+    await rig.link.feed(rt.SpeechStarted("user_1", 700))
+
+    assert rig.twilio.messages[-1]["event"] == "clear"
+    assert rig.link.sent("cancel") == [("cancel",)]
+    # The last echo, plus playback since: 600 + 50 ms.
+    assert rig.link.sent("truncate") == [("truncate", item, 650)]
+    sent = rig.twilio.audio_bytes()
+    await rig.audio(response, item, ms=200)  # generated before the cancel took effect
+    late_item = "item_late"  # even a new item of the cancelled reply stays silent
+    await rig.link.feed(rt.OutputItemAdded(response, late_item, "message", "assistant"))
+    await rig.audio(response, late_item, ms=200)
+    assert rig.twilio.audio_bytes() == sent
+    await rig.reply_ends(response, item, GREETING, status="cancelled")
+    await rig.reply_ends(response, late_item, "Never heard.", status="cancelled")
+    turn, late = rig.recorder.turns
+    assert turn.interrupted and turn.truncated_at_ms == 650
+    assert 0 < len(turn.text) < len(GREETING) and GREETING.startswith(turn.text)
+    assert late.interrupted and (late.text, late.truncated_at_ms) == ("", 0)
+    assert rig.session.out.interruptions == 1
+
+
+async def test_barge_in_after_generation_only_clears_and_truncates(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    _, item = await rig.say(GREETING, ms=2000)  # all generated, still playing
+    await rig.clock.advance(1.0)
+    await rig.echo_marks(upto=8)
+    await rig.link.feed(rt.SpeechStarted("user_1", 900))
+    assert rig.link.sent("cancel") == []  # nothing left to cancel
+    assert rig.link.sent("truncate") == [("truncate", item, 800)]
+    assert rig.recorder.turns[0].truncated_at_ms == 800
+
+
+async def test_a_caller_talking_over_silence_changes_nothing(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    await rig.say("Hello.", ms=300)
+    await rig.play_out()
+    await rig.link.feed(rt.SpeechStarted("user_1", 0))
+    assert rig.twilio.events("clear") == []
+    assert rig.link.sent("truncate") == [] and rig.session.out.interruptions == 0
+
+
+async def test_late_caller_transcripts_keep_conversation_order(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    await rig.say("Hello, tell me about yourself.", ms=600)
+    await rig.play_out()
+    await rig.link.feed(
+        rt.SpeechStarted("user_1", 0), rt.SpeechStopped("user_1", 900), rt.Committed("user_1", None)
+    )
+    await rig.say("Thanks!", ms=400)
+    await rig.play_out()
+    await rig.link.feed(rt.TranscriptionCompleted("user_1", " I am a backend engineer. ", None))
+    assert rig.recorder.transcript() == [
+        ("assistant", "Hello, tell me about yourself."),
+        ("caller", "I am a backend engineer."),
+        ("assistant", "Thanks!"),
+    ]
+    assert [t.seq for t in rig.recorder.turns] == [0, 2, 1]  # stored later, ordered earlier
+
+
+async def test_latency_from_the_end_of_speech_to_the_first_audio(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    await rig.say("Hello.", ms=200)
+    await rig.play_out()
+    await rig.link.feed(rt.SpeechStopped("user_1", 900), rt.Committed("user_1", None))
+    await rig.clock.advance(0.42)
+    await rig.say("Good answer.", ms=200)
+    await rig.play_out()
+    await rig.session.on_end("stream stopped")
+    (outcome,) = rig.recorder.outcomes
+    assert outcome.latency.model.n == 1 and outcome.latency.model.p50_ms == 420.0
+    assert outcome.latency.bridge.n == 2
+    assert outcome.latency.first_audio_ms == 0.0
+    assert len(rig.recorder.first_audio_at) == 1
+
+
+async def test_an_answer_is_evaluated_and_the_model_told_what_is_next(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    response, item = await rig.reply_starts()
+    await rig.audio(response, item, ms=200)
+    call = rt.FunctionCall(response, "fc_1", "call_1", "evaluate_candidate_answer", EVALUATION)
+    await rig.link.feed(call)
+    assert rig.link.sent("tool_output") == []  # answered once the response is done
+    await rig.reply_ends(response, item, "Noted.")
+    ((_, call_id, output),) = rig.link.sent("tool_output")
+    assert call_id == "call_1" and output["ok"] is True and "question 1" in output["note"]
+    assert rig.link.commands[-1] == ("respond", None)  # the model goes on after the tool
+    (evaluation,) = rig.recorder.evaluations
+    assert (evaluation.question_index, evaluation.answer_quality) == (0, "good")
+    assert evaluation.tool_call_id == "call_1"
+
+
+async def test_bad_tool_arguments_are_refused_with_the_reason(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    late = rt.FunctionCall("resp_gone", "fc_1", "call_9", "evaluate_candidate_answer", "{")
+    await rig.link.feed(late)  # for a response already over: answered at once
+    ((_, _, output),) = rig.link.sent("tool_output")
+    assert output["ok"] is False and "JSON" in output["error"]
+    assert rig.link.commands[-1] == ("respond", None)
+    assert rig.recorder.evaluations == []
+
+
+async def test_end_interview_in_a_spoken_reply_plays_the_goodbye_then_hangs_up(
+    start_rig: StartRig,
+) -> None:
+    rig = await start_rig()
+    response, item = await rig.reply_starts()
+    await rig.audio(response, item, ms=800)
+    end = rt.FunctionCall(response, "fc_1", "call_1", "end_interview", '{"reason": "completed"}')
+    await rig.link.feed(end)
+    await rig.reply_ends(response, item, CLOSING)
+    assert rig.twilio.marks()[-1] == END_MARK
+    assert rig.link.sent("respond") == [("respond", None)]  # no reply after the goodbye
+    assert rig.session.ending.phase is Phase.GOODBYE_PLAYING
+    assert rig.control.hang_ups == []
+    await rig.play_out()  # the goodbye is heard: Twilio echoes the end mark
+    await asyncio.wait_for(rig.control.called.wait(), 1)
+    assert rig.control.hang_ups == [None]
+    assert await rig.session.on_end("stream stopped") == "interview ended: completed"
+    (outcome,) = rig.recorder.outcomes
+    assert outcome.completion == "completed" and outcome.report is not None
+    assert outcome.report.end_reason == "completed"
+    assert rig.recorder.closed and rig.link.closed
+
+
+async def test_end_interview_without_words_asks_for_the_closing_line(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    silent = "resp_silent"
+    await rig.link.feed(
+        rt.ResponseCreated(silent),
+        rt.FunctionCall(silent, "fc_1", "call_1", "end_interview", '{"reason": "other"}'),
+        rt.ResponseDone(silent, "completed", None),
+    )
+    assert rig.link.commands[-1] == ("respond", f"{CLOSING_PROMPT}: {CLOSING}")
+    assert rig.session.ending.phase is Phase.GOODBYE_REQUESTED
+    await rig.say(CLOSING, ms=700)
+    assert rig.twilio.marks()[-1] == END_MARK
+    await rig.play_out()
+    await asyncio.wait_for(rig.control.called.wait(), 1)
+    assert await rig.session.on_end("stream stopped") == "interview ended: other"
+
+
+async def test_time_limit_mid_reply_cuts_it_and_plays_a_goodbye(start_rig: StartRig) -> None:
+    rig = await start_rig(max_call_seconds=300)
+    await rig.clock.advance(240)  # wrap-up time: the model is told
+    assert rig.link.commands[-1] == ("note", wrap_up_note())
+    assert rig.session.ending.phase is Phase.WRAPPING_UP
+    response, item = await rig.reply_starts()
+    await rig.audio(response, item, ms=3000)
+    await rig.clock.advance(60)  # the limit, mid-reply
+    assert rig.twilio.events("clear") and rig.link.sent("cancel") == [("cancel",)]
+    await rig.session.on_media(Media("2", "MZ", "inbound", "1", "0", "/w=="), b"\xff")
+    assert rig.link.audio == []  # the caller is no longer heard
+    await rig.reply_ends(response, item, "A long answer.", status="cancelled")
+    assert rig.link.commands[-1] == ("respond", f"{TIME_UP_PROMPT}: {CLOSING}")
+    await rig.say("We are out of time. Goodbye.", ms=700)
+    assert rig.twilio.marks()[-1] == END_MARK
+    await rig.play_out()
+    await asyncio.wait_for(rig.control.called.wait(), 1)
+    assert await rig.session.on_end("stream stopped") == "time limit reached"
+    assert rig.recorder.outcomes[0].completion == "timed_out"
+
+
+async def test_a_goodbye_that_never_comes_still_ends_the_call(
+    start_rig: StartRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = await start_rig(max_call_seconds=120)
+    await rig.clock.advance(120)
+    assert rig.link.commands[-1] == ("respond", f"{TIME_UP_PROMPT}: {CLOSING}")
+    await rig.clock.advance(14)
+    assert rig.control.hang_ups == []
+    await rig.clock.advance(1)  # the goodbye timeout: a limit is a limit
+    await asyncio.wait_for(rig.control.called.wait(), 1)
+    assert any("goodbye did not finish" in r.getMessage() for r in caplog.records)
+
+
+async def test_hang_up_falls_back_to_closing_the_stream(start_rig: StartRig) -> None:
+    rig = await start_rig(max_call_seconds=120)
+    rig.control.works = False  # Twilio refused the REST hang-up
+    await rig.clock.advance(120 + 15)
+    await asyncio.wait_for(rig.control.called.wait(), 1)
+    await asyncio.sleep(0)
+    assert rig.twilio.closed
+
+
+async def test_model_drop_between_turns_reconnects_without_a_word(start_rig: StartRig) -> None:
+    rig = await start_rig(link=ScriptedLink(reconnects=[True]))
+    await rig.say("Hello. What did you work on last?", ms=600)
+    await rig.play_out()
+    await rig.caller_turn("A search engine.")
+    await rig.say("Why that design?", ms=500)
+    await rig.play_out()
+    await rig.link.drop()
+    ((history, note),) = rig.link.replayed
+    assert [(t.speaker, t.text) for t in history] == [
+        ("assistant", "Hello. What did you work on last?"),
+        ("caller", "A search engine."),
+        ("assistant", "Why that design?"),
+    ]
+    assert "question 0" in note
+    assert rig.link.sent("note") == [] and rig.link.sent("respond") == [("respond", None)]
+    assert rig.session.reconnects == 1
+    await rig.say("Thank you.", ms=300)  # the new session carries on
+    await rig.play_out()
+    assert rig.recorder.transcript()[-1] == ("assistant", "Thank you.")
+
+
+async def test_model_drop_mid_reply_cuts_it_and_apologizes(start_rig: StartRig) -> None:
+    rig = await start_rig(link=ScriptedLink(reconnects=[True]))
+    response, item = await rig.reply_starts()
+    await rig.audio(response, item, ms=3000)
+    await rig.clock.advance(1.0)
+    await rig.echo_marks(upto=10)
+    await rig.link.drop()
+    assert len(rig.twilio.events("clear")) == 1
+    (turn,) = rig.recorder.turns
+    assert turn.interrupted and turn.truncated_at_ms == 1000
+    assert rig.link.commands[-2:] == [("note", RECONNECT_NOTE), ("respond", None)]
+
+
+async def test_model_gone_for_good_apologizes_and_hangs_up(start_rig: StartRig) -> None:
+    rig = await start_rig(link=ScriptedLink(reconnects=[False]))
+    await rig.say("Hello, first question.", ms=500)
+    await rig.play_out()
+    await rig.link.drop()
+    await asyncio.wait_for(rig.control.called.wait(), 1)
+    assert rig.control.hang_ups == [FAILURE_MESSAGE]
+    assert await rig.session.on_end("stream stopped") == (
+        "model unavailable after reconnect attempts"
+    )
+    assert rig.recorder.outcomes[0].completion == "failed"
+
+
+async def test_no_model_at_the_start_is_retried_with_an_apology(start_rig: StartRig) -> None:
+    link = ScriptedLink(reconnects=[True])
+    link.refuse_connect = True
+    rig = await start_rig(link=link)
+    assert len(link.replayed) == 1 and link.replayed[0][0] == []
+    assert link.commands == [("note", RECONNECT_NOTE), ("respond", None)]
+    await rig.say("Hello, sorry for the wait.", ms=400)
+    await rig.play_out()
+    assert rig.recorder.transcript() == [("assistant", "Hello, sorry for the wait.")]
+
+
+async def test_caller_hanging_up_mid_reply_keeps_what_they_heard(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    response, item = await rig.reply_starts("A long introduction")
+    await rig.audio(response, item, ms=4000)
+    await rig.clock.advance(1.5)
+    await rig.echo_marks(upto=15)
+    assert await rig.session.on_end("stream disconnected") == (
+        "candidate hung up (stream disconnected)"
+    )
+    (turn,) = rig.recorder.turns
+    assert turn.interrupted and turn.truncated_at_ms == 1500
+    (outcome,) = rig.recorder.outcomes
+    assert outcome.completion == "candidate_hung_up" and outcome.interruptions == 0
+    assert rig.link.closed and rig.recorder.closed and rig.control.hang_ups == []
+
+
+async def test_keypad_digits_reach_the_model(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    await rig.session.on_dtmf(Dtmf("3", "MZ", "inbound_track", "5"))
+    assert rig.link.commands[-1] == ("caller_said", "[pressed keypad key 5]")
+
+
+async def test_caller_audio_is_forwarded_while_the_call_is_live(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    payload = base64.b64encode(b"\xff" * 160).decode()
+    await rig.session.on_media(Media("2", "MZ", "inbound", "1", "0", payload), b"\xff" * 160)
+    assert rig.link.audio == [payload]  # pcmu: passed through untouched
+
+
+async def test_running_cost_is_recorded_and_the_alert_logged_once(
+    start_rig: StartRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    cost = CallCost(load_prices(), "gpt-realtime", transcription_model="gpt-4o-mini-transcribe")
+    rig = await start_rig(cost=cost, cost_alert_usd=Decimal("0.001"))
+    usage = ResponseUsage(text_in=1000, audio_in=500, audio_out=200)
+    for response_id in ("r1", "r2"):
+        await rig.link.feed(
+            rt.ResponseCreated(response_id), rt.ResponseDone(response_id, "", usage)
+        )
+    # 1000 x $4 + 500 x $32 + 200 x $64 per million tokens, per response.
+    assert rig.recorder.running == [pytest.approx(0.0328), pytest.approx(0.0656)]
+    alerts = [r for r in caplog.records if "alert threshold" in r.getMessage()]
+    assert len(alerts) == 1 and alerts[0].levelno == logging.WARNING
+    await rig.session.on_end("stream stopped")
+    final = rig.recorder.outcomes[0].cost
+    assert final is not None and final.total_usd == pytest.approx(0.0656)
+    assert final.responses == 2
