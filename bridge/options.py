@@ -15,7 +15,7 @@ from bridge.realtime_client import RealtimeConnection, RealtimeEndpoint
 from bridge.resample import ResamplerMethod
 from evaluation.cost import NumberType
 from evaluation.instructions import build_instructions
-from evaluation.templates import Template
+from evaluation.templates import Template, Voice
 from evaluation.tools import TOOLS
 
 
@@ -24,7 +24,7 @@ class SessionOptions:
     endpoint: RealtimeEndpoint
     audio_format: AudioFormat
     resampler: ResamplerMethod
-    voice: str | None
+    voice: Voice | None
     """Overrides the template's voice when set."""
     transcription_model: str
     turn_detection: rt.TurnDetection

@@ -34,9 +34,6 @@ class PendingSessions(Generic[T]):
         self._closing: set[asyncio.Task[None]] = set()
         self.expired = 0
 
-    def set_closer(self, close: Callable[[T], Awaitable[None]]) -> None:
-        self._close = close
-
     def __len__(self) -> int:
         return len(self._entries)
 

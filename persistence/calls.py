@@ -185,8 +185,12 @@ class Calls:
         )
 
     async def record_outcome(self, call_sid: str, outcome: CallOutcome, at: datetime) -> bool:
-        """What the interview left: completion, report, cost breakdown, latency, counts."""
-        return await self._set(call_sid, outcome.model_dump(mode="json"), at)
+        """What the interview left: completion, report, cost breakdown, latency, counts.
+
+        A report or cost that could not be computed is left out, not erased: the running
+        cost stored during the call stays."""
+        fields = {k: v for k, v in outcome.model_dump(mode="json").items() if v is not None}
+        return await self._set(call_sid, fields, at)
 
     async def finalize(self, call_sid: str, reason: str, at: datetime) -> bool:
         """Mark the call ended exactly once across retries and workers; true for the winner."""

@@ -23,9 +23,18 @@ Write = Callable[[], Awaitable[object]]
 
 
 class CallWriter:
-    def __init__(self, store: Store, call_sid: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        call_sid: str,
+        *,
+        retries: int = RETRIES,
+        first_backoff_s: float = FIRST_BACKOFF_S,
+    ) -> None:
         self._store = store
         self.call_sid = call_sid
+        self._retries = retries
+        self._first_backoff_s = first_backoff_s
         self._queue: asyncio.Queue[Write | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -36,19 +45,19 @@ class CallWriter:
 
     async def _run(self) -> None:
         while (write := await self._queue.get()) is not None:
-            for attempt in range(RETRIES):
+            for attempt in range(self._retries):
                 try:
                     await write()
                     break
                 except Exception as exc:
-                    if attempt == RETRIES - 1:
+                    if attempt == self._retries - 1:
                         log.error(
                             "database write lost after retries (%s)",
                             type(exc).__name__,
                             extra={"call_sid": self.call_sid},
                         )
                     else:
-                        await asyncio.sleep(FIRST_BACKOFF_S * 2**attempt)
+                        await asyncio.sleep(self._first_backoff_s * 2**attempt)
 
     def turn(self, turn: Turn) -> None:
         self._put(lambda: self._store.turns.append(turn))

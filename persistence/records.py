@@ -1,8 +1,8 @@
 """Typed records for each collection: the only shapes other packages see.
 
-Pydantic models, so a stored document is checked once, where it is read, and the
-recruiter API can hand the same types to its schema. Importing this module loads no
-database code: the live call (`bridge`) builds these records without knowing MongoDB.
+Pydantic models, so a stored document is checked once, where it is read, and the same
+types can describe an API's responses. Importing this module loads no database code:
+the live call (`bridge`) builds these records without knowing MongoDB.
 """
 
 from __future__ import annotations

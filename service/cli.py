@@ -9,9 +9,9 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
+from bridge.clock import utcnow
 from evaluation.estimate import estimate_cost
 from evaluation.prices import PriceError
 from evaluation.templates import (
@@ -127,7 +127,7 @@ def save_template(args: argparse.Namespace) -> int:
             await svc.store.templates.save(
                 template.template_id,
                 template_to_dict(template),
-                datetime.now(UTC),
+                utcnow(),
                 list(args.number or []),
             )
         finally:

@@ -10,6 +10,8 @@ from quart import Blueprint, Response, request
 from twilio.twiml.voice_response import Connect, VoiceResponse
 
 from bridge.clock import utcnow
+from evaluation.cost import Direction
+from evaluation.templates import DEFAULT_TEMPLATE
 from persistence import TERMINAL_STATUSES, NewCall, StatusEvent, StreamStatus
 from persistence.store import Store
 from telephony.face import face
@@ -27,7 +29,7 @@ UNAVAILABLE_MESSAGE = (
 BUSY_MESSAGE = (
     "All our interviewers are busy right now. Please call again in a few minutes. Goodbye."
 )
-DEFAULT_TEMPLATE_ID = "default"
+DEFAULT_TEMPLATE_ID = DEFAULT_TEMPLATE.template_id
 KNOWN_STATUSES = {"queued", "initiated", "ringing", "in-progress", *TERMINAL_STATUSES}
 
 Handler = Callable[[dict[str, str]], Awaitable[Response | tuple[Response, int]]]
@@ -76,7 +78,7 @@ def _twiml(response: VoiceResponse) -> Response:
     return Response(str(response), content_type="application/xml")
 
 
-def _direction(params: dict[str, str]) -> str:
+def _direction(params: dict[str, str]) -> Direction:
     return "inbound" if params.get("Direction", "inbound") == "inbound" else "outbound"
 
 
@@ -84,7 +86,7 @@ async def _ensure_call(params: dict[str, str], template_id: str | None = None) -
     now = utcnow()
     call = NewCall(
         call_sid=params["CallSid"],
-        direction=_direction(params),  # type: ignore[arg-type]
+        direction=_direction(params),
         from_masked=mask_phone(params.get("From", "")),
         to_masked=mask_phone(params.get("To", "")),
         template_id=template_id or DEFAULT_TEMPLATE_ID,
