@@ -68,6 +68,7 @@ class EndOfCall:
         self._goodbye_id: str | None = None
         self._awaiting_goodbye = False  # the next response created is the goodbye
         self._after_cut: str | None = None  # prompt to ask once the cut reply is done
+        self._prompt = CLOSING_PROMPT  # the goodbye last asked for
 
     @property
     def listening(self) -> bool:
@@ -84,7 +85,7 @@ class EndOfCall:
 
     def _request(self, prompt: str) -> RequestGoodbye:
         self.phase = Phase.GOODBYE_REQUESTED
-        self._awaiting_goodbye = True
+        self._awaiting_goodbye, self._goodbye_id, self._prompt = True, None, prompt
         return RequestGoodbye(prompt)
 
     def wrap_up(self) -> bool:
@@ -132,6 +133,20 @@ class EndOfCall:
                 return PlayGoodbye()
             return self._request(CLOSING_PROMPT)
         return None
+
+    def reopened(self) -> RequestGoodbye | None:
+        """A new model session: a goodbye asked of the old one and never played is asked
+        again (the old session, and whatever it was generating, is gone)."""
+        if self.phase is not Phase.GOODBYE_REQUESTED:
+            return None
+        prompt = self._after_cut or self._prompt
+        self._after_cut = None
+        return self._request(prompt)
+
+    @property
+    def model_needed(self) -> bool:
+        """Whether a lost model session must be reopened: not once the goodbye is out."""
+        return self.phase not in (Phase.GOODBYE_PLAYING, Phase.HANGING_UP, Phase.ENDED)
 
     def end_mark_echoed(self) -> HangUp | None:
         """Twilio played everything before the end-of-call mark: the goodbye was heard."""

@@ -82,11 +82,6 @@ class ConversationLedger:
     def item(self, item_id: str) -> AssistantItem | None:
         return self._items.get(item_id)
 
-    def playing(self, item_id: str) -> AssistantItem | None:
-        """The item, if its audio is still to be played (nothing cut it off)."""
-        item = self._items.get(item_id)
-        return item if item is not None and item.interrupted_at_ms is None else None
-
     def transcript_delta(self, item_id: str, delta: str) -> None:
         item = self._items.get(item_id)
         if item is not None:

@@ -67,5 +67,4 @@ class Meter:
     ) -> CostRecord | None:
         """The whole call's breakdown, Twilio's minutes included."""
         self._guard(lambda cost: cost.set_telephony(duration_s, direction, number_type))
-        breakdown = self._guard(lambda cost: cost.breakdown().to_dict())
-        return CostRecord.model_validate(breakdown) if breakdown is not None else None
+        return self._guard(lambda cost: CostRecord.model_validate(cost.breakdown().to_dict()))

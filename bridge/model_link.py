@@ -54,9 +54,10 @@ class ModelLink(Protocol):
         ...
 
     async def reconnect(
-        self, history: Sequence[Turn], note: str, stopping: Callable[[], bool]
+        self, history: Sequence[Turn], note: Callable[[], str], stopping: Callable[[], bool]
     ) -> bool:
-        """Reopen with `history` replayed and `note` after it; false if it cannot be done."""
+        """Reopen with `history` replayed and `note()` after it, as of the moment it is
+        replayed; false if it cannot be done, or `stopping()` says to give up."""
         ...
 
     async def close(self) -> None: ...
@@ -132,7 +133,7 @@ class RealtimeLink:
         await self._send(rt.message_item("user", text))
 
     async def reconnect(
-        self, history: Sequence[Turn], note: str, stopping: Callable[[], bool]
+        self, history: Sequence[Turn], note: Callable[[], str], stopping: Callable[[], bool]
     ) -> bool:
         old, self._conn = self._conn, None
         if old is not None:
@@ -152,7 +153,7 @@ class RealtimeLink:
                     if turn.text:
                         role = "user" if turn.speaker == "caller" else "assistant"
                         await conn.send(rt.message_item(role, turn.text))
-                await conn.send(rt.message_item("system", note))
+                await conn.send(rt.message_item("system", note()))
             except Exception as exc:
                 log.warning(
                     "reconnect %d lost during replay (%s)",

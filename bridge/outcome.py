@@ -9,7 +9,7 @@ from bridge.playout import Playout
 from evaluation.progress import InterviewProgress
 from evaluation.report import Report, build_report
 from evaluation.templates import Template
-from persistence.records import CallOutcome, CostRecord
+from persistence.records import CallOutcome, CostRecord, Latency, LatencyStats
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,24 @@ def call_outcome(
     except Exception:
         # The transcript and cost are still written; the report can be rebuilt from them.
         log.exception("the final report could not be built", extra={"call_sid": call_sid})
-    return CallOutcome(
-        completion=completion,
-        ended_reason=ending.reason or completion,
-        latency=playout.latency.record(),
-        interruptions=playout.interruptions,
-        reconnects=reconnects,
-        report=report,
-        cost=cost,
-    )
+    reason = ending.reason or completion
+    try:
+        return CallOutcome(
+            completion=completion,
+            ended_reason=reason,
+            latency=playout.latency.record(),
+            interruptions=playout.interruptions,
+            reconnects=reconnects,
+            report=report,
+            cost=cost,
+        )
+    except Exception:
+        # How the call ended is worth keeping even when a figure beside it is not.
+        log.exception("the call's outcome is incomplete", extra={"call_sid": call_sid})
+        return CallOutcome(
+            completion=completion,
+            ended_reason=reason,
+            latency=Latency(model=LatencyStats(n=0), bridge=LatencyStats(n=0)),
+            interruptions=playout.interruptions,
+            reconnects=reconnects,
+        )

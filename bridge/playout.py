@@ -85,8 +85,12 @@ class Playout:
         return self.playback.played_ms(item_id, now) < self.playback.sent_ms(item_id)
 
     async def audio(self, event: rt.AudioDelta, now: float) -> None:
-        item = self.ledger.playing(event.item_id)
+        item = self.ledger.item(event.item_id)
         if item is None:
+            return
+        # Counted even when not played: the transcript covers all the model generated.
+        item.audio_ms += self._outbound.duration_ms(event.delta)
+        if item.interrupted_at_ms is not None:
             return  # late audio of an interrupted reply must never reach the caller
         reply = self.reply
         if reply is not None and not reply.first_delta:
@@ -95,7 +99,6 @@ class Playout:
                 self.latency.model.add((now - self.speech_stopped_at) * 1000)
                 self.speech_stopped_at = None
         payload = self._outbound.process(event.delta)
-        item.audio_ms += self._outbound.duration_ms(event.delta)
         if not payload:
             return
         nbytes = len(payload) * 3 // 4 - payload.count("=")
@@ -118,21 +121,32 @@ class Playout:
         heard = self.playback.played_ms(item_id, now) if item_id else 0
         playing = item_id is not None and heard < self.playback.sent_ms(item_id)
         reply = self.reply
-        if not playing and (reply is None or reply.cancelled):
+        cutting = reply is not None and not reply.cancelled
+        if not playing and not cutting:
             return
+        # The item cut off: still playing, or played out while its reply was still coming.
+        item = self.ledger.item(item_id) if item_id else None
+        cut = item if item is not None and (playing or self._of(item.response_id)) else None
+        # All bookkeeping before the first await: deltas handled meanwhile must be dropped.
+        if reply is not None and cutting:
+            reply.cancelled = True
+            self.ledger.drop_unheard(reply.response_id, keep=cut.item_id if cut else None, now=now)
+        if cut is not None:
+            self.interruptions += 1
+            self.ledger.interrupt(cut.item_id, heard)
+        self._audible = None
         # The position is taken above, before the clear: Twilio echoes every pending mark.
-        await self.send(clear_message(self.stream_sid))
         self.playback.cleared()
         self._outbound.clear()
-        if reply is not None and not reply.cancelled:
-            reply.cancelled = True
+        await self.send(clear_message(self.stream_sid))
+        if cutting:
             await self._link.cancel()
-            self.ledger.drop_unheard(reply.response_id, keep=item_id, now=now)
-        if item_id is not None and playing:
-            self.interruptions += 1
-            self.ledger.interrupt(item_id, heard)
-            await self._link.truncate(item_id, heard)
+        if cut is not None:
+            await self._link.truncate(cut.item_id, heard)
             log.info("barge-in: caller heard %d ms of the reply", heard, extra=self._extra)
-        self._audible = None
         for turn in self.ledger.heard(now):
             self._recorder.turn(turn)
+
+    def _of(self, response_id: str) -> bool:
+        """Whether `response_id` is the reply in progress."""
+        return self.reply is not None and self.reply.response_id == response_id

@@ -82,9 +82,11 @@ class RealtimeConnection:
         try:
             async for frame in self._ws:
                 try:
-                    yield parse_server_event(frame)
-                except (ValueError, KeyError, TypeError) as exc:
+                    event = parse_server_event(frame)
+                except Exception as exc:  # one bad frame must not end the call
                     log.warning("unreadable Realtime event skipped (%s)", type(exc).__name__)
+                    continue
+                yield event
         except ConnectionClosed:
             return
 

@@ -283,41 +283,51 @@ def _details(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 
 def response_usage(usage: Any) -> ResponseUsage | None:
-    """`response.done`'s usage; counts missing or malformed are 0 (the meter errs high)."""
+    """`response.done`'s usage; counts missing or malformed are 0 (the meter errs high).
+
+    None when there is none to read: usage must never cost the event that carries it.
+    """
     if not isinstance(usage, Mapping):
         return None
-    inp = _details(usage, "input_token_details")
-    cached = _details(inp, "cached_tokens_details")
-    out = _details(usage, "output_token_details")
-    return ResponseUsage.billed(
-        input_tokens=_count(usage, "input_tokens"),
-        output_tokens=_count(usage, "output_tokens"),
-        text_in=_count(inp, "text_tokens"),
-        audio_in=_count(inp, "audio_tokens"),
-        cached_text_in=_count(cached, "text_tokens"),
-        cached_audio_in=_count(cached, "audio_tokens"),
-        text_out=_count(out, "text_tokens"),
-        audio_out=_count(out, "audio_tokens"),
-    )
+    try:
+        inp = _details(usage, "input_token_details")
+        cached = _details(inp, "cached_tokens_details")
+        out = _details(usage, "output_token_details")
+        return ResponseUsage.billed(
+            input_tokens=_count(usage, "input_tokens"),
+            output_tokens=_count(usage, "output_tokens"),
+            text_in=_count(inp, "text_tokens"),
+            audio_in=_count(inp, "audio_tokens"),
+            cached_text_in=_count(cached, "text_tokens"),
+            cached_audio_in=_count(cached, "audio_tokens"),
+            text_out=_count(out, "text_tokens"),
+            audio_out=_count(out, "audio_tokens"),
+        )
+    except Exception:
+        return None
 
 
 def transcription_usage(usage: Any) -> TranscriptionUsage | None:
-    """Transcription usage: seconds of audio, or tokens, as the model is billed."""
-    if not isinstance(usage, Mapping):
+    """Transcription usage: seconds of audio, or tokens, as the model is billed; None
+    when there is nothing to read."""
+    if not isinstance(usage, Mapping) or not usage:
         return None
-    kind = usage.get("type")
-    if kind == "duration" or (kind is None and "seconds" in usage):
-        seconds = usage.get("seconds")
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-            seconds = 0.0
-        return TranscriptionSeconds.billed(seconds=float(seconds))
-    inp = _details(usage, "input_token_details")
-    return TranscriptionTokens.billed(
-        input_tokens=_count(usage, "input_tokens"),
-        text_in=_count(inp, "text_tokens"),
-        audio_in=_count(inp, "audio_tokens"),
-        output_tokens=_count(usage, "output_tokens"),
-    )
+    try:
+        kind = usage.get("type")
+        if kind == "duration" or (kind is None and "seconds" in usage):
+            seconds = usage.get("seconds")
+            if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+                seconds = 0.0
+            return TranscriptionSeconds.billed(seconds=float(seconds))
+        inp = _details(usage, "input_token_details")
+        return TranscriptionTokens.billed(
+            input_tokens=_count(usage, "input_tokens"),
+            text_in=_count(inp, "text_tokens"),
+            audio_in=_count(inp, "audio_tokens"),
+            output_tokens=_count(usage, "output_tokens"),
+        )
+    except Exception:
+        return None
 
 
 def parse_server_event(text: str | bytes) -> ServerEvent:

@@ -141,12 +141,15 @@ class CallSession:
 
     async def _run_model(self) -> None:
         while True:
-            async for event in self.link.events():
-                try:
-                    await self._on_event(event)
-                except Exception:
-                    log.exception("handling a model event failed", extra=self._ctx)
-            if not self.ending.listening:
+            try:
+                async for event in self.link.events():
+                    try:
+                        await self._on_event(event)
+                    except Exception:
+                        log.exception("handling a model event failed", extra=self._ctx)
+            except Exception:  # as good as a dropped connection
+                log.exception("reading the model's events failed", extra=self._ctx)
+            if not self.ending.model_needed:
                 return
             code = self.link.close_code
             log.warning("model connection lost (code %s); reconnecting", code, extra=self._ctx)
@@ -276,18 +279,22 @@ class CallSession:
             await self.out.barge_in()
         self.out.reply = None
         self._record(self.ledger.settle(self.clock.now()))
-        note = self.progress.progress_note(self.clock.now())
-        stopping = lambda: not self.ending.listening  # noqa: E731
-        if not await self.link.reconnect(self.ledger.history(), note, stopping):
-            if self.ending.listening:
+        history, ending = self.ledger.history(), self.ending
+        note = lambda: self.progress.progress_note(self.clock.now())  # noqa: E731
+        if not await self.link.reconnect(history, note, lambda: not ending.model_needed):
+            if ending.listening:
                 reason = "model unavailable after reconnect attempts"
                 log.error("ending the call: %s", reason, extra=self._ctx)
-                await self._act(self.ending.fail(reason, FAILURE_MESSAGE))
+                await self._act(ending.fail(reason, FAILURE_MESSAGE))
+            elif ending.model_needed:  # time is up and no model is left to say goodbye
+                await self._act(ending.hang_up(say=self.template.closing))
             return False
         self.reconnects += 1
         gap_ms = (self.clock.now() - dropped_at) * 1000
         log.info("model session reopened after %.0f ms", gap_ms, extra=self._ctx)
-        if audible:
+        if (goodbye := ending.reopened()) is not None:
+            await self._act(goodbye)
+        elif audible:
             await self.link.note(RECONNECT_NOTE)
             await self.link.respond()
         return True

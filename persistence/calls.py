@@ -190,6 +190,8 @@ class Calls:
         A report or cost that could not be computed is left out, not erased: the running
         cost stored during the call stays."""
         fields = {k: v for k, v in outcome.model_dump(mode="json").items() if v is not None}
+        if outcome.cost is not None:
+            fields["cost"] = outcome.cost.model_dump(mode="json", exclude_none=True)
         return await self._set(call_sid, fields, at)
 
     async def finalize(self, call_sid: str, reason: str, at: datetime) -> bool:

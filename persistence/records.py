@@ -119,7 +119,7 @@ class Latency(Record):
 
 
 class CostLineRecord(Record):
-    quantity: float
+    quantity: int | float
     unit: str
     rate_usd: float
     per: str

@@ -14,7 +14,7 @@ from bridge.realtime_events import TurnDetection
 from bridge.session import CallControl, CallSession
 from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
-from evaluation.cost import CallCost
+from evaluation.cost import CallCost, Direction
 from evaluation.templates import DEFAULT_TEMPLATE, Template, TemplateError, parse_template
 from persistence.recorder import CallWriter
 from persistence.store import Store
@@ -126,7 +126,13 @@ class InterviewSessions:
         template = await load_template(store, template_id)
         # Pre-connected by the webhook on this worker, if it is ready; otherwise a new one.
         conn = await self.pending.take(start.call_sid, PRECONNECT_WAIT_S)
-        call = await store.calls.get(start.call_sid)
+        direction: Direction = "inbound"
+        try:
+            call = await store.calls.get(start.call_sid)
+        except Exception as exc:  # only the price of the call depends on it
+            log.warning("call record unreadable (%s); priced as inbound", type(exc).__name__)
+        else:
+            direction = call.direction if call is not None else "inbound"
         cost = CallCost(
             settings.prices,
             settings.openai_realtime_model,
@@ -150,6 +156,6 @@ class InterviewSessions:
             options=self.options,
             control=self._control,
             cost=cost,
-            direction=call.direction if call is not None else "inbound",
+            direction=direction,
             clock=clock,
         )

@@ -80,3 +80,20 @@ def test_a_caller_who_hangs_up_first() -> None:
     )
     assert end.hung_up and end.response_done("r1", spoke=True) is None
     assert end.time_up(replying=False) is None
+
+
+def test_a_new_model_session_is_asked_again_for_a_goodbye_never_played() -> None:
+    cut = EndOfCall()
+    assert cut.time_up(replying=True) == CutReply()
+    assert cut.reopened() == RequestGoodbye(TIME_UP_PROMPT)  # the cut reply died with it
+    cut.response_created("bye")
+    assert cut.response_done("bye", spoke=True) == PlayGoodbye()
+    assert cut.reopened() is None and not cut.model_needed  # the goodbye is out
+    asked = EndOfCall()
+    asked.end_requested(EndInterview(reason="completed"))
+    asked.response_done("r1", spoke=False)
+    asked.response_created("lost")
+    assert asked.reopened() == RequestGoodbye(CLOSING_PROMPT)
+    assert asked.response_done("lost", spoke=False) is None  # the old session's reply
+    live = EndOfCall()
+    assert live.reopened() is None and live.model_needed

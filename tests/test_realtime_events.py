@@ -178,6 +178,8 @@ def test_transcription_usage_by_duration_or_tokens() -> None:
     )
     assert tokens == TranscriptionTokens(text_in=5, audio_in=35, out=9)
     assert rt.transcription_usage(None) is None
+    assert rt.transcription_usage({}) is None  # nothing reported: nothing to bill
+    assert rt.transcription_usage({"seconds": 10**400}) is None  # unreadable, never fatal
     completed = rt.parse_server_event(
         json.dumps(
             {

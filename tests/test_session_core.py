@@ -114,6 +114,23 @@ async def test_barge_in_after_generation_only_clears_and_truncates(start_rig: St
     assert rig.recorder.turns[0].truncated_at_ms == 800
 
 
+async def test_barge_in_during_a_pause_in_the_reply_stops_the_rest(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    response, item = await rig.reply_starts()
+    await rig.audio(response, item, ms=500)
+    await rig.play_out()  # all of it heard; the model has paused, more is on its way
+    await rig.link.feed(rt.SpeechStarted("user_1", 600))
+    assert rig.link.sent("cancel") == [("cancel",)]
+    assert rig.link.sent("truncate") == [("truncate", item, 500)]
+    sent = rig.twilio.audio_bytes()
+    await rig.audio(response, item, ms=300)  # in flight when the reply was cancelled
+    assert rig.twilio.audio_bytes() == sent
+    await rig.reply_ends(response, item, "Tell me about a project you led last year.", "cancelled")
+    (turn,) = rig.recorder.turns
+    assert turn.interrupted and turn.truncated_at_ms == 500
+    assert turn.text == "Tell me about a project"  # 500 of the 800 ms generated
+
+
 async def test_a_caller_talking_over_silence_changes_nothing(start_rig: StartRig) -> None:
     rig = await start_rig()
     await rig.say("Hello.", ms=300)
@@ -312,6 +329,55 @@ async def test_model_gone_for_good_apologizes_and_hangs_up(start_rig: StartRig) 
         "model unavailable after reconnect attempts"
     )
     assert rig.recorder.outcomes[0].completion == "failed"
+
+
+async def test_a_goodbye_asked_of_a_lost_model_is_asked_of_the_next(
+    start_rig: StartRig,
+) -> None:
+    rig = await start_rig(link=ScriptedLink(reconnects=[True]), max_call_seconds=120)
+    await rig.clock.advance(120)
+    time_up = ("respond", f"{TIME_UP_PROMPT}: {CLOSING}")
+    assert rig.link.commands[-1] == time_up
+    await rig.link.drop()  # before the goodbye was generated
+    assert rig.link.commands[-1] == time_up
+    assert rig.link.sent("respond").count(time_up) == 2
+    assert rig.link.sent("note") == [("note", wrap_up_note())]  # no apology: it is goodbye
+    await rig.say("We are out of time. Goodbye.", ms=600)
+    assert rig.twilio.marks()[-1] == END_MARK
+
+
+async def test_time_up_with_no_model_left_has_twilio_say_the_closing_line(
+    start_rig: StartRig,
+) -> None:
+    rig = await start_rig(link=ScriptedLink(reconnects=[False]), max_call_seconds=120)
+    await rig.clock.advance(120)
+    await rig.link.drop()
+    await asyncio.wait_for(rig.control.called.wait(), 1)
+    assert rig.control.hang_ups == [CLOSING]
+    assert await rig.session.on_end("stream stopped") == "time limit reached"
+
+
+async def test_a_model_lost_while_the_goodbye_plays_is_not_reopened(start_rig: StartRig) -> None:
+    rig = await start_rig(link=ScriptedLink(reconnects=[True]))
+    response, item = await rig.reply_starts()
+    await rig.audio(response, item, ms=800)
+    end = rt.FunctionCall(response, "fc_1", "call_1", "end_interview", '{"reason": "completed"}')
+    await rig.link.feed(end)
+    await rig.reply_ends(response, item, CLOSING)
+    await rig.link.drop()
+    assert rig.link.replayed == [] and rig.twilio.events("clear") == []
+    await rig.play_out()
+    await asyncio.wait_for(rig.control.called.wait(), 1)
+    assert rig.recorder.transcript() == [("assistant", CLOSING)]
+
+
+async def test_a_failing_event_reader_counts_as_a_dropped_connection(
+    start_rig: StartRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = await start_rig(link=ScriptedLink(reconnects=[True]))
+    await rig.link.break_down()
+    assert rig.session.reconnects == 1
+    assert any("reading the model's events failed" in r.getMessage() for r in caplog.records)
 
 
 async def test_no_model_at_the_start_is_retried_with_an_apology(start_rig: StartRig) -> None:

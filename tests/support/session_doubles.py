@@ -69,6 +69,7 @@ class ManualClock:
 
 
 _DROP = object()
+_BREAK = object()
 
 
 class ScriptedLink:
@@ -99,6 +100,9 @@ class ScriptedLink:
             if item is _DROP:
                 self._done()
                 return
+            if item is _BREAK:
+                self._done()
+                raise RuntimeError("the connection's reader failed")
             yield cast(rt.ServerEvent, item)
             self._done()
 
@@ -114,6 +118,10 @@ class ScriptedLink:
     async def drop(self) -> None:
         """The connection closes under the session."""
         await self._put(_DROP)
+
+    async def break_down(self) -> None:
+        """Reading the connection fails with an unexpected error."""
+        await self._put(_BREAK)
 
     async def _put(self, item: object) -> None:
         self._fed += 1
@@ -148,9 +156,9 @@ class ScriptedLink:
         self.commands.append(("caller_said", text))
 
     async def reconnect(
-        self, history: Sequence[Turn], note: str, stopping: Callable[[], bool]
+        self, history: Sequence[Turn], note: Callable[[], str], stopping: Callable[[], bool]
     ) -> bool:
-        self.replayed.append((list(history), note))
+        self.replayed.append((list(history), note()))
         return self._reconnects.pop(0) if self._reconnects else False
 
     async def close(self) -> None:
