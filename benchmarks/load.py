@@ -56,10 +56,10 @@ from load_wire import http_request, now_ns
 
 from persistence.embedded import free_loopback_port
 from persistence.store import Store
-from tests.servers import procfile_command
-from tests.telephony_fixtures import AUTH_TOKEN, PUBLIC
-from tests.twilio_peer import sid, sign
-from tests.twilio_rest_peer import TwilioRestPeer
+from tests.support.servers import procfile_command
+from tests.support.telephony_fixtures import AUTH_TOKEN, PUBLIC
+from tests.support.twilio_peer import sid, sign
+from tests.support.twilio_rest_peer import TwilioRestPeer
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = "service.asgi:app"

@@ -1,7 +1,7 @@
 """The load generator's peers: Twilio callers and an OpenAI Realtime stand-in, both light.
 
 They speak exactly the wire formats the service expects (the tests' strict peers define
-them; see tests/twilio_peer.py and tests/openai_peer.py) but do no checking and no
+them; see tests/support/twilio_peer.py and tests/support/openai/) but do no checking and no
 signal processing, so that one generator core can drive 100 calls.
 
 Correlating frames across the bridge. The service resamples audio both ways, so bytes
@@ -33,8 +33,8 @@ import numpy as np
 from load_wire import WsConn, ws_accept, ws_connect
 
 from bridge.g711 import ulaw_to_pcm16
-from tests.telephony_fixtures import AUTH_TOKEN, PUBLIC
-from tests.twilio_peer import sid, sign
+from tests.support.telephony_fixtures import AUTH_TOKEN, PUBLIC
+from tests.support.twilio_peer import sid, sign
 
 ACCOUNT = "AC" + "5" * 32
 FRAME_S = 0.020

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real MongoDB wire-protocol server and a real Hypercorn on loopback."""
+"""Shared fixtures: a real MongoDB wire-protocol server, and a database of its own per test."""
 
 from __future__ import annotations
 
@@ -8,23 +8,23 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from persistence.embedded import EmbeddedServer
 from persistence.store import Store
+from tests.support.embedded import discard, start_in_memory
 
 
 @pytest.fixture(scope="session")
-async def mongo_uri() -> AsyncIterator[str]:
-    """MONGODB_URI when set; otherwise SecantusDB's server on a free loopback port."""
+async def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """MONGODB_URI when set; otherwise SecantusDB's server on a free loopback port, one per
+    xdist worker (the session is the worker's), in memory and thrown away at the end."""
     external = os.environ.get("MONGODB_URI")
     if external:
         yield external
         return
-    server = EmbeddedServer(":memory:")
-    uri = await server.start()
+    server = await start_in_memory(tmp_path_factory.mktemp("embedded-db"))
     try:
-        yield uri
+        yield server.uri
     finally:
-        await server.stop()
+        await discard(server)
 
 
 @pytest.fixture
@@ -41,3 +41,9 @@ async def store(mongo_uri: str, db_name: str) -> AsyncIterator[Store]:
     finally:
         await s.db.client.drop_database(db_name)
         await s.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first, so the parallel workers share them out from the start and end
+    together, instead of one worker running the last long ones alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -11,8 +11,13 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from persistence.embedded import EmbeddedServer, free_loopback_port
+from tests.support.embedded import discard
+from tests.support.processes import LISTENING, Output
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 CLEAN_ENV = {
@@ -35,29 +40,22 @@ async def start(tmp: Path, port: int, **env: str) -> asyncio.subprocess.Process:
     )
 
 
-async def wait_ready(base: str, process: asyncio.subprocess.Process) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=base, timeout=5) as http:
-        for _ in range(300):
-            if process.returncode is not None:
-                raise AssertionError("serve exited early")
-            try:
-                return await http.get("/readyz")
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-    raise AssertionError("serve never answered")
-
-
 async def test_serve_on_embedded_defaults_then_stop_cleanly(tmp_path: Path) -> None:
     port = free_loopback_port()
     process = await start(tmp_path, port)
+    out, err = Output(process.stdout), Output(process.stderr)
     try:
-        ready = await wait_ready(f"http://127.0.0.1:{port}", process)
+        await err.wait_for(LISTENING)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            ready = await http.get("/readyz")
     finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(process.communicate(), 30)
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 30)
+        await out.rest()
+        log = await err.rest()
     assert ready.status_code == 200, ready.text
     assert process.returncode == 0
-    log = err.decode()
     assert "MONGODB_URI is not set" in log and "production should set MONGODB_URI" in log
     assert "feature off: live interviews (set OPENAI_API_KEY)" in log
     assert "Traceback" not in log
@@ -68,7 +66,7 @@ async def test_serve_on_embedded_defaults_then_stop_cleanly(tmp_path: Path) -> N
     # ... and the embedded server went down with the service: the directory is free again.
     again = EmbeddedServer(tmp_path / "var" / "db")
     await again.start()
-    await again.stop()
+    await discard(again)
 
 
 async def test_serve_exits_with_a_message_when_the_data_directory_is_locked(
@@ -80,7 +78,7 @@ async def test_serve_exits_with_a_message_when_the_data_directory_is_locked(
         process = await start(tmp_path, free_loopback_port(), DATA_DIR=str(tmp_path / "data"))
         _, err = await asyncio.wait_for(process.communicate(), 60)
     finally:
-        await holder.stop()
+        await discard(holder)
     text = err.decode()
     assert process.returncode == 1
     assert "cannot start: the embedded database directory" in text

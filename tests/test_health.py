@@ -1,16 +1,19 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import cast
 
 import httpx
+import pytest
 
 from bridge.realtime_client import RealtimeConnection
-from persistence.embedded import EmbeddedServer, free_loopback_port
+from persistence.embedded import free_loopback_port
 from persistence.store import Store
 from service.app import create_app
 from service.services import Services
 from service.settings import Settings
-from tests.servers import running
+from tests.support.embedded import discard, start_in_memory
+from tests.support.servers import running
 
 
 async def test_healthz_and_readyz_when_the_database_is_up(mongo_uri: str, db_name: str) -> None:
@@ -25,9 +28,10 @@ async def test_healthz_and_readyz_when_the_database_is_up(mongo_uri: str, db_nam
     assert ready.json() == {"status": "ready", "calls": 0, "connecting": 0, "max_calls": 40}
 
 
-async def test_readyz_is_503_with_a_reason_when_the_database_goes_down() -> None:
-    server = EmbeddedServer(":memory:")
-    uri = await server.start()
+@pytest.mark.slow
+async def test_readyz_is_503_with_a_reason_when_the_database_goes_down(tmp_path: Path) -> None:
+    server = await start_in_memory(tmp_path)
+    uri = server.uri
     settings = Settings(mongodb_uri=uri, mongodb_db="health")
     svc = Services(settings)
     svc.store = await Store.open(uri, "health", timeout_ms=500)
@@ -35,18 +39,19 @@ async def test_readyz_is_503_with_a_reason_when_the_database_goes_down() -> None
     try:
         async with running(app) as base, httpx.AsyncClient(base_url=base, timeout=10) as http:
             assert (await http.get("/readyz")).status_code == 200
-            await server.stop()
+            await discard(server)  # the database process dies
             down = await http.get("/readyz")
             alive = await http.get("/healthz")
     finally:
         await svc.stop()
-        await server.stop()
+        await discard(server)
     assert down.status_code == 503
     body = down.json()
     assert body["status"] == "unavailable" and body["reason"].startswith("database")
     assert alive.status_code == 200
 
 
+@pytest.mark.slow
 async def test_service_starts_with_an_unreachable_database_and_reports_it() -> None:
     port = free_loopback_port()  # nothing listens here
     settings = Settings(mongodb_uri=f"mongodb://127.0.0.1:{port}", mongodb_timeout_ms=300)

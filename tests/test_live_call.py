@@ -12,8 +12,11 @@ import pytest
 from evaluation.report import Report
 from persistence import CallRecord
 from service.server import SERVERS, ServerName
-from tests.call_harness import Env, live_env
-from tests.openai_peer import CallTool, Say, Script
+from tests.support.call_harness import Env, live_env
+from tests.support.openai import CallTool, Say, Script
+from tests.support.waiting import RECHECK_S, eventually
+
+pytestmark = pytest.mark.slow
 
 EVALUATION = json.dumps(
     {
@@ -44,7 +47,10 @@ async def test_a_whole_interview(mongo_uri: str, db_name: str, server: ServerNam
         await env.wait_played(twilio, 1)
         await twilio.send_dtmf("5")
         caller.say()
-        await env.wait(lambda: len(env.model.connections[0].events("response.done")) >= 3)
+        await env.wait(
+            lambda: len(env.model.connections[0].events("response.done")) >= 3,
+            "the third reply",
+        )
         await env.wait_played(twilio, 3)
         caller.say()
         call = await env.ended(call_sid, timeout=20)
@@ -152,10 +158,13 @@ async def test_barge_in_truncates_to_what_the_caller_heard(
     ) as env:
         call_sid, twilio, caller = await env.dial_in()
         # Let about a second and a half of the greeting play, then talk over it.
-        await env.wait(lambda: twilio.played_ms() >= 1500)
+        await env.wait(lambda: twilio.played_ms() >= 1500, "1.5 s of the greeting heard")
         caller.say()
-        await env.wait(lambda: bool(env.model.connections[0].truncations))
-        await env.wait(lambda: len(env.model.connections[0].events("response.done")) >= 2)
+        await env.wait(lambda: bool(env.model.connections[0].truncations), "the truncation")
+        await env.wait(
+            lambda: len(env.model.connections[0].events("response.done")) >= 2,
+            "the second reply",
+        )
         await env.wait_played(twilio, 2)
         call, turns = await env.hang_up(call_sid, twilio, caller)
 
@@ -201,15 +210,17 @@ async def test_running_cost_is_stored_as_responses_complete(
     script = Script(responses=[Say("Hello, first question.", audio_ms=500)])
     async with live_env(mongo_uri, db_name, script, cost_alert_usd=Decimal("0.000001")) as env:
         call_sid, twilio, caller = await env.dial_in()
-        await env.wait(lambda: bool(env.model.connections[0].usages))
-        running: float = 0.0
-        for _ in range(100):  # the write is queued behind the audio, not awaited
+        await env.wait(lambda: bool(env.model.connections[0].usages), "the first usage")
+
+        async def running_cost() -> float:
             call = await env.svc.store.calls.get(call_sid)
             assert call is not None and "ended" not in call.timings
-            running = (call.cost.running_usd if call.cost else None) or 0.0
-            if running:
-                break
-            await asyncio.sleep(0.02)
+            return (call.cost.running_usd if call.cost else None) or 0.0
+
+        # The write is queued behind the audio, not awaited: it reaches the database later.
+        running = await eventually(
+            running_cost, timeout=10, what="the running cost stored", every=RECHECK_S
+        )
         await caller.stop()
         await twilio.close()  # the line drops: the call ends abruptly
         final = await env.ended(call_sid)
@@ -235,7 +246,8 @@ async def test_late_transcription_keeps_conversation_order(mongo_uri: str, db_na
         caller.say()
         conn = env.model.connections[0]
         await env.wait(
-            lambda: bool(conn.events("conversation.item.input_audio_transcription.completed"))
+            lambda: bool(conn.events("conversation.item.input_audio_transcription.completed")),
+            "the caller's transcript",
         )
         await env.wait_played(twilio, 2)
         await twilio.send_stop()
@@ -272,7 +284,7 @@ async def test_bad_tool_arguments_get_an_error_output(mongo_uri: str, db_name: s
         await env.wait_played(twilio, 1)
         caller.say()
         conn = env.model.connections[0]
-        await env.wait(lambda: len(conn.events("response.done")) >= 4)
+        await env.wait(lambda: len(conn.events("response.done")) >= 4, "four responses")
         await env.wait_played(twilio, 4)
         await twilio.send_stop()
         await env.ended(call_sid)
@@ -309,15 +321,20 @@ async def test_model_loss_between_turns_reconnects_silently(
         await env.wait_played(twilio, 1)
         caller.say()
         first = env.model.connections[0]
-        await env.wait(lambda: len(first.events("response.done")) >= 2)
+        await env.wait(lambda: len(first.events("response.done")) >= 2, "the second reply")
         await env.wait_played(twilio, 2)
         # A dropped socket, or the API's 60-minute cap (an error event, then a close).
         await (env.model.drop() if loss == "drop" else env.model.expire())
-        await env.wait(lambda: len(env.model.connections) == 2)
+        await env.wait(lambda: len(env.model.connections) == 2, "the reconnection")
         second = env.model.connections[1]
-        await env.wait(lambda: bool(second.client_events("conversation.item.create")))
+        await env.wait(
+            lambda: bool(second.client_events("conversation.item.create")),
+            "the conversation replayed",
+        )
         caller.say()
-        await env.wait(lambda: len(second.events("response.done")) >= 1)
+        await env.wait(
+            lambda: len(second.events("response.done")) >= 1, "a reply after reconnecting"
+        )
         await env.wait_played(twilio, 1)
         call, turns = await env.hang_up(call_sid, twilio, caller)
 
@@ -353,11 +370,13 @@ async def test_model_drop_mid_reply_apologizes(mongo_uri: str, db_name: str) -> 
     )
     async with live_env(mongo_uri, db_name, script, realtime_factor=1.25) as env:
         call_sid, twilio, caller = await env.dial_in()
-        await env.wait(lambda: twilio.played_ms() >= 1000)
+        await env.wait(lambda: twilio.played_ms() >= 1000, "1 s of the introduction heard")
         await env.model.drop()
-        await env.wait(lambda: len(env.model.connections) == 2)
+        await env.wait(lambda: len(env.model.connections) == 2, "the reconnection")
         second = env.model.connections[1]
-        await env.wait(lambda: len(second.events("response.done")) >= 1)
+        await env.wait(
+            lambda: len(second.events("response.done")) >= 1, "a reply after reconnecting"
+        )
         await env.wait_played(twilio, 1)
         call, turns = await env.hang_up(call_sid, twilio, caller)
 
@@ -404,12 +423,12 @@ async def test_caller_hanging_up_mid_reply(
     async with live_env(mongo_uri, db_name, script, realtime_factor=1.25, server=server) as env:
         call_sid, twilio, caller = await env.dial_in()
         conn = env.model.connections and env.model.connections[0]
-        await env.wait(lambda: twilio.played_ms() >= 500)
+        await env.wait(lambda: twilio.played_ms() >= 500, "0.5 s of the introduction heard")
         await caller.stop()
         hung_up = asyncio.get_running_loop().time()
         await twilio.close()
         model_conn = env.model.connections[0]
-        await env.wait(lambda: model_conn.closed, timeout=5)
+        await env.wait(lambda: model_conn.closed, "the model session closed", timeout=5)
         closed_after = asyncio.get_running_loop().time() - hung_up
         call = await env.ended(call_sid)
         turns = await env.turns(call_sid)

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 
 import pytest
 
 from persistence import CallRecord
-from tests.telephony_fixtures import Service, service, settings_for
-from tests.twilio_peer import SILENCE, sid
+from tests.support.telephony_fixtures import Service, service, settings_for
+from tests.support.twilio_peer import SILENCE, sid
+from tests.support.waiting import RECHECK_S, eventually
 
 
 @pytest.fixture
@@ -20,12 +20,19 @@ async def svc(mongo_uri: str, db_name: str) -> AsyncIterator[Service]:
 
 async def ended_call(svc: Service, call_sid: str) -> CallRecord:
     """The call once the server has recorded the end of its stream."""
-    for _ in range(200):
+
+    async def ended() -> CallRecord | None:
         call = await svc.store.calls.get(call_sid)
-        if call is not None and "ended" in call.timings:
-            return call
-        await asyncio.sleep(0.025)
-    raise AssertionError("the call was never finalized")
+        return call if call is not None and "ended" in call.timings else None
+
+    call = await eventually(ended, timeout=5, what="the call finalized", every=RECHECK_S)
+    assert call is not None
+    return call
+
+
+async def live_calls(svc: Service) -> int:
+    calls: int = (await svc.http.get("/readyz")).json()["calls"]
+    return calls
 
 
 async def test_a_signed_stream_runs_and_is_recorded(svc: Service) -> None:
@@ -40,12 +47,12 @@ async def test_a_signed_stream_runs_and_is_recorded(svc: Service) -> None:
     assert peer.close_code == 1000
     # The worker counts the live stream against its cap, and frees the slot after.
     assert during["calls"] == 1
-    for _ in range(100):  # the slot is freed as the handler returns, just after the close
-        if (await svc.http.get("/readyz")).json()["calls"] == 0:
-            break
-        await asyncio.sleep(0.02)
-    else:
-        raise AssertionError("the stream's slot was never freed")
+
+    async def slot_freed() -> bool:
+        return await live_calls(svc) == 0
+
+    # The slot is freed as the handler returns, just after the close; only /readyz says when.
+    await eventually(slot_freed, timeout=2, what="the stream's slot freed", every=RECHECK_S)
     assert peer.errors == []
     call = await ended_call(svc, call_sid)
     assert call.stream is not None
@@ -114,7 +121,12 @@ async def test_a_second_stream_for_the_same_call_is_refused(svc: Service) -> Non
     async with svc.peer(call_sid) as first, svc.peer(call_sid) as second:
         await first.begin()
         await first.send_media()
-        await asyncio.sleep(0.1)
+
+        async def claimed() -> bool:
+            call = await svc.store.calls.get(call_sid)
+            return call is not None and call.stream is not None
+
+        await eventually(claimed, timeout=5, what="the first stream's claim", every=RECHECK_S)
         await second.begin()
         await second.wait_closed()
         assert second.close_code == 1008

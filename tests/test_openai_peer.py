@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
-from tests.openai_peer import (
+from tests.support.openai import (
     ULAW_DECODE,
     CallTool,
     RealtimePeer,
@@ -27,6 +27,7 @@ from tests.openai_peer import (
     decode_samples,
     ulaw_encode,
 )
+from tests.support.waiting import eventually
 
 Json = dict[str, Any]
 KEY = "sk-test"
@@ -70,15 +71,6 @@ class Client:
             event = await self.next(max(0.01, deadline - time.monotonic()))
             if event["type"] == kind:
                 return event
-
-    async def quiet(self, seconds: float = 0.2) -> list[Json]:
-        """Read until the server has been silent for `seconds`."""
-        got: list[Json] = []
-        while True:
-            try:
-                got.append(await self.next(seconds))
-            except TimeoutError:
-                return got
 
     def types(self) -> list[str]:
         return [e["type"] for e in self.events]
@@ -594,7 +586,12 @@ async def test_commit_needs_100_ms_and_append_needs_whole_samples(
     await client.send(type="input_audio_buffer.commit")
     committed = await client.until("input_audio_buffer.committed")
     assert committed["previous_item_id"] is None
-    await peer.wait_for(lambda: peer.connections[0].input_audio_ms == 150)
+    await eventually(
+        lambda: peer.connections[0].input_audio_ms == 150,
+        timeout=10,
+        what="150 ms of input audio",
+        on=peer.changed,
+    )
     assert peer.connections[0].item_info[committed["item_id"]].audio_ms == 150
     assert len(peer.errors) == 3
 
@@ -675,7 +672,20 @@ async def test_semantic_vad_on_mulaw_waits_by_eagerness() -> None:
         await client.send(type="input_audio_buffer.append", audio=b64(speech))
         await client.send(type="input_audio_buffer.append", audio=b64(b"\xff" * 8 * 450))
         await client.until("input_audio_buffer.speech_started")
-        assert "input_audio_buffer.speech_stopped" not in {e["type"] for e in await client.quiet()}
+        # Turn detection runs as each append is handled: once both are, 450 ms of silence
+        # has been judged, and it was not enough for a turn to end.
+        conn = peer.connections[0]
+        await eventually(
+            lambda: (
+                len(conn.client_events("input_audio_buffer.append")) == 2
+                and conn.frames_handled == len(conn.received)
+            ),
+            timeout=10,
+            what="both appends handled",
+            on=peer.changed,
+        )
+        assert not conn.events("input_audio_buffer.speech_stopped")
+        assert "input_audio_buffer.speech_stopped" not in client.types()
         await client.send(type="input_audio_buffer.append", audio=b64(b"\xff" * 8 * 60))
         stopped = await client.until("input_audio_buffer.speech_stopped")
         await client.until("response.done")

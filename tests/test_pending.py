@@ -8,19 +8,27 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bridge.pending import PendingSessions
+from tests.support.waiting import Changes, eventually
 
 Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class Server:
+    """Counts the connections it has accepted and those still open, announcing each change."""
+
     def __init__(self) -> None:
         self.open = 0
+        self.accepted = 0
         self.port = 0
+        self.changed = Changes()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.open += 1
+        self.accepted += 1
+        self.changed.notify()
         await reader.read()  # until the client closes
         self.open -= 1
+        self.changed.notify()
         writer.close()
 
 
@@ -38,12 +46,14 @@ async def close(conn: Conn) -> None:
     await conn[1].wait_closed()
 
 
-async def settle(server: Server, count: int) -> None:
-    for _ in range(100):
-        if server.open == count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{server.open} connections open, expected {count}")
+async def settle(server: Server, count: int, timeout: float = 2.0) -> None:
+    await eventually(
+        lambda: server.open == count,
+        timeout=timeout,
+        what=f"{count} connections open",
+        on=server.changed,
+        context=lambda: f"{server.open} open",
+    )
 
 
 async def test_take_returns_the_opened_session(server: Server) -> None:
@@ -64,8 +74,7 @@ async def test_unclaimed_sessions_expire_and_close(server: Server) -> None:
         pending.start(key, lambda: asyncio.open_connection("127.0.0.1", server.port))
     assert len(pending) == 2  # each holds a call slot on this worker until claimed
     await settle(server, 2)
-    await asyncio.sleep(0.4)
-    await settle(server, 0)
+    await settle(server, 0, timeout=5)  # once the 0.2 s TTL has run out
     assert len(pending) == 0 and pending.expired == 2
     assert await pending.take("CA1", timeout_s=0.1) is None
 
@@ -73,23 +82,41 @@ async def test_unclaimed_sessions_expire_and_close(server: Server) -> None:
 async def test_failed_or_slow_opens_give_none(server: Server) -> None:
     pending: PendingSessions[Conn] = PendingSessions(close, ttl_s=5)
 
+    failed = asyncio.Event()
+    slow_ended = asyncio.Event()
+    slow_opened: list[Conn] = []
+
     async def refused() -> Conn:
+        failed.set()
         raise ConnectionRefusedError
 
     async def slow() -> Conn:
-        await asyncio.sleep(0.3)
-        return await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            await asyncio.sleep(0.3)  # longer than the take below is willing to wait
+            conn = await asyncio.open_connection("127.0.0.1", server.port)
+            slow_opened.append(conn)
+            return conn
+        finally:
+            slow_ended.set()
 
     pending.start("bad", refused)
     pending.start("slow", slow)
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(failed.wait(), 5)
     # A failed pre-connect still counts: its stream is coming and will open its own session.
     assert len(pending) == 2
     assert await pending.take("bad", timeout_s=1) is None
     assert await pending.take("slow", timeout_s=0.05) is None
     # The slow one is cancelled, or closed as soon as it opens: nothing stays open.
-    await asyncio.sleep(0.4)
-    await settle(server, 0)
+    await asyncio.wait_for(slow_ended.wait(), 5)
+    if slow_opened:
+        await eventually(
+            lambda: server.accepted == 1 and server.open == 0,
+            timeout=2,
+            what="the late session closed",
+            on=server.changed,
+        )
+    else:
+        assert server.accepted == 0
 
 
 async def test_close_all_on_shutdown(server: Server) -> None:

@@ -15,30 +15,21 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from persistence.embedded import free_loopback_port
 from persistence.store import Store
-from tests.call_harness import ACCOUNT, Env
-from tests.openai_peer import RealtimePeer, Say, Script
-from tests.servers import procfile_command
-from tests.telephony_fixtures import AUTH_TOKEN, PUBLIC, Service
-from tests.twilio_rest_peer import TwilioRestPeer
+from tests.support.call_harness import ACCOUNT, Env
+from tests.support.openai import RealtimePeer, Say, Script
+from tests.support.processes import LISTENING, Output
+from tests.support.servers import procfile_command
+from tests.support.telephony_fixtures import AUTH_TOKEN, PUBLIC, Service
+from tests.support.twilio_rest_peer import TwilioRestPeer
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 OWN_SETTINGS = ("MONGODB_", "OPENAI_", "TWILIO_", "PUBLIC_URL", "PORT", "DATA_DIR", "MAX_CALLS")
-
-
-async def wait_ready(http: httpx.AsyncClient, process: asyncio.subprocess.Process) -> None:
-    for _ in range(300):
-        if process.returncode is not None:
-            raise AssertionError("the server exited during start-up")
-        try:
-            if (await http.get("/readyz")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError("the server never became ready")
 
 
 async def test_a_call_through_the_procfile_server(mongo_uri: str, db_name: str) -> None:
@@ -76,23 +67,26 @@ async def test_a_call_through_the_procfile_server(mongo_uri: str, db_name: str) 
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
+        out, err = Output(process.stdout), Output(process.stderr)
         store = await Store.open(mongo_uri, db_name)
         base = f"http://127.0.0.1:{port}"
         try:
+            await err.wait_for(LISTENING)
             async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-                await wait_ready(http, process)
+                assert (await http.get("/readyz")).status_code == 200
                 env = Env(Service(base, None, http, direct_store=store), model, rest)
                 call_sid, twilio, caller = await env.dial_in()
-                await env.wait(lambda: twilio.played_ms() >= 800)
+                await env.wait(lambda: twilio.played_ms() >= 800, "0.8 s of the greeting heard")
                 caller.say()
-                await env.wait(lambda: bool(model.connections[0].truncations))
+                await env.wait(lambda: bool(model.connections[0].truncations), "the truncation")
                 await env.wait_played(twilio, 2)
                 live = (await http.get("/readyz")).json()
                 call, turns = await env.hang_up(call_sid, twilio, caller)
         finally:
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)
-            out, err = await asyncio.wait_for(process.communicate(), 30)
+            await asyncio.wait_for(process.wait(), 30)
+            output = await out.rest() + "\n" + await err.rest()
             await store.db.client.drop_database(db_name)
             await store.close()
 
@@ -106,7 +100,7 @@ async def test_a_call_through_the_procfile_server(mongo_uri: str, db_name: str) 
     # A clean shutdown (uvicorn re-raises SIGTERM once it has finished, so that is the
     # exit status), every line through the service's JSON logging, no errors.
     assert process.returncode in (0, -signal.SIGTERM)
-    lines = [line for line in (out + err).decode().splitlines() if line.strip()]
+    lines = [line for line in output.splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]
     assert all(e["level"] in ("DEBUG", "INFO", "WARNING") for e in entries), entries
     said = [e["msg"] for e in entries if e["logger"] == "uvicorn.error"]

@@ -12,7 +12,8 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
 from bridge.twilio_messages import clear_message, mark_message, media_message
-from tests.twilio_peer import TwilioPeer, sign
+from tests.support.twilio_peer import TwilioPeer, sign
+from tests.support.waiting import Changes, eventually
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 Script = Callable[[ServerConnection, list[dict[str, object]]], Awaitable[None]]
@@ -35,6 +36,16 @@ async def script_server() -> AsyncIterator[ScriptServer]:
         yield f"ws://127.0.0.1:{port}/twilio/media-stream", scripts, seen
 
 
+@pytest.fixture
+def heard() -> Changes:
+    """Announces what a script records (a message the server read, an echo)."""
+    return Changes()
+
+
+async def until(heard: Changes, check: Callable[[], bool], what: str) -> None:
+    await eventually(check, timeout=5, what=what, on=heard)
+
+
 async def read_until_start(ws: ServerConnection, seen: list[dict[str, object]]) -> str:
     while True:
         msg = json.loads(await ws.recv())
@@ -49,19 +60,21 @@ def peer_for(url: str) -> TwilioPeer:
 
 async def test_sends_twilio_shaped_messages_with_string_numbers(
     script_server: ScriptServer,
+    heard: Changes,
 ) -> None:
     url, scripts, seen = script_server
 
     async def script(ws: ServerConnection, seen: list[dict[str, object]]) -> None:
         async for frame in ws:
             seen.append(json.loads(frame))
+            heard.notify()
 
     scripts.append(script)
     async with peer_for(url) as peer:
         await peer.begin()
         await peer.stream_audio(b"\x7f" * 480)
         await peer.send_stop()
-        await asyncio.sleep(0.05)
+        await until(heard, lambda: seen[-1].get("event") == "stop", "the stop message")
     assert seen[0]["signature"] == sign(TOKEN, "wss://voice.example.test/twilio/media-stream")
     events = [m["event"] for m in seen[1:]]
     assert events == ["connected", "start", "media", "media", "media", "stop"]
@@ -86,7 +99,9 @@ async def test_sends_twilio_shaped_messages_with_string_numbers(
     assert base64.b64decode(media[0]["media"]["payload"]) == b"\x7f" * 160  # type: ignore[index]
 
 
-async def test_marks_echo_after_their_audio_has_played(script_server: ScriptServer) -> None:
+async def test_marks_echo_after_their_audio_has_played(
+    script_server: ScriptServer, heard: Changes
+) -> None:
     url, scripts, _ = script_server
     echoes: list[tuple[float, str]] = []
 
@@ -101,11 +116,12 @@ async def test_marks_echo_after_their_audio_has_played(script_server: ScriptServ
             if msg["event"] == "mark":
                 assert isinstance(msg["sequenceNumber"], str)
                 echoes.append((time.monotonic() - sent, msg["mark"]["name"]))
+                heard.notify()
 
     scripts.append(script)
     async with peer_for(url) as peer:
         await peer.begin()
-        await asyncio.sleep(0.35)
+        await until(heard, lambda: len(echoes) == 2, "both marks echoed")
         assert peer.errors == []
         assert peer.played_bytes() == 1600
     assert [name for _, name in echoes] == ["nothing-buffered", "after-200ms"]
@@ -115,6 +131,7 @@ async def test_marks_echo_after_their_audio_has_played(script_server: ScriptServ
 
 async def test_clear_drops_queued_audio_and_echoes_every_pending_mark(
     script_server: ScriptServer,
+    heard: Changes,
 ) -> None:
     url, scripts, _ = script_server
     echoes: list[str] = []
@@ -124,20 +141,23 @@ async def test_clear_drops_queued_audio_and_echoes_every_pending_mark(
         for i in range(3):
             await ws.send(media_message(sid, base64.b64encode(b"\x00" * 800).decode()))  # 100 ms
             await ws.send(mark_message(sid, f"m{i}"))
-        await asyncio.sleep(0.15)
+        await asyncio.sleep(0.15)  # the server clears 150 ms into the 300 ms of audio
         await ws.send(clear_message(sid))
         async for frame in ws:
             msg = json.loads(frame)
             if msg["event"] == "mark":
                 echoes.append(msg["mark"]["name"])
+                heard.notify()
 
     scripts.append(script)
     async with peer_for(url) as peer:
         await peer.begin()
-        await asyncio.sleep(0.4)
+        await until(heard, lambda: len(echoes) == 3, "every pending mark echoed")
         played = peer.played_ms()
+        later = peer.played_ms(at=time.monotonic() + 1.0)
     assert echoes == ["m0", "m1", "m2"]
-    assert 140 <= played <= 200  # ~150 ms had played when the clear came; nothing after
+    assert 140 <= played <= 200  # ~150 ms had played when the clear came
+    assert later == played  # and nothing plays after it
 
 
 async def test_protocol_errors_are_recorded(script_server: ScriptServer) -> None:
@@ -152,7 +172,6 @@ async def test_protocol_errors_are_recorded(script_server: ScriptServer) -> None
         await ws.send(
             json.dumps({"event": "mark", "streamSid": sid, "mark": {"name": "x", "extra": 1}})
         )
-        await asyncio.sleep(0.1)
 
     scripts.append(script)
     async with peer_for(url) as peer:
@@ -162,7 +181,9 @@ async def test_protocol_errors_are_recorded(script_server: ScriptServer) -> None
     assert codes == ["31950", "31924", "31924", "31924", "31924"]
 
 
-async def test_marks_due_together_echo_in_the_order_sent(script_server: ScriptServer) -> None:
+async def test_marks_due_together_echo_in_the_order_sent(
+    script_server: ScriptServer, heard: Changes
+) -> None:
     url, scripts, _ = script_server
     echoes: list[str] = []
     names = [f"m{i}" for i in range(40)]
@@ -176,9 +197,10 @@ async def test_marks_due_together_echo_in_the_order_sent(script_server: ScriptSe
             msg = json.loads(frame)
             if msg["event"] == "mark":
                 echoes.append(msg["mark"]["name"])
+                heard.notify()
 
     scripts.append(script)
     async with peer_for(url) as peer:
         await peer.begin()
-        await asyncio.sleep(0.2)
+        await until(heard, lambda: len(echoes) == len(names), "every mark echoed")
     assert echoes == names

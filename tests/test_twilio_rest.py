@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from telephony.twilio_rest import TwilioCalls
-from tests.twilio_rest_peer import TwilioRestPeer
+from tests.support.twilio_rest_peer import TwilioRestPeer
 
 ACCOUNT = "AC" + "a" * 32
 TOKEN = "0123456789abcdef0123456789abcdef"

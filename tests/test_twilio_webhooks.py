@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.telephony_fixtures import PUBLIC, Service, service, settings_for
-from tests.twilio_peer import sid
+from tests.support.telephony_fixtures import PUBLIC, Service, service, settings_for
+from tests.support.twilio_peer import sid
 
 
 @pytest.fixture
@@ -94,8 +94,8 @@ async def test_bad_or_missing_signature_is_403(svc: Service, signature: str) -> 
 
 
 async def test_tampered_parameters_fail_the_signature(svc: Service) -> None:
-    from tests.telephony_fixtures import AUTH_TOKEN
-    from tests.twilio_peer import sign
+    from tests.support.telephony_fixtures import AUTH_TOKEN
+    from tests.support.twilio_peer import sign
 
     form = voice_form(sid("CA"))
     good = sign(AUTH_TOKEN, PUBLIC + "/twilio/voice", form)

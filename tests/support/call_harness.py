@@ -11,13 +11,15 @@ from pathlib import Path
 
 from persistence import CallRecord, Turn
 from service.server import ServerName
-from tests.openai_peer import RealtimePeer, Script
-from tests.telephony_fixtures import AUTH_TOKEN, Service, service, settings_for
-from tests.twilio_peer import FRAME_BYTES, SILENCE, TwilioPeer, sid
-from tests.twilio_rest_peer import TwilioRestPeer
+from tests.support.openai import RealtimePeer, Script
+from tests.support.telephony_fixtures import AUTH_TOKEN, Service, service, settings_for
+from tests.support.twilio_peer import FRAME_BYTES, FRAME_S, SILENCE, TwilioPeer, sid
+from tests.support.twilio_rest_peer import TwilioRestPeer
+from tests.support.waiting import RECHECK_S, Changes, eventually
 
 ACCOUNT = "AC" + "5" * 32
-SPEECH = (Path(__file__).parent / "fixtures" / "speech" / "speech_8k.ulaw").read_bytes()
+SPEECH = (Path(__file__).parents[1] / "fixtures" / "speech" / "speech_8k.ulaw").read_bytes()
+WAIT_S = 15.0  # how long a whole-call step may take before the test fails
 
 
 @dataclass
@@ -28,6 +30,7 @@ class Caller:
     _queue: list[bytes] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
     speaking: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: Changes = field(default_factory=Changes)  # a frame left the queue
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -40,8 +43,11 @@ class Caller:
                 frame = self._queue.pop(0) if self._queue else SILENCE
                 if not self._queue:
                     self.speaking.clear()
+                self.changed.notify()
                 await self.twilio.send_media(frame)
-                next_at += 0.020
+                # A handset sends a frame every 20 ms, in real time: the pacing is the
+                # simulation, not a wait.
+                next_at += FRAME_S
                 await asyncio.sleep(max(0.0, next_at - loop.time()))
 
     def say(self, audio: bytes = SPEECH) -> None:
@@ -51,11 +57,9 @@ class Caller:
         self.speaking.set()
 
     async def finish_speaking(self, timeout: float = 10.0) -> None:
-        async def drained() -> None:
-            while self._queue:
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(drained(), timeout)
+        await eventually(
+            lambda: not self._queue, timeout=timeout, what="the caller to finish", on=self.changed
+        )
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -83,18 +87,30 @@ class Env:
         caller.start()
         return call_sid, twilio, caller
 
-    async def wait(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() > deadline:
-                raise TimeoutError(
-                    f"condition not met; model errors={self.model.errors}, "
-                    f"rest errors={self.rest.errors}"
-                )
-            await asyncio.sleep(0.02)
+    def changes(self) -> list[Changes]:
+        """Everything the peers record: the model, Twilio's REST API and every stream."""
+        return [self.model.changed, self.rest.changed, *(t.changed for t in self.calls.values())]
 
-    async def wait_played(self, twilio: TwilioPeer, responses: int, timeout: float = 15) -> None:
+    def protocol_errors(self) -> str:
+        streams = {sid: t.errors for sid, t in self.calls.items() if t.errors}
+        return (
+            f"model errors={self.model.errors}, rest errors={self.rest.errors}, "
+            f"stream errors={streams}"
+        )
+
+    async def wait(self, predicate: Callable[[], bool], what: str, timeout: float = WAIT_S) -> None:
+        """Until `predicate` holds, re-checked whenever a peer records something."""
+        await eventually(
+            predicate,
+            timeout=timeout,
+            what=what,
+            on=self.changes(),
+            context=self.protocol_errors,
+        )
+
+    async def wait_played(
+        self, twilio: TwilioPeer, responses: int, timeout: float = WAIT_S
+    ) -> None:
         """Until `responses` replies have been sent and the handset has played all of them."""
 
         def done() -> bool:
@@ -105,22 +121,25 @@ class Env:
                 len(s.audio) for s in twilio.segments
             )
 
-        await self.wait(done, timeout)
+        await self.wait(done, f"{responses} replies sent and played", timeout)
 
-    async def ended(self, call_sid: str, timeout: float = 15.0) -> CallRecord:
+    async def ended(self, call_sid: str, timeout: float = WAIT_S) -> CallRecord:
         """The call document once the session has written its report."""
         store = self.svc.store
-        record: CallRecord | None = None
 
-        async def written() -> None:
-            nonlocal record
-            while True:
-                record = await store.calls.get(call_sid)
-                if record is not None and record.completion and "ended" in record.timings:
-                    return
-                await asyncio.sleep(0.05)
+        async def written() -> CallRecord | None:
+            record = await store.calls.get(call_sid)
+            if record is not None and record.completion and "ended" in record.timings:
+                return record
+            return None
 
-        await asyncio.wait_for(written(), timeout)
+        record = await eventually(
+            written,
+            timeout=timeout,
+            what=f"call {call_sid}'s report in the database",
+            every=RECHECK_S,
+            context=self.protocol_errors,
+        )
         assert record is not None
         return record
 

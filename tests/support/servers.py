@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shlex
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,10 +15,12 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Quart
 
-from persistence.embedded import free_loopback_port
 from service.server import ServerName, uvicorn_server
 
-PROCFILE = Path(__file__).resolve().parent.parent / "Procfile"
+PROCFILE = Path(__file__).resolve().parents[2] / "Procfile"
+# Hypercorn's wait for open connections at shutdown. Every test closes its clients before
+# the server stops, so this only bounds a connection a test left behind.
+GRACEFUL_S = 0.5
 
 
 def procfile_command(port: int, host: str = "127.0.0.1") -> list[str]:
@@ -28,10 +32,20 @@ def procfile_command(port: int, host: str = "127.0.0.1") -> list[str]:
     return args
 
 
+def listening_socket() -> socket.socket:
+    """A socket already listening on a port of its own: no other test (or xdist worker) can
+    take the port, and connections made before the server accepts wait in the backlog."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
+
+
 @contextlib.asynccontextmanager
 async def running(app: Quart, server: ServerName = "hypercorn") -> AsyncIterator[str]:
     """Serve `app` (start-up and shutdown hooks included); yields its base URL."""
-    port = free_loopback_port()
+    sock = listening_socket()
+    port: int = sock.getsockname()[1]
     stop = asyncio.Event()
     started = asyncio.Event()
 
@@ -41,29 +55,25 @@ async def running(app: Quart, server: ServerName = "hypercorn") -> AsyncIterator
 
     if server == "uvicorn":
         uv = uvicorn_server(app, "127.0.0.1", port, "WARNING")
-        task = asyncio.create_task(uv.serve())
+        task = asyncio.create_task(uv.serve(sockets=[sock]))
+        fd = None
     else:
         config = Config()
-        config.bind = [f"127.0.0.1:{port}"]
+        fd = sock.detach()  # Hypercorn takes the socket over, and closes it when done
+        config.bind = [f"fd://{fd}"]
         config.accesslog = None
-        config.graceful_timeout = 2.0
+        config.graceful_timeout = GRACEFUL_S
         task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))
     waiter = asyncio.create_task(started.wait())
     done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         waiter.cancel()
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        sock.close()
         task.result()  # re-raise the start-up failure
         raise RuntimeError(f"{server} stopped during start-up")
-    # The socket is bound right after start-up; wait until it accepts.
-    for _ in range(200):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.01)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        break
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

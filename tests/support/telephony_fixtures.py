@@ -15,8 +15,8 @@ from service.server import ServerName
 from service.services import Services
 from service.settings import Secret, Settings
 from telephony.twilio_auth import stream_token
-from tests.servers import running
-from tests.twilio_peer import TwilioPeer, sid, sign
+from tests.support.servers import running
+from tests.support.twilio_peer import TwilioPeer, sid, sign
 
 AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
 PUBLIC = "https://voice.example.test"

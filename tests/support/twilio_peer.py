@@ -7,6 +7,8 @@ upgrade with the SDK's algorithm, and plays the server's audio back in real time
 played, and every pending mark is echoed at once on `clear`. Anything Twilio would
 reject (binary frames, unknown events or fields, bad base64, a wrong streamSid) is
 recorded in `errors`, with Twilio's error code, so tests can assert there were none.
+Every change to what it records, and every 20 ms frame its handset plays, is announced on
+`changed`, so tests wait for what they expect with `eventually`.
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.support.waiting import Changes
+
 BYTES_PER_MS = 8
 FRAME_BYTES = 160  # 20 ms of 8 kHz mu-law
+FRAME_S = 0.020
+PLAYED_OUT_S = 0.002  # past the last byte's due time, so float rounding cannot cut it off
 SILENCE = b"\xff" * FRAME_BYTES
 ALLOWED_KEYS = {
     "media": ({"event", "streamSid", "media"}, {"payload"}),
@@ -98,7 +104,9 @@ class TwilioPeer:
         self._queued_until = 0.0
         self._pending: list[PendingMark] = []
         self._echo_tasks: set[asyncio.Task[None]] = set()
+        self._clock: asyncio.TimerHandle | None = None
         self.closed = asyncio.Event()
+        self.changed = Changes()
 
     # -- connection -------------------------------------------------------------------
 
@@ -127,6 +135,9 @@ class TwilioPeer:
         for mark in self._pending:
             if mark.handle:
                 mark.handle.cancel()
+        if self._clock is not None:
+            self._clock.cancel()
+            self._clock = None
 
     async def wait_closed(self, timeout: float = 5.0) -> None:
         await asyncio.wait_for(self.closed.wait(), timeout)
@@ -204,7 +215,7 @@ class TwilioPeer:
         next_at = loop.time()
         for frame in frames:
             await self.send_media(frame)
-            next_at += 0.020
+            next_at += FRAME_S
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 
     async def send_silence(self, seconds: float) -> None:
@@ -236,6 +247,7 @@ class TwilioPeer:
 
     async def _echo_mark(self, name: str) -> None:
         self.echoed_marks.append((time.monotonic(), name))
+        self.changed.notify()
         with contextlib.suppress(ConnectionClosed):
             await self.send_raw(
                 json.dumps(
@@ -262,11 +274,18 @@ class TwilioPeer:
                 self.close_code = self._ws.close_code
                 self.close_reason = self._ws.close_reason or ""
             self.closed.set()
+            self.changed.notify()
 
     def _error(self, code: int, detail: str) -> None:
         self.errors.append(f"{code}: {detail}")
 
     def _on_frame(self, frame: str | bytes) -> None:
+        try:
+            self._check_and_play(frame)
+        finally:
+            self.changed.notify()
+
+    def _check_and_play(self, frame: str | bytes) -> None:
         now = time.monotonic()
         if isinstance(frame, bytes):
             self._error(31950, "binary frame")
@@ -315,6 +334,17 @@ class TwilioPeer:
         start = max(now, self._queued_until)
         self.segments.append(Segment(start, audio))
         self._queued_until = start + len(audio) / (BYTES_PER_MS * 1000)
+        if self._clock is None:
+            self._clock = asyncio.get_running_loop().call_later(FRAME_S, self._tick)
+
+    def _tick(self) -> None:
+        """The handset's playback clock: one tick per 20 ms frame played, and one just past
+        the end, so a test waiting on what has been heard wakes as it is heard."""
+        self._clock = None
+        self.changed.notify()
+        left = self._queued_until + PLAYED_OUT_S - time.monotonic()
+        if left > 0:
+            self._clock = asyncio.get_running_loop().call_later(min(FRAME_S, left), self._tick)
 
     def _on_mark(self, now: float, name: object) -> None:
         if not isinstance(name, str):

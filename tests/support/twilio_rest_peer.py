@@ -3,7 +3,7 @@
 Strict like the real one: Basic auth with the account SID and auth token, the
 2010-04-01 path, form-encoded parameters, and exactly one of Status or Twiml.
 When a call is ended it tells the test, which plays Twilio's part by stopping the
-media stream.
+media stream. Every update or refusal it records is announced on `changed`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from quart import Quart, Response, jsonify, request
 
-from tests.servers import running
+from tests.support.servers import running
+from tests.support.waiting import Changes
 
 
 @dataclass
@@ -42,57 +43,65 @@ class TwilioRestPeer:
     fail_with: int | None = None  # answer every update with this HTTP status
     live_calls: set[str] = field(default_factory=set)  # calls in progress; others are 404
     base: str = ""
+    changed: Changes = field(default_factory=Changes)
 
     def app(self) -> Quart:
         app = Quart(__name__)
 
         @app.post("/2010-04-01/Accounts/<account>/Calls/<call_sid>.json")
         async def update(account: str, call_sid: str) -> Response | tuple[Response, int]:
-            expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-            if request.headers.get("Authorization") != f"Basic {expected}":
-                self.errors.append("bad credentials")
-                return jsonify(code=20003, message="Authenticate", status=401), 401
-            if account != self.account_sid:
-                self.errors.append("wrong account")
-                return jsonify(code=20404, message="not found", status=404), 404
-            if call_sid not in self.live_calls:
-                self.errors.append(f"update for a call not in progress: {call_sid}")
-                return jsonify(code=20404, message="not found", status=404), 404
-            form = await request.form
-            unknown = set(form) - {"Status", "Twiml", "Url", "Method"}
-            if unknown:
-                self.errors.append(f"unknown parameters {sorted(unknown)}")
-                return jsonify(code=21218, message="Invalid parameter", status=400), 400
-            status, twiml = form.get("Status"), form.get("Twiml")
-            if (status is None) == (twiml is None):
-                self.errors.append("need exactly one of Status and Twiml")
-                return jsonify(code=21218, message="Invalid parameter", status=400), 400
-            if status is not None and status not in ("completed", "canceled"):
-                self.errors.append(f"invalid Status {status!r}")
-                return jsonify(code=21218, message="Invalid Status", status=400), 400
-            if twiml is not None:
-                try:
-                    ET.fromstring(twiml)
-                except ET.ParseError:
-                    self.errors.append("Twiml is not XML")
-                    return jsonify(code=12100, message="Document parse failure", status=400), 400
-            if self.fail_with is not None:
-                return jsonify(code=20500, message="Internal error", status=self.fail_with), (
-                    self.fail_with
-                )
-            self.updates.append(Update(call_sid, status, twiml))
-            self.live_calls.discard(call_sid)  # it has ended: a second update is refused
-            if self.on_end is not None:
-                await self.on_end(call_sid)
-            return jsonify(
-                sid=call_sid,
-                account_sid=account,
-                status=status or "in-progress",
-                api_version="2010-04-01",
-                uri=f"/2010-04-01/Accounts/{account}/Calls/{call_sid}.json",
-            )
+            try:
+                return await self._update(account, call_sid)
+            finally:
+                self.changed.notify()
 
         return app
+
+    async def _update(self, account: str, call_sid: str) -> Response | tuple[Response, int]:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if request.headers.get("Authorization") != f"Basic {expected}":
+            self.errors.append("bad credentials")
+            return jsonify(code=20003, message="Authenticate", status=401), 401
+        if account != self.account_sid:
+            self.errors.append("wrong account")
+            return jsonify(code=20404, message="not found", status=404), 404
+        if call_sid not in self.live_calls:
+            self.errors.append(f"update for a call not in progress: {call_sid}")
+            return jsonify(code=20404, message="not found", status=404), 404
+        form = await request.form
+        unknown = set(form) - {"Status", "Twiml", "Url", "Method"}
+        if unknown:
+            self.errors.append(f"unknown parameters {sorted(unknown)}")
+            return jsonify(code=21218, message="Invalid parameter", status=400), 400
+        status, twiml = form.get("Status"), form.get("Twiml")
+        if (status is None) == (twiml is None):
+            self.errors.append("need exactly one of Status and Twiml")
+            return jsonify(code=21218, message="Invalid parameter", status=400), 400
+        if status is not None and status not in ("completed", "canceled"):
+            self.errors.append(f"invalid Status {status!r}")
+            return jsonify(code=21218, message="Invalid Status", status=400), 400
+        if twiml is not None:
+            try:
+                ET.fromstring(twiml)
+            except ET.ParseError:
+                self.errors.append("Twiml is not XML")
+                return jsonify(code=12100, message="Document parse failure", status=400), 400
+        if self.fail_with is not None:
+            return jsonify(code=20500, message="Internal error", status=self.fail_with), (
+                self.fail_with
+            )
+        self.updates.append(Update(call_sid, status, twiml))
+        self.live_calls.discard(call_sid)  # it has ended: a second update is refused
+        self.changed.notify()
+        if self.on_end is not None:
+            await self.on_end(call_sid)
+        return jsonify(
+            sid=call_sid,
+            account_sid=account,
+            status=status or "in-progress",
+            api_version="2010-04-01",
+            uri=f"/2010-04-01/Accounts/{account}/Calls/{call_sid}.json",
+        )
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[TwilioRestPeer]:
