@@ -42,7 +42,7 @@ class ModelLink(Protocol):
 
     async def send_audio(self, b64: str) -> None: ...
     async def respond(self, instructions: str | None = None) -> None: ...
-    async def cancel(self) -> None: ...
+    async def cancel(self, response_id: str) -> None: ...
     async def truncate(self, item_id: str, heard_ms: int) -> None: ...
     async def tool_output(self, call_id: str, output: str) -> None: ...
     async def note(self, text: str) -> None:
@@ -117,8 +117,8 @@ class RealtimeLink:
     async def respond(self, instructions: str | None = None) -> None:
         await self._send(rt.response_create(instructions))
 
-    async def cancel(self) -> None:
-        await self._send(rt.response_cancel())
+    async def cancel(self, response_id: str) -> None:
+        await self._send(rt.response_cancel(response_id))
 
     async def truncate(self, item_id: str, heard_ms: int) -> None:
         await self._send(rt.truncate(item_id, heard_ms))

@@ -139,8 +139,8 @@ class Playout:
         self.playback.cleared()
         self._outbound.clear()
         await self.send(clear_message(self.stream_sid))
-        if cutting:
-            await self._link.cancel()
+        if reply is not None and cutting:
+            await self._link.cancel(reply.response_id)
         if cut is not None:
             await self._link.truncate(cut.item_id, heard)
             log.info("barge-in: caller heard %d ms of the reply", heard, extra=self._extra)

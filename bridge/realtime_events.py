@@ -99,8 +99,9 @@ def response_create(instructions: str | None = None) -> dict[str, Any]:
     return {"type": "response.create", "response": {"instructions": instructions}}
 
 
-def response_cancel() -> dict[str, Any]:
-    return {"type": "response.cancel"}
+def response_cancel(response_id: str) -> dict[str, Any]:
+    """Names the response: a bare cancel stops whichever is active when it arrives."""
+    return {"type": "response.cancel", "response_id": response_id}
 
 
 def truncate(item_id: str, audio_end_ms: int) -> dict[str, Any]:

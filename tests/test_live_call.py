@@ -179,6 +179,8 @@ async def test_barge_in_truncates_to_what_the_caller_heard(
     # The response was cancelled (by the server's VAD or by us) and nothing of it
     # reached the caller after the clear.
     dones = conn.events("response.done")
+    greeting_id = dones[0]["response"]["id"]
+    assert all(c.get("response_id") == greeting_id for c in conn.client_events("response.cancel"))
     if realtime_factor < 2:  # still streaming when interrupted
         assert dones[0]["response"]["status"] == "cancelled"
         cut = conn.responses[0].cancelled_at_event

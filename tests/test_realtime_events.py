@@ -72,6 +72,8 @@ def test_client_events() -> None:
     ]
     assert rt.message_item("user", "Hi")["item"]["content"][0]["type"] == "input_text"
     assert rt.response_create("Say bye")["response"] == {"instructions": "Say bye"}
+    # Named, so a cancel arriving late never stops the response that followed.
+    assert rt.response_cancel("resp_1") == {"type": "response.cancel", "response_id": "resp_1"}
 
 
 def test_server_events_are_typed() -> None:

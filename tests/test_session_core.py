@@ -85,7 +85,7 @@ async def test_barge_in_truncates_to_what_the_caller_heard(start_rig: StartRig) 
     await rig.link.feed(rt.SpeechStarted("user_1", 700))
 
     assert rig.twilio.messages[-1]["event"] == "clear"
-    assert rig.link.sent("cancel") == [("cancel",)]
+    assert rig.link.sent("cancel") == [("cancel", response)]
     # The last echo, plus playback since: 600 + 50 ms.
     assert rig.link.sent("truncate") == [("truncate", item, 650)]
     sent = rig.twilio.audio_bytes()
@@ -120,7 +120,7 @@ async def test_barge_in_during_a_pause_in_the_reply_stops_the_rest(start_rig: St
     await rig.audio(response, item, ms=500)
     await rig.play_out()  # all of it heard; the model has paused, more is on its way
     await rig.link.feed(rt.SpeechStarted("user_1", 600))
-    assert rig.link.sent("cancel") == [("cancel",)]
+    assert rig.link.sent("cancel") == [("cancel", response)]
     assert rig.link.sent("truncate") == [("truncate", item, 500)]
     sent = rig.twilio.audio_bytes()
     await rig.audio(response, item, ms=300)  # in flight when the reply was cancelled
@@ -248,7 +248,7 @@ async def test_time_limit_mid_reply_cuts_it_and_plays_a_goodbye(start_rig: Start
     response, item = await rig.reply_starts()
     await rig.audio(response, item, ms=3000)
     await rig.clock.advance(60)  # the limit, mid-reply
-    assert rig.twilio.events("clear") and rig.link.sent("cancel") == [("cancel",)]
+    assert rig.twilio.events("clear") and rig.link.sent("cancel") == [("cancel", response)]
     await rig.session.on_media(Media("2", "MZ", "inbound", "1", "0", "/w=="), b"\xff")
     assert rig.link.audio == []  # the caller is no longer heard
     await rig.reply_ends(response, item, "A long answer.", status="cancelled")

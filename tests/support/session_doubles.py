@@ -140,8 +140,8 @@ class ScriptedLink:
     async def respond(self, instructions: str | None = None) -> None:
         self.commands.append(("respond", instructions))
 
-    async def cancel(self) -> None:
-        self.commands.append(("cancel",))
+    async def cancel(self, response_id: str) -> None:
+        self.commands.append(("cancel", response_id))
 
     async def truncate(self, item_id: str, heard_ms: int) -> None:
         self.commands.append(("truncate", item_id, heard_ms))
