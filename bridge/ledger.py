@@ -71,6 +71,23 @@ class ConversationLedger:
         self._turns[seq] = turn
         return [turn]
 
+    def caller_unheard(self, item_id: str) -> list[Turn]:
+        """The caller's turn could not be transcribed: kept, flagged, so the order of turns
+        (and the answers evaluations refer to) still lines up."""
+        seq = self._caller_seq.get(item_id)
+        if seq is None:
+            seq = self._caller_seq[item_id] = self._next_seq()
+        turn = Turn(
+            call_sid=self.call_sid,
+            seq=seq,
+            speaker="caller",
+            text="",
+            item_id=item_id,
+            transcription_failed=True,
+        )
+        self._turns[seq] = turn
+        return [turn]
+
     # -- the assistant -------------------------------------------------------------------
 
     def assistant_started(self, item_id: str, response_id: str) -> None:

@@ -191,6 +191,7 @@ class CallSession:
                 log.warning("model error %s", why, extra=self._ctx)
             case rt.TranscriptionFailed():
                 log.warning("caller transcription failed", extra=self._ctx)
+                self._record(self.ledger.caller_unheard(event.item_id))
 
     async def _on_tool(self, call: rt.FunctionCall) -> None:
         reply = self.out.reply

@@ -206,6 +206,8 @@ class Turn(Record):
     truncated_at_ms: int | None = None
     item_id: str | None = None
     created_at: datetime | None = None
+    transcription_failed: bool = False
+    """The caller spoke but their words could not be transcribed: the text is unknown."""
 
 
 class Evaluation(Record):

@@ -158,6 +158,26 @@ async def test_late_caller_transcripts_keep_conversation_order(start_rig: StartR
     assert [t.seq for t in rig.recorder.turns] == [0, 2, 1]  # stored later, ordered earlier
 
 
+async def test_a_caller_turn_that_cannot_be_transcribed_keeps_its_place(
+    start_rig: StartRig,
+) -> None:
+    rig = await start_rig()
+    await rig.say("Hello, tell me about yourself.", ms=400)
+    await rig.play_out()
+    await rig.link.feed(
+        rt.Committed("user_1", None), rt.TranscriptionFailed("user_1", "audio unreadable")
+    )
+    await rig.say("Could you say that again?", ms=400)
+    await rig.play_out()
+    assert rig.recorder.transcript() == [
+        ("assistant", "Hello, tell me about yourself."),
+        ("caller", ""),
+        ("assistant", "Could you say that again?"),
+    ]
+    unheard = sorted(rig.recorder.turns, key=lambda t: t.seq)[1]
+    assert unheard.transcription_failed and unheard.item_id == "user_1"
+
+
 async def test_latency_from_the_end_of_speech_to_the_first_audio(start_rig: StartRig) -> None:
     rig = await start_rig()
     await rig.say("Hello.", ms=200)
