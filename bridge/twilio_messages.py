@@ -105,7 +105,7 @@ def parse(text: str | bytes) -> TwilioEvent:
         raise TwilioMessageError("oversize_frame", f"{len(text)} bytes")
     try:
         msg = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting deep enough to exhaust the parser, too
         raise TwilioMessageError("malformed_json", "frame is not JSON") from None
     if not isinstance(msg, dict):
         raise TwilioMessageError("malformed_json", "frame is not a JSON object")

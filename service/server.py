@@ -23,6 +23,7 @@ from quart import Quart
 ServerName = Literal["uvicorn", "hypercorn"]
 SERVERS: tuple[ServerName, ...] = ("uvicorn", "hypercorn")
 GRACEFUL_S = 5
+WS_MAX_SIZE = 1 << 20
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -62,7 +63,9 @@ def uvicorn_server(app: Quart, host: str, port: int, log_level: str) -> uvicorn.
             log_config=None,  # our JSON handler on the root logger formats uvicorn's lines
             log_level=log_level.lower(),
             timeout_graceful_shutdown=GRACEFUL_S,
-            ws_max_size=1 << 16,  # a Twilio frame is ~330 bytes
+            # A Twilio frame is ~330 bytes; anything up to this is read, counted as bad input
+            # and survived (bridge.twilio_messages), only larger frames close the stream.
+            ws_max_size=WS_MAX_SIZE,
             ws_per_message_deflate=False,  # Twilio does not compress; never negotiate it
         )
     )

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from persistence import CallRecord
+from service.server import SERVERS, ServerName
 from tests.support.telephony_fixtures import Service, service, settings_for
 from tests.support.twilio_peer import SILENCE, sid
 from tests.support.waiting import RECHECK_S, eventually
@@ -159,7 +160,16 @@ async def test_mismatched_call_id_parameter_is_refused(svc: Service) -> None:
     assert peer.close_code == 1008
 
 
-async def test_bad_input_is_counted_and_survived(svc: Service) -> None:
+@pytest.mark.parametrize("server", SERVERS)
+async def test_bad_input_is_counted_and_survived(
+    mongo_uri: str, db_name: str, server: ServerName
+) -> None:
+    settings = settings_for(mongo_uri, db_name, enable_realtime=False)
+    async with service(settings, server=server) as svc:
+        await _send_bad_input(svc)
+
+
+async def _send_bad_input(svc: Service) -> None:
     call_sid = await svc.incoming_call()
     async with svc.peer(call_sid) as peer:
         await peer.send_connected()
@@ -171,6 +181,8 @@ async def test_bad_input_is_counted_and_survived(svc: Service) -> None:
         await peer.send_raw(json.dumps({"event": "media", "streamSid": peer.stream_sid}))
         await peer.send_raw(b"\x00\x01binary")
         await peer.send_raw("x" * (70 * 1024))
+        await peer.send_raw("x" * (900 * 1024))  # past the parser's cap, within the server's
+        await peer.send_raw("[" * 30_000 + "]" * 30_000)  # deep enough to exhaust a parser
         await peer.send_raw(
             json.dumps(
                 {
@@ -194,11 +206,11 @@ async def test_bad_input_is_counted_and_survived(svc: Service) -> None:
     assert call.stream is not None
     assert call.stream.bad_input == {
         "before_start": 1,
-        "malformed_json": 2,
+        "malformed_json": 3,
         "unknown_event": 1,
         "missing_field": 1,
         "binary_frame": 1,
-        "oversize_frame": 1,
+        "oversize_frame": 2,
         "bad_payload": 1,
     }
     assert call.stream.frames_in == 1
