@@ -9,10 +9,14 @@ from service.services import EXTENSION, Services
 from service.settings import Settings
 from telephony import face, media_stream, twilio_webhooks
 
+MAX_BODY_BYTES = 1 << 20
+
 
 def create_app(settings: Settings, services: Services | None = None) -> Quart:
     """Build the app; pass `services` already started to own their lifetime yourself."""
     app = Quart(__name__)
+    # No request this service takes is near this; larger bodies are refused unread (413).
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     owned = services is None
     svc = services if services is not None else Services(settings)
     app.extensions[EXTENSION] = svc

@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
+from urllib.parse import parse_qsl
 
 from quart import Blueprint, Response, request
 from twilio.twiml.voice_response import Connect, VoiceResponse
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from bridge.clock import utcnow
-from evaluation.cost import Direction
 from evaluation.templates import DEFAULT_TEMPLATE
-from persistence import TERMINAL_STATUSES, NewCall, StatusEvent, StreamStatus
+from persistence import NewCall, StatusEvent, StreamStatus
 from persistence.store import Store
 from telephony.face import face
-from telephony.privacy import mask_phone
+from telephony.privacy import mask_phone, mask_phones_in
 from telephony.twilio_auth import public_base, websocket_base
+from telephony.twilio_params import direction, problem
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
@@ -30,7 +33,7 @@ BUSY_MESSAGE = (
     "All our interviewers are busy right now. Please call again in a few minutes. Goodbye."
 )
 DEFAULT_TEMPLATE_ID = DEFAULT_TEMPLATE.template_id
-KNOWN_STATUSES = {"queued", "initiated", "ringing", "in-progress", *TERMINAL_STATUSES}
+MAX_BODY_BYTES = 64 * 1024
 
 Handler = Callable[[dict[str, str]], Awaitable[Response | tuple[Response, int]]]
 
@@ -43,6 +46,22 @@ def _text(body: str, status: int) -> Response:
     return Response(body, status=status, content_type="text/plain; charset=utf-8")
 
 
+async def _read_form() -> MultiDict[str, str] | None:
+    """The posted form, or None when the body is larger than Twilio ever sends (a few
+    hundred bytes): unsigned bytes are read only as far as that."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        return None
+    data = bytearray()
+    try:
+        async for chunk in request.body:
+            data += chunk
+            if len(data) > MAX_BODY_BYTES:
+                return None
+    except RequestEntityTooLarge:
+        return None
+    return MultiDict(parse_qsl(data.decode("utf-8", "replace"), keep_blank_values=True))
+
+
 def signed(handler: Handler) -> Callable[[], Awaitable[Response | tuple[Response, int]]]:
     """Reject anything not signed by Twilio with 403, logging why but not the parameters."""
 
@@ -53,7 +72,10 @@ def signed(handler: Handler) -> Callable[[], Awaitable[Response | tuple[Response
         if verifier is None:
             log.warning("Twilio webhook refused: TWILIO_AUTH_TOKEN is not set")
             return _text("Twilio webhooks are disabled: TWILIO_AUTH_TOKEN is not set", 503)
-        form = await request.form
+        form = await _read_form()
+        if form is None:
+            log.warning("Twilio webhook refused on %s: body too large", request.path)
+            return _text("request body too large", 413)
         base = public_base(twilio.public_url, request.headers, request.scheme)
         url = base + request.path
         if request.query_string:
@@ -62,7 +84,17 @@ def signed(handler: Handler) -> Callable[[], Awaitable[Response | tuple[Response
         if reason is not None:
             log.warning("Twilio webhook refused on %s: %s", request.path, reason)
             return _text(f"forbidden: {reason}", 403)
-        return await handler({k: form[k] for k in form})
+        params = {k: form[k] for k in form}
+        wrong = problem(
+            params,
+            account_sid=twilio.account_sid,
+            status_required=request.path.endswith("/status"),
+        )
+        if wrong is not None:
+            # Signed, but not in Twilio's shapes: a signature re-split into new parameters.
+            log.warning("Twilio webhook refused on %s: %s", request.path, wrong)
+            return _text(f"bad request: {wrong}", 400)
+        return await handler(params)
 
     return wrapper
 
@@ -78,15 +110,11 @@ def _twiml(response: VoiceResponse) -> Response:
     return Response(str(response), content_type="application/xml")
 
 
-def _direction(params: dict[str, str]) -> Direction:
-    return "inbound" if params.get("Direction", "inbound") == "inbound" else "outbound"
-
-
 async def _ensure_call(params: dict[str, str], template_id: str | None = None) -> None:
     now = utcnow()
     call = NewCall(
         call_sid=params["CallSid"],
-        direction=_direction(params),
+        direction=direction(params),
         from_masked=mask_phone(params.get("From", "")),
         to_masked=mask_phone(params.get("To", "")),
         template_id=template_id or DEFAULT_TEMPLATE_ID,
@@ -101,7 +129,7 @@ async def _template_for(params: dict[str, str]) -> str:
     existing = await store().calls.get(params["CallSid"])
     if existing is not None:
         return existing.template_id
-    if _direction(params) == "inbound" and params.get("To"):
+    if direction(params) == "inbound" and params.get("To"):
         mapped = await store().templates.for_number(params["To"])
         if mapped is not None:
             return mapped.template_id
@@ -111,9 +139,7 @@ async def _template_for(params: dict[str, str]) -> str:
 @bp.post("/voice")
 @signed
 async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
-    call_sid = params.get("CallSid", "")
-    if not call_sid:
-        return _text("CallSid is required", 400)
+    call_sid = params["CallSid"]
     template_id = await _template_for(params)
     await _ensure_call(params, template_id)
     now = utcnow()
@@ -162,11 +188,7 @@ def _int_or_none(value: str | None) -> int | None:
 @bp.post("/status")
 @signed
 async def call_status(params: dict[str, str]) -> Response | tuple[Response, int]:
-    call_sid = params.get("CallSid", "")
-    status = params.get("CallStatus", "")
-    if not call_sid or status not in KNOWN_STATUSES:
-        log.warning("status callback without a CallSid or with an unknown CallStatus")
-        return _text("CallSid and a known CallStatus are required", 400)
+    call_sid, status = params["CallSid"], params["CallStatus"]
     # An outbound call's first callbacks can beat everything else here.
     await _ensure_call(params, await _template_for(params))
     event = StatusEvent(
@@ -188,15 +210,15 @@ async def call_status(params: dict[str, str]) -> Response | tuple[Response, int]
 @bp.post("/stream-status")
 @signed
 async def stream_status(params: dict[str, str]) -> Response | tuple[Response, int]:
-    call_sid = params.get("CallSid", "")
+    call_sid = params["CallSid"]
     kind = params.get("StreamEvent", "")
-    if not call_sid or kind not in ("stream-started", "stream-stopped", "stream-error"):
-        return _text("CallSid and a known StreamEvent are required", 400)
+    if kind not in ("stream-started", "stream-stopped", "stream-error"):
+        return _text("a known StreamEvent is required", 400)
     entry = StreamStatus(
         event=kind,  # type: ignore[arg-type]  # checked against the three events above
         at=utcnow(),
         stream_sid=params.get("StreamSid") or None,
-        error=params.get("StreamError", "")[:500] or None,
+        error=mask_phones_in(params.get("StreamError", "")[:500]) or None,
     )
     if not await store().calls.add_stream_status(call_sid, entry):
         log.warning("stream status for an unknown call", extra={"call_sid": call_sid})

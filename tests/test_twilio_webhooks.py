@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.support.telephony_fixtures import PUBLIC, Service, service, settings_for
-from tests.support.twilio_peer import sid
+from tests.support.telephony_fixtures import AUTH_TOKEN, PUBLIC, Service, service, settings_for
+from tests.support.twilio_peer import sid, sign
 
 
 @pytest.fixture
@@ -199,14 +201,14 @@ async def test_stream_status_callbacks_are_recorded(svc: Service) -> None:
             "Timestamp": "2026-11-23T09:00:00Z",
         }
         if event == "stream-error":
-            form["StreamError"] = "31920 handshake failed"
+            form["StreamError"] = "31920 handshake failed for +14155550123"
         response = await svc.post_twilio("/twilio/stream-status", form)
         assert response.status_code == 204
     call = await svc.store.calls.get(call_sid)
     assert call is not None
     events = call.stream_events
     assert [e.event for e in events] == ["stream-started", "stream-error", "stream-stopped"]
-    assert events[1].error == "31920 handshake failed"
+    assert events[1].error == "31920 handshake failed for +*******0123"  # stored masked
 
 
 async def test_webhook_starts_opening_the_model_session(mongo_uri: str, db_name: str) -> None:
@@ -314,3 +316,91 @@ async def test_no_cap_when_max_calls_is_zero(mongo_uri: str, db_name: str) -> No
             svc.services.admission.stream_opened()
         response = await svc.post_twilio("/twilio/voice", voice_form(sid("CA")))
     assert len(list(ET.fromstring(response.text).iter("Stream"))) == 1
+
+
+async def test_a_signature_re_split_into_new_parameters_is_refused(svc: Service) -> None:
+    """Twilio signs names and values joined with no separator: `CallSid=X, CallStatus=
+    ringing` and `CallSid=XCallStatusringing` carry the same signature."""
+    call_sid = sid("CA")
+    genuine = voice_form(call_sid)
+    signature = sign(AUTH_TOKEN, PUBLIC + "/twilio/voice", genuine)
+    forged = {k: v for k, v in genuine.items() if k != "CallStatus"}
+    forged["CallSid"] = call_sid + "CallStatusringing"
+    assert sign(AUTH_TOKEN, PUBLIC + "/twilio/voice", forged) == signature
+    response = await svc.post_twilio("/twilio/voice", forged, signature=signature)
+    assert response.status_code == 400 and "CallSid" in response.text
+    assert await svc.store.calls.get(forged["CallSid"]) is None
+    assert len(svc.services.interviews.pending) == 0  # no model session was opened
+    # The genuine request, with the same signature, is answered.
+    assert (await svc.post_twilio("/twilio/voice", genuine, signature=signature)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "value"),
+    [
+        ("/twilio/voice", "CallSid", "CA123"),
+        ("/twilio/voice", "AccountSid", "ACnot-hex"),
+        ("/twilio/voice", "Direction", "sideways"),
+        ("/twilio/voice", "CallStatus", "dancing"),
+        ("/twilio/voice", "From", "+1415CallStatusringing"),
+        ("/twilio/voice", "To", "not a number"),
+        ("/twilio/status", "CallStatus", ""),
+        ("/twilio/stream-status", "StreamSid", "MZ1"),
+    ],
+)
+async def test_parameters_not_in_twilio_shapes_are_refused(
+    svc: Service, path: str, field: str, value: str
+) -> None:
+    call_sid = sid("CA")
+    form = status_form(call_sid, "ringing", 0) if path != "/twilio/voice" else voice_form(call_sid)
+    if path == "/twilio/stream-status":
+        form.update(StreamSid=sid("MZ"), StreamEvent="stream-started")
+    form[field] = value
+    response = await svc.post_twilio(path, form)
+    assert response.status_code == 400, response.text
+    assert field in response.text
+    assert await svc.store.calls.get(call_sid) is None
+
+
+async def test_special_callers_are_accepted(svc: Service) -> None:
+    for caller in ("anonymous", "Restricted", "client:alice", "sip:bob@example.test"):
+        response = await svc.post_twilio("/twilio/voice", voice_form(sid("CA"), From=caller))
+        assert response.status_code == 200, (caller, response.text)
+
+
+async def test_another_twilio_account_is_refused(mongo_uri: str, db_name: str) -> None:
+    ours = "AC" + "2" * 32
+    async with service(settings_for(mongo_uri, db_name, twilio_account_sid=ours)) as svc:
+        foreign = await svc.post_twilio("/twilio/voice", voice_form(sid("CA")))
+        assert foreign.status_code == 400 and "account" in foreign.text
+        own = await svc.post_twilio("/twilio/voice", voice_form(sid("CA"), AccountSid=ours))
+        assert own.status_code == 200
+
+
+async def _raw_post(svc: Service, head: str, body_chunks: list[bytes]) -> bytes:
+    """An HTTP/1.1 request over a bare socket: the response's status line, read as soon as
+    the server answers, while the client may still have body left to send."""
+    port = int(svc.base.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head.encode())
+        for chunk in body_chunks:
+            writer.write(chunk)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        return await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+
+
+async def test_oversized_webhook_bodies_are_413_before_they_are_read(svc: Service) -> None:
+    declared = (
+        "POST /twilio/voice HTTP/1.1\r\nHost: voice.example.test\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        "X-Twilio-Signature: c2lnbmF0dXJl\r\nContent-Length: 15000000\r\n\r\n"
+    )
+    # Refused on the header alone: not one byte of the 15 MB is sent.
+    assert (await _raw_post(svc, declared, [])).startswith(b"HTTP/1.1 413")
+    chunked = declared.replace("Content-Length: 15000000", "Transfer-Encoding: chunked")
+    chunks = [b"%x\r\n%s\r\n" % (8192, b"x" * 8192) for _ in range(12)]
+    assert (await _raw_post(svc, chunked, chunks)).startswith(b"HTTP/1.1 413")
