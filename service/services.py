@@ -18,7 +18,7 @@ from service.call_sessions import InterviewSessions, ModelOpener
 from service.capacity import Admission, CallCapacity
 from service.settings import Settings
 from telephony.face import TwilioFace
-from telephony.twilio_auth import TwilioVerifier
+from telephony.twilio_auth import ProxyTrust, TwilioVerifier
 from telephony.twilio_rest import TwilioCalls
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class Services:
             admission=self.admission,
             interviews=self.interviews,
             open_store=lambda: self.store,
+            proxies=ProxyTrust(settings.forwarded_allow_ips),
         )
         self._background: set[asyncio.Task[None]] = set()
 

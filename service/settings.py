@@ -15,6 +15,7 @@ and pydantic routes `model_validate` through it too.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -189,6 +190,22 @@ def _secret_rule(pattern: str, message: str) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _addresses(value: Any, handler: ValidatorFunctionWrapHandler) -> tuple[str, ...]:
+    """Comma-separated IP addresses or networks, or `*` for any (uvicorn's convention)."""
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        entries = tuple(str(item).strip() for item in items if str(item).strip())
+        for entry in entries:
+            if entry != "*":
+                ipaddress.ip_network(entry, strict=False)
+    except (TypeError, ValueError):
+        raise _invalid(
+            "must be IP addresses or networks separated by commas, or *, got {got}", repr(value)
+        ) from None
+    result: tuple[str, ...] = handler(entries)
+    return result
+
+
 _AccountSid = Annotated[str, StringConstraints(pattern=r"^AC[0-9a-fA-F]{32}$")]
 
 
@@ -205,6 +222,7 @@ class Settings(BaseModel):
     )
 
     public_url: Annotated[str | None, _url("https", "http")] = None
+    forwarded_allow_ips: Annotated[tuple[str, ...], WrapValidator(_addresses)] = ("127.0.0.1",)
     mongodb_uri: Annotated[str | None, AfterValidator(_mongodb_uri)] = Field(
         default=None, repr=False
     )

@@ -16,7 +16,7 @@ from quart import Quart, current_app
 from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
 from persistence.store import Store, StoreUnavailable
-from telephony.twilio_auth import TwilioVerifier
+from telephony.twilio_auth import ProxyTrust, TwilioVerifier
 
 EXTENSION = "twilio_face"
 CloseStream = Callable[[], Awaitable[None]]
@@ -57,6 +57,8 @@ class TwilioFace:
     interviews: Interviews
     open_store: Callable[[], Store | None]
     """The database once start-up has opened it."""
+    proxies: ProxyTrust
+    """Clients whose forwarded headers say where Twilio called us."""
 
     def store(self) -> Store:
         store = self.open_store()

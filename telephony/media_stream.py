@@ -69,7 +69,10 @@ def _refusal(twilio: TwilioFace, scope: Scope, token: str) -> str | None:
         return "TWILIO_AUTH_TOKEN is not set"
     headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
     # Twilio only streams over wss://; TLS usually ends at a proxy that may not say so.
-    url = websocket_base(public_base(twilio.public_url, headers, "https")) + scope["path"]
+    client = scope.get("client")
+    trusted = twilio.proxies.trusts(client[0] if client else None)
+    base = public_base(twilio.public_url, headers, "https", forwarded=trusted)
+    url = websocket_base(base) + scope["path"]
     reason = verifier.check(url, {}, headers)
     if reason is None and not token:
         # A signed bare URL signs nothing call-specific (see twilio_auth.stream_token).

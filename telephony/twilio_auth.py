@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Mapping
 
 from twilio.request_validator import (
@@ -17,16 +18,36 @@ from werkzeug.datastructures import Headers
 HeaderMap = Mapping[str, str] | Headers
 
 
-def public_base(public_url: str | None, headers: HeaderMap, scheme: str) -> str:
+class ProxyTrust:
+    """Which clients may say, in X-Forwarded-Proto/Host, which URL they were called at
+    (FORWARDED_ALLOW_IPS, after uvicorn's --forwarded-allow-ips). Trusting anyone would let
+    a signature captured for another app on the same Twilio account replay here."""
+
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        self._any = "*" in allowed
+        self._networks = [ipaddress.ip_network(a, strict=False) for a in allowed if a != "*"]
+
+    def trusts(self, client_ip: str | None) -> bool:
+        if self._any:
+            return True
+        try:
+            address = ipaddress.ip_address(client_ip or "")
+        except ValueError:
+            return False
+        return any(address in network for network in self._networks)
+
+
+def public_base(public_url: str | None, headers: HeaderMap, scheme: str, *, forwarded: bool) -> str:
     """Where Twilio reaches us: PUBLIC_URL (which may carry a path prefix a proxy strips),
-    else `scheme://host` from the proxy's forwarded headers."""
+    else `scheme://host`, from the proxy's forwarded headers when `forwarded` (the client
+    is a trusted proxy) and from the request itself otherwise."""
     if public_url is not None:
         return public_url.rstrip("/")
-    proto = headers.get("X-Forwarded-Proto", "").split(",")[0].strip() or scheme
-    host = (
-        headers.get("X-Forwarded-Host", "").split(",")[0].strip() or headers.get("Host", "")
-    ).strip()
-    return f"{proto}://{host}"
+    proto = host = ""
+    if forwarded:
+        proto = headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+        host = headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    return f"{proto or scheme}://{(host or headers.get('Host', '')).strip()}"
 
 
 def websocket_base(http_base: str) -> str:

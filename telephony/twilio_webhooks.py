@@ -76,7 +76,8 @@ def signed(handler: Handler) -> Callable[[], Awaitable[Response | tuple[Response
         if form is None:
             log.warning("Twilio webhook refused on %s: body too large", request.path)
             return _text("request body too large", 413)
-        base = public_base(twilio.public_url, request.headers, request.scheme)
+        trusted = twilio.proxies.trusts(request.remote_addr)
+        base = public_base(twilio.public_url, request.headers, request.scheme, forwarded=trusted)
         url = base + request.path
         if request.query_string:
             url += "?" + request.query_string.decode("latin-1")
@@ -161,7 +162,8 @@ async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
         response.say(BUSY_MESSAGE)
         response.hangup()
         return _twiml(response)
-    base = public_base(twilio.public_url, request.headers, request.scheme)
+    trusted = twilio.proxies.trusts(request.remote_addr)
+    base = public_base(twilio.public_url, request.headers, request.scheme, forwarded=trusted)
     connect = Connect()
     assert twilio.verifier is not None  # `signed` has checked the request with it
     token = twilio.verifier.stream_token(call_sid)

@@ -386,3 +386,12 @@ def test_settings_are_validated_and_frozen_when_built_in_code() -> None:
     with pytest.raises(ValidationError):
         s.port = 9000
     assert s.model_copy(update={"port": 9000}).port == 9000 and s.port == 8000
+
+
+def test_forwarded_allow_ips_are_addresses_networks_or_any() -> None:
+    assert load({}).forwarded_allow_ips == ("127.0.0.1",)
+    given = load({"FORWARDED_ALLOW_IPS": "10.0.0.7, 10.1.0.0/16,::1"}).forwarded_allow_ips
+    assert given == ("10.0.0.7", "10.1.0.0/16", "::1")
+    assert load({"FORWARDED_ALLOW_IPS": "*"}).forwarded_allow_ips == ("*",)
+    with pytest.raises(ConfigError, match="FORWARDED_ALLOW_IPS: must be IP addresses"):
+        load({"FORWARDED_ALLOW_IPS": "10.0.0.7,proxy.internal"})
