@@ -28,7 +28,7 @@ from bridge.recorder import CallRecorder
 from bridge.tool_calls import run_tool
 from bridge.twilio_messages import Dtmf, Mark, Media, Start
 from evaluation.cost import CallCost, Direction
-from evaluation.instructions import RECONNECT_NOTE, wrap_up_note
+from evaluation.instructions import MISSED_REPLY, RECONNECT_NOTE, wrap_up_note
 from evaluation.progress import WRAP_UP_S, InterviewProgress, call_limit_s
 from evaluation.templates import Template
 from persistence.records import Turn
@@ -36,6 +36,7 @@ from persistence.records import Turn
 log = logging.getLogger(__name__)
 Send = Callable[[str], Awaitable[None]]
 END_MARK = "end-of-call"
+FAILED = ("failed", "incomplete")
 RECORDS_WAIT_S = 10.0
 FAILURE_MESSAGE = (
     "We are sorry: we are having technical difficulties and have to end this interview. "
@@ -92,6 +93,7 @@ class CallSession:
         self.progress = InterviewProgress(template, self._t0, options.max_call_seconds)
         self.meter = Meter(cost, recorder, self.clock, options.cost_alert_usd, self.call_sid)
         self.reconnects = 0
+        self._failed_replies = 0  # responses in a row that ended failed or incomplete, unheard
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -216,8 +218,20 @@ class CallSession:
         action = self.ending.response_done(done.response_id, spoke=reply.has_audio)
         if action is not None:
             await self._act(action)
+        elif done.status in FAILED and not reply.has_audio and not reply.cancelled:
+            await self._reply_failed(done.status)
         elif reply.tool_outputs and not reply.cancelled and self.ending.listening:
             await self.link.respond()
+        if reply.has_audio:
+            self._failed_replies = 0
+
+    async def _reply_failed(self, status: str) -> None:
+        """The caller would hear silence: ask again once, then for a short apology."""
+        self._failed_replies += 1
+        log.warning("model response %s, %d in a row", status, self._failed_replies, extra=self._ctx)
+        if not self.ending.listening or self._failed_replies > 2:
+            return
+        await self.link.respond(None if self._failed_replies == 1 else MISSED_REPLY)
 
     # -- ending -------------------------------------------------------------------------
 

@@ -65,6 +65,13 @@ RECONNECT_NOTE = (
 )
 
 
+# Asked for when the model's replies keep failing and the caller hears only silence.
+MISSED_REPLY = (
+    "Apologize in one short sentence for the pause, then ask the candidate to repeat "
+    "what they just said."
+)
+
+
 def wrap_up_note() -> str:
     """The system note the live call sends WRAP_UP_S before its limit."""
     return (

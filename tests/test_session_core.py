@@ -20,7 +20,7 @@ from bridge.ending import CLOSING_PROMPT, TIME_UP_PROMPT, Phase
 from bridge.session import END_MARK, FAILURE_MESSAGE
 from bridge.twilio_messages import Dtmf, Media
 from evaluation.cost import CallCost
-from evaluation.instructions import RECONNECT_NOTE, wrap_up_note
+from evaluation.instructions import MISSED_REPLY, RECONNECT_NOTE, wrap_up_note
 from evaluation.prices import load_prices
 from evaluation.templates import DEFAULT_TEMPLATE
 from evaluation.usage import ResponseUsage
@@ -425,6 +425,30 @@ async def test_caller_hanging_up_mid_reply_keeps_what_they_heard(start_rig: Star
     (outcome,) = rig.recorder.outcomes
     assert outcome.completion == "candidate_hung_up" and outcome.interruptions == 0
     assert rig.link.closed and rig.recorder.closed and rig.control.hang_ups == []
+
+
+async def test_failed_replies_are_asked_again_then_apologized_for(
+    start_rig: StartRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = await start_rig()
+    for response_id, status in (("r1", "failed"), ("r2", "incomplete"), ("r3", "failed")):
+        await rig.link.feed(
+            rt.ResponseCreated(response_id), rt.ResponseDone(response_id, status, None)
+        )
+    assert rig.link.sent("respond") == [
+        ("respond", None),  # the greeting
+        ("respond", None),  # asked again once
+        ("respond", MISSED_REPLY),  # then for a short apology, and no more
+    ]
+    warned = [r.getMessage() for r in caplog.records if "model response" in r.getMessage()]
+    assert warned == [
+        "model response failed, 1 in a row",
+        "model response incomplete, 2 in a row",
+        "model response failed, 3 in a row",
+    ]
+    await rig.say("Sorry, could you repeat that?", ms=300)  # heard: the count starts again
+    await rig.link.feed(rt.ResponseCreated("r4"), rt.ResponseDone("r4", "failed", None))
+    assert rig.link.commands[-1] == ("respond", None)
 
 
 async def test_keypad_digits_reach_the_model(start_rig: StartRig) -> None:
