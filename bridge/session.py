@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 Send = Callable[[str], Awaitable[None]]
 END_MARK = "end-of-call"
 FAILED = ("failed", "incomplete")
+KEYPAD_PAUSE_S = 0.5  # digits keyed closer together than this are one entry
 RECORDS_WAIT_S = 10.0
 FAILURE_MESSAGE = (
     "We are sorry: we are having technical difficulties and have to end this interview. "
@@ -93,6 +94,8 @@ class CallSession:
         self.progress = InterviewProgress(template, self._t0, options.max_call_seconds)
         self.meter = Meter(cost, recorder, self.clock, options.cost_alert_usd, self.call_sid)
         self.reconnects = 0
+        self._digits: list[str] = []  # keyed in, not yet told to the model
+        self._last_digit_at = 0.0
         self._failed_replies = 0  # responses in a row that ended failed or incomplete, unheard
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -131,7 +134,18 @@ class CallSession:
             self._record(self.ledger.heard(now))
 
     async def on_dtmf(self, dtmf: Dtmf) -> None:
-        await self.link.caller_said(f"[pressed keypad key {dtmf.digit}]")
+        self._digits.append(dtmf.digit[:1])
+        self._last_digit_at = self.clock.now()
+        if len(self._digits) == 1:
+            self._spawn(self._send_digits())
+
+    async def _send_digits(self) -> None:
+        """Digits keyed in one go reach the model as one item, not one each."""
+        while (wait := self._last_digit_at + KEYPAD_PAUSE_S - self.clock.now()) > 0:
+            await self.clock.sleep(wait)
+        digits, self._digits = self._digits, []
+        keys = f"key {digits[0]}" if len(digits) == 1 else f"keys {' '.join(digits)}"
+        await self.link.caller_said(f"[pressed keypad {keys}]")
 
     async def on_end(self, reason: str) -> str | None:
         """The stream ended (caller hung up, Twilio stopped, or we hung up); returns why."""

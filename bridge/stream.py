@@ -32,6 +32,7 @@ from persistence.records import StreamEnd
 
 log = logging.getLogger(__name__)
 Send = Callable[[str], Awaitable[None]]
+MAX_KEYPRESSES = 64  # per call: an interview needs a handful
 
 
 class Outcome(enum.Enum):
@@ -77,6 +78,7 @@ class TwilioStream:
         self.bad = Counter[str]()
         self.frames_in = 0
         self.marks_in = 0
+        self.keypresses = 0
         self._finished = False
         self._claimed = False
 
@@ -122,6 +124,11 @@ class TwilioStream:
                 await self.listener.on_mark(event)
             return Outcome.CONTINUE
         if isinstance(event, Dtmf):
+            self.keypresses += 1
+            if self.keypresses > MAX_KEYPRESSES:
+                # A stuck key or a flood: the call goes on, the record does not grow.
+                self._bad("too_many_keypresses", f"over {MAX_KEYPRESSES} keypad digits")
+                return Outcome.CONTINUE
             try:
                 await self._calls.add_keypress(self.start.call_sid, event.digit[:1], utcnow())
             except Exception as exc:  # a database hiccup must not end the call

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bridge.stream import MAX_KEYPRESSES
 from persistence import CallRecord
 from service.server import SERVERS, ServerName
 from tests.support.telephony_fixtures import Service, service, settings_for
@@ -225,3 +226,16 @@ async def test_caller_hanging_up_without_stop_finalizes_once(svc: Service) -> No
     call = await ended_call(svc, call_sid)
     assert call.ended_reason == "stream disconnected"
     assert call.stream is not None and call.stream.frames_in == 3
+
+
+async def test_a_keypad_flood_is_capped(svc: Service) -> None:
+    call_sid = await svc.incoming_call()
+    async with svc.peer(call_sid) as peer:
+        await peer.begin()
+        for i in range(MAX_KEYPRESSES + 6):
+            await peer.send_dtmf(str(i % 10))
+        await peer.send_stop()
+        await peer.wait_closed()
+    call = await ended_call(svc, call_sid)
+    assert len(call.dtmf) == MAX_KEYPRESSES  # the record does not grow past the cap
+    assert call.stream is not None and call.stream.bad_input == {"too_many_keypresses": 6}

@@ -454,7 +454,16 @@ async def test_failed_replies_are_asked_again_then_apologized_for(
 async def test_keypad_digits_reach_the_model(start_rig: StartRig) -> None:
     rig = await start_rig()
     await rig.session.on_dtmf(Dtmf("3", "MZ", "inbound_track", "5"))
+    await rig.clock.advance(0.5)
     assert rig.link.commands[-1] == ("caller_said", "[pressed keypad key 5]")
+    for digit in "123":  # keyed in one go: one entry, not three
+        await rig.session.on_dtmf(Dtmf("4", "MZ", "inbound_track", digit))
+        await rig.clock.advance(0.3)
+    await rig.clock.advance(0.5)
+    assert rig.link.sent("caller_said") == [
+        ("caller_said", "[pressed keypad key 5]"),
+        ("caller_said", "[pressed keypad keys 1 2 3]"),
+    ]
 
 
 async def test_caller_audio_is_forwarded_while_the_call_is_live(start_rig: StartRig) -> None:
