@@ -13,7 +13,12 @@ from urllib.parse import urlencode
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from bridge.realtime_events import ServerEvent, SessionConfig, parse_server_event
+from bridge.realtime_events import (
+    ServerEvent,
+    SessionConfig,
+    parse_server_event,
+    session_mismatch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +69,33 @@ class RealtimeConnection:
         conn = cls(ws)
         try:
             await conn.send(config.to_wire())
+            await asyncio.wait_for(conn._confirmed(config), endpoint.open_timeout_s)
         except ConnectionClosed:
             raise RealtimeUnavailable("closed while configuring the session") from None
-        except BaseException:  # cancelled mid-setup: never leave a billed socket open
+        except TimeoutError:
+            await conn.close()
+            raise RealtimeUnavailable("the session configuration was never confirmed") from None
+        except BaseException:  # refused, or cancelled mid-setup: never leave a socket open
             await conn.close()
             raise
         return conn
+
+    async def _confirmed(self, config: SessionConfig) -> None:
+        """Wait for session.updated and check it kept what the call depends on: the audio
+        formats (the bridge converts to them) and the voice."""
+        async for frame in self._ws:
+            msg = json.loads(frame)
+            kind = msg.get("type") if isinstance(msg, dict) else None
+            if kind == "error":
+                error = msg.get("error") or {}
+                code = str(error.get("code") or error.get("type") or "?")[:60]
+                raise RealtimeUnavailable(f"session configuration refused ({code})")
+            if kind == "session.updated":
+                problem = session_mismatch(config, msg.get("session"))
+                if problem is not None:
+                    raise RealtimeUnavailable(f"session configuration altered: {problem}")
+                return
+        raise ConnectionClosed(None, None)
 
     async def send(self, event: dict[str, Any]) -> None:
         await self._ws.send(json.dumps(event))

@@ -88,6 +88,23 @@ class SessionConfig:
         }
 
 
+def session_mismatch(config: SessionConfig, session: Any) -> str | None:
+    """What a confirmed session (session.updated) changed of what the call relies on."""
+    audio = session.get("audio") if isinstance(session, dict) else None
+    if not isinstance(audio, dict):
+        return "no audio settings"
+    inp, out = audio.get("input") or {}, audio.get("output") or {}
+    for side, confirmed in (("input", inp), ("output", out)):
+        fmt = confirmed.get("format") if isinstance(confirmed, dict) else None
+        if not isinstance(fmt, dict) or any(
+            fmt.get(k) != v for k, v in config.audio_format.items()
+        ):
+            return f"audio {side} format"
+    if not isinstance(out, dict) or out.get("voice") != config.voice:
+        return "voice"
+    return None
+
+
 def append_audio(b64: str) -> str:
     """The hot path: 50 times a second per call, so built without json.dumps."""
     return '{"type":"input_audio_buffer.append","audio":"' + b64 + '"}'

@@ -194,3 +194,27 @@ def test_transcription_usage_by_duration_or_tokens() -> None:
         )
     )
     assert completed == rt.TranscriptionCompleted("i1", "Hello", TranscriptionSeconds(Decimal(1)))
+
+
+def test_a_confirmed_session_must_keep_formats_and_voice() -> None:
+    config = rt.SessionConfig(
+        instructions="Interview the candidate.",
+        audio_format=openai_audio_format("pcm16"),
+        voice="marin",
+        tools=[],
+        transcription_model="gpt-4o-mini-transcribe",
+        language="en",
+        turn_detection=rt.TurnDetection("semantic_vad", "low", 1000, 0.6),
+    )
+    session = config.to_wire()["session"]
+    assert rt.session_mismatch(config, session) is None
+    pcmu = {**session["audio"]["input"], "format": {"type": "audio/pcmu"}}
+    assert rt.session_mismatch(config, {"audio": {**session["audio"], "input": pcmu}}) == (
+        "audio input format"
+    )
+    other_voice = {**session["audio"]["output"], "voice": "alloy"}
+    assert (
+        rt.session_mismatch(config, {"audio": {**session["audio"], "output": other_voice}})
+        == "voice"
+    )
+    assert rt.session_mismatch(config, {}) == "no audio settings"
