@@ -17,6 +17,7 @@ from bridge import realtime_events as rt
 from bridge.audio import InboundAudio, OutboundAudio
 from bridge.clock import Clock, LoopClock
 from bridge.ending import Action, CutReply, EndOfCall, HangUp, PlayGoodbye, RequestGoodbye
+from bridge.keypad import Keypad
 from bridge.ledger import ConversationLedger
 from bridge.metering import Meter
 from bridge.model_link import ModelLink, ModelUnavailable
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 Send = Callable[[str], Awaitable[None]]
 END_MARK = "end-of-call"
 FAILED = ("failed", "incomplete")
-KEYPAD_PAUSE_S = 0.5  # digits keyed closer together than this are one entry
 RECORDS_WAIT_S = 10.0
 FAILURE_MESSAGE = (
     "We are sorry: we are having technical difficulties and have to end this interview. "
@@ -94,8 +94,9 @@ class CallSession:
         self.progress = InterviewProgress(template, self._t0, options.max_call_seconds)
         self.meter = Meter(cost, recorder, self.clock, options.cost_alert_usd, self.call_sid)
         self.reconnects = 0
-        self._digits: list[str] = []  # keyed in, not yet told to the model
-        self._last_digit_at = 0.0
+        self._last_request: tuple[str | None] = (None,)  # the last response.create's text
+        self._refused: tuple[str | None] | None = None  # refused while a reply was active
+        self.keypad = Keypad(self.clock, link.caller_said)
         self._failed_replies = 0  # responses in a row that ended failed or incomplete, unheard
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -103,6 +104,10 @@ class CallSession:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _respond(self, instructions: str | None = None) -> None:
+        self._last_request = (instructions,)
+        await self.link.respond(instructions)
 
     def _record(self, turns: Iterable[Turn]) -> None:
         for turn in turns:
@@ -119,7 +124,7 @@ class CallSession:
             self._spawn(self._first_connect_failed())
             return
         self._spawn(self._run_model())
-        await self.link.respond()  # the interviewer speaks first
+        await self._respond()  # the interviewer speaks first
 
     async def on_media(self, media: Media, mulaw: bytes) -> None:
         if self.ending.listening and (b64 := self.inbound.process_decoded(mulaw, media.payload)):
@@ -134,18 +139,8 @@ class CallSession:
             self._record(self.ledger.heard(now))
 
     async def on_dtmf(self, dtmf: Dtmf) -> None:
-        self._digits.append(dtmf.digit[:1])
-        self._last_digit_at = self.clock.now()
-        if len(self._digits) == 1:
-            self._spawn(self._send_digits())
-
-    async def _send_digits(self) -> None:
-        """Digits keyed in one go reach the model as one item, not one each."""
-        while (wait := self._last_digit_at + KEYPAD_PAUSE_S - self.clock.now()) > 0:
-            await self.clock.sleep(wait)
-        digits, self._digits = self._digits, []
-        keys = f"key {digits[0]}" if len(digits) == 1 else f"keys {' '.join(digits)}"
-        await self.link.caller_said(f"[pressed keypad {keys}]")
+        if self.keypad.pressed(dtmf.digit):
+            self._spawn(self.keypad.flush())
 
     async def on_end(self, reason: str) -> str | None:
         """The stream ended (caller hung up, Twilio stopped, or we hung up); returns why."""
@@ -199,6 +194,13 @@ class CallSession:
                 await self._on_tool(event)
             case rt.ResponseDone():
                 await self._on_response_done(event)
+            case rt.ServerError(code="conversation_already_has_active_response"):
+                # Asked while a reply was still active: ask again once it is done.
+                log.debug("response.create refused while a reply was active", extra=self._ctx)
+                self._refused = self._last_request
+            case rt.ServerError() if event.ends_session:
+                # Expected after 60 minutes: the connection closes next and is reopened.
+                log.info("model session expired; it will be reopened", extra=self._ctx)
             case rt.ServerError(code="response_cancel_not_active"):
                 # The server's own VAD cancelled first; our cancel was a harmless race.
                 log.debug("response already cancelled by the server", extra=self._ctx)
@@ -221,7 +223,7 @@ class CallSession:
             reply.tool_outputs.append((call.call_id, result.output))
         else:
             await self.link.tool_output(call.call_id, result.output)
-            await self.link.respond()
+            await self._respond()
 
     async def _on_response_done(self, done: rt.ResponseDone) -> None:
         reply = self.out.finished(done.response_id)
@@ -235,9 +237,12 @@ class CallSession:
         elif done.status in FAILED and not reply.has_audio and not reply.cancelled:
             await self._reply_failed(done.status)
         elif reply.tool_outputs and not reply.cancelled and self.ending.listening:
-            await self.link.respond()
+            await self._respond()
         if reply.has_audio:
             self._failed_replies = 0
+        if self._refused is not None and self.out.reply is None and not self.ending.hung_up:
+            (instructions,), self._refused = self._refused, None
+            await self._respond(instructions)
 
     async def _reply_failed(self, status: str) -> None:
         """The caller would hear silence: ask again once, then for a short apology."""
@@ -245,14 +250,14 @@ class CallSession:
         log.warning("model response %s, %d in a row", status, self._failed_replies, extra=self._ctx)
         if not self.ending.listening or self._failed_replies > 2:
             return
-        await self.link.respond(None if self._failed_replies == 1 else MISSED_REPLY)
+        await self._respond(None if self._failed_replies == 1 else MISSED_REPLY)
 
     # -- ending -------------------------------------------------------------------------
 
     async def _act(self, action: Action | None) -> None:
         match action:
             case RequestGoodbye(prompt=prompt):
-                await self.link.respond(f"{prompt}: {self.template.closing}")
+                await self._respond(f"{prompt}: {self.template.closing}")
             case PlayGoodbye():
                 # Twilio echoes this mark once the goodbye has been heard.
                 await self.out.mark(END_MARK)
@@ -325,7 +330,7 @@ class CallSession:
             await self._act(goodbye)
         elif audible:
             await self.link.note(RECONNECT_NOTE)
-            await self.link.respond()
+            await self._respond()
         return True
 
     async def _shutdown(self) -> None:

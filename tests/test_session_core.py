@@ -451,6 +451,22 @@ async def test_failed_replies_are_asked_again_then_apologized_for(
     assert rig.link.commands[-1] == ("respond", None)
 
 
+async def test_a_response_refused_while_another_is_active_is_asked_again(
+    start_rig: StartRig,
+) -> None:
+    rig = await start_rig()
+    response, item = await rig.reply_starts()
+    late = rt.FunctionCall("resp_gone", "fc_1", "call_1", "evaluate_candidate_answer", "{")
+    await rig.link.feed(late)  # answered at once, with a response.create...
+    busy = "conversation_already_has_active_response"
+    await rig.link.feed(rt.ServerError("invalid_request_error", busy, "Conversation busy"))
+    asked = len(rig.link.sent("respond"))
+    await rig.audio(response, item, ms=200)
+    await rig.reply_ends(response, item, "One moment.")
+    assert len(rig.link.sent("respond")) == asked + 1  # ...asked again once the reply ended
+    assert rig.link.commands[-1] == ("respond", None)
+
+
 async def test_keypad_digits_reach_the_model(start_rig: StartRig) -> None:
     rig = await start_rig()
     await rig.session.on_dtmf(Dtmf("3", "MZ", "inbound_track", "5"))
