@@ -95,6 +95,7 @@ class CallSession:
         self.meter = Meter(cost, recorder, self.clock, options.cost_alert_usd, self.call_sid)
         self.reconnects = 0
         self._last_request: tuple[str | None] = (None,)  # the last response.create's text
+        self._requested = False  # a reply was asked for and has not started yet
         self._refused: tuple[str | None] | None = None  # refused while a reply was active
         self.keypad = Keypad(self.clock, link.caller_said)
         self._failed_replies = 0  # responses in a row that ended failed or incomplete, unheard
@@ -107,6 +108,7 @@ class CallSession:
 
     async def _respond(self, instructions: str | None = None) -> None:
         self._last_request = (instructions,)
+        self._requested = True
         await self.link.respond(instructions)
 
     def _record(self, turns: Iterable[Turn]) -> None:
@@ -185,6 +187,7 @@ class CallSession:
                 self.meter.transcription(event.usage)
             case rt.ResponseCreated():
                 self.out.started(event.response_id)
+                self._requested = False
                 self.ending.response_created(event.response_id)
             case rt.OutputItemAdded(item_type="message", role="assistant"):
                 self.ledger.assistant_started(event.item_id, event.response_id)
@@ -308,7 +311,8 @@ class CallSession:
         dropped_at = self.clock.now()
         playing, replying = self.out.playing(dropped_at), self.out.reply is not None
         # The caller notices if a reply was under way, or if they were waiting for one.
-        audible = first or playing or replying or self.out.speech_stopped_at is not None
+        waiting = self._requested or self.out.speech_stopped_at is not None
+        audible = first or playing or replying or waiting
         if playing or replying:
             await self.out.barge_in()
         self.out.reply = None

@@ -325,6 +325,14 @@ async def test_model_drop_between_turns_reconnects_without_a_word(start_rig: Sta
     assert rig.recorder.transcript()[-1] == ("assistant", "Thank you.")
 
 
+async def test_a_drop_before_the_greeting_still_brings_the_greeting(
+    start_rig: StartRig,
+) -> None:
+    rig = await start_rig(link=ScriptedLink(reconnects=[True]))
+    await rig.link.drop()  # the greeting was asked for, and never started
+    assert rig.link.commands == [("respond", None), ("note", RECONNECT_NOTE), ("respond", None)]
+
+
 async def test_model_drop_mid_reply_cuts_it_and_apologizes(start_rig: StartRig) -> None:
     rig = await start_rig(link=ScriptedLink(reconnects=[True]))
     response, item = await rig.reply_starts()
