@@ -21,6 +21,11 @@ def mask_phone(number: str) -> str:
     return f"{prefix}{'*' * (len(digits) - 4)}{kept}"
 
 
+# "+" URL-encoded, as in a query string an access log line quotes.
+_ENCODED = re.compile(r"%2[Bb](\d{7,15})(?!\d)")
+
+
 def mask_phones_in(text: str) -> str:
-    """Mask every phone number found inside free text."""
+    """Mask every phone number found inside free text, URL-encoded ones too."""
+    text = _ENCODED.sub(lambda m: "%2B" + mask_phone(m.group(1)), text)
     return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)

@@ -87,3 +87,10 @@ def test_level_filters(captured: io.StringIO) -> None:
     log.info("hidden")
     log.warning("shown")
     assert [e["msg"] for e in lines(captured)] == ["shown"]
+
+
+def test_url_encoded_numbers_are_masked() -> None:
+    line = "POST /twilio/voice?From=%2B14155550123&To=%2b4930123456 HTTP/1.1"
+    masked = mask_phones_in(line)
+    assert "4155550123" not in masked and "4930123456" not in masked
+    assert "From=%2B*******0123" in masked and "To=%2B******3456" in masked
