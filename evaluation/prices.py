@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -103,6 +103,15 @@ class PriceTable:
     transcription_rates: Mapping[str, TranscriptionRates]
     twilio: TwilioRates
     on: date | None = None
+    shutdowns: Mapping[str, date] = field(default_factory=lambda: MappingProxyType({}))
+    """Models whose shutdown the provider has announced, and the day."""
+
+    def shutdown(self, model: str) -> date | None:
+        """When `model` (or its family, for a dated snapshot) is announced to stop working."""
+        for name in (model, base_model(model)):
+            if name in self.shutdowns:
+                return self.shutdowns[name]
+        return None
 
     def realtime(self, model: str) -> RealtimeRates:
         """Rates for a Realtime model; raises UnknownModelError rather than pricing it at 0."""
@@ -194,6 +203,7 @@ class _Layer(BaseModel):
     realtime: dict[str, object] = Field(default_factory=dict)
     transcription: dict[str, object] = Field(default_factory=dict)
     twilio: object = None
+    shutdowns: dict[str, date] = Field(default_factory=dict)
 
 
 def _listed(value: Any) -> Any:
@@ -288,10 +298,12 @@ def load_prices(
     realtime: dict[str, _Rates] = {}
     transcription: dict[str, _Rates] = {}
     twilio: _Rates = {}
+    shutdowns: dict[str, date] = {}
     for source, data in _layers(override_file, overrides):
         reader = _Reader(source, on)
         layer = reader.layer(data)
         if layer is not None:
+            shutdowns.update(layer.shutdowns)
             for model, value in layer.realtime.items():
                 rates = reader.rates(_REALTIME, value, "realtime", model)
                 realtime.setdefault(model, {}).update(rates)
@@ -336,4 +348,5 @@ def load_prices(
         transcription_rates=MappingProxyType(transcription_rates),
         twilio=TwilioRates(**twilio),
         on=on,
+        shutdowns=MappingProxyType(shutdowns),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from service.app import create_app
@@ -10,4 +11,6 @@ from service.settings import load_settings
 
 settings = load_settings(os.environ)
 configure_logging(settings.log_level)
+for warning in settings.model_warnings():
+    logging.getLogger("voice_interview").warning("%s", warning)
 app = create_app(settings)

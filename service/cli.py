@@ -60,6 +60,8 @@ def serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     for feature in settings.disabled_features():
         log.warning("feature off: %s", feature)
+    for warning in settings.model_warnings():
+        log.warning("%s", warning)
     host = args.host or settings.host
     port = args.port or settings.port
     try:
@@ -148,6 +150,8 @@ def check_config(_: argparse.Namespace) -> int:
     print("configuration is valid")
     for feature in settings.disabled_features():
         print(f"  off: {feature}")
+    for warning in settings.model_warnings():
+        print(f"  warning: {warning}")
     return 0
 
 

@@ -305,6 +305,21 @@ class Settings(BaseModel):
         """The service can end calls through Twilio's REST API, after a goodbye said there."""
         return self.twilio_account_sid is not None and self.twilio_auth_token is not None
 
+    def model_warnings(self) -> list[str]:
+        """Configured models whose shutdown the provider has announced (prices data)."""
+        warnings = []
+        for name, model in (
+            ("OPENAI_REALTIME_MODEL", self.openai_realtime_model),
+            ("OPENAI_TRANSCRIPTION_MODEL", self.transcription_model),
+        ):
+            shutdown = self.prices.shutdown(model)
+            if shutdown is not None:
+                warnings.append(
+                    f"{name}={model} is announced to stop working on {shutdown.isoformat()}; "
+                    "choose a current model (see README)"
+                )
+        return warnings
+
     def disabled_features(self) -> list[str]:
         """Human-readable list of features that stay off, and which variables turn them on."""
         off: list[str] = []

@@ -395,3 +395,19 @@ def test_forwarded_allow_ips_are_addresses_networks_or_any() -> None:
     assert load({"FORWARDED_ALLOW_IPS": "*"}).forwarded_allow_ips == ("*",)
     with pytest.raises(ConfigError, match="FORWARDED_ALLOW_IPS: must be IP addresses"):
         load({"FORWARDED_ALLOW_IPS": "10.0.0.7,proxy.internal"})
+
+
+def test_models_with_an_announced_shutdown_are_warned_about() -> None:
+    deprecated = load({}).model_warnings()  # the defaults, until they are moved
+    assert [w.split("=")[0] for w in deprecated] == [
+        "OPENAI_REALTIME_MODEL",
+        "OPENAI_TRANSCRIPTION_MODEL",
+    ]
+    assert "2027-01-20" in deprecated[0] and "2027-02-26" in deprecated[1]
+    current = load(
+        {
+            "OPENAI_REALTIME_MODEL": "gpt-realtime-2.1",
+            "OPENAI_TRANSCRIPTION_MODEL": "gpt-realtime-whisper",
+        }
+    )
+    assert current.model_warnings() == []

@@ -54,7 +54,7 @@ def test_dated_model_names_resolve_to_their_family() -> None:
     assert p.realtime("gpt-realtime-mini-2025-10-06").model == "gpt-realtime-mini"
 
 
-@pytest.mark.parametrize("model", ["gpt-4o-realtime-preview", "gpt-realtime-2", "", "whisper-1"])
+@pytest.mark.parametrize("model", ["gpt-4o-realtime-preview", "gpt-realtime-9", "", "whisper-1"])
 def test_unknown_models_are_errors_never_free(model: str) -> None:
     with pytest.raises(UnknownModelError) as caught:
         load_prices().realtime(model)
@@ -226,3 +226,24 @@ def test_unreadable_or_invalid_override_files(tmp_path: Path) -> None:
     bad.write_text("{not json")
     with pytest.raises(PriceError, match=r"bad\.json: not valid JSON"):
         load_prices(override_file=bad)
+
+
+def test_current_models_are_priced_and_announced_shutdowns_known() -> None:
+    p = load_prices()
+    for model in (
+        "gpt-realtime-2.1",
+        "gpt-realtime-2",
+        "gpt-realtime-2.1-mini",
+        "gpt-realtime-1.5",
+    ):
+        assert p.shutdown(model) is None
+    assert p.realtime("gpt-realtime-2.1").text_out == Decimal("24")
+    assert p.realtime("gpt-realtime-2.1-mini").audio_out == Decimal("20")
+    assert p.transcription("gpt-realtime-whisper").per_minute == Decimal("0.017")
+    assert p.shutdown("gpt-realtime") == date(2027, 1, 20)
+    assert p.shutdown("gpt-realtime-mini-2025-10-06") == date(2027, 1, 20)  # its family's
+    assert p.shutdown("gpt-4o-mini-transcribe") == date(2027, 2, 26)
+    later = load_prices(overrides={"shutdowns": {"gpt-realtime-1.5": "2027-06-30"}})
+    assert later.shutdown("gpt-realtime-1.5") == date(2027, 6, 30)
+    with pytest.raises(PriceError, match="shutdowns"):
+        load_prices(overrides={"shutdowns": {"gpt-realtime-1.5": "soon"}})
