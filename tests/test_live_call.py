@@ -502,3 +502,35 @@ async def test_time_limit_during_a_reply_still_plays_the_goodbye(
     assert report(call).completion == "timed_out"
     (first, goodbye) = turns
     assert first.interrupted and goodbye.text == "We are out of time. Goodbye."
+
+
+async def test_unreadable_frames_from_the_model_are_skipped_and_the_call_goes_on(
+    mongo_uri: str, db_name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = Script(
+        responses=[
+            Say("Hello, tell me about yourself.", audio_ms=600),
+            Say("Thanks!", audio_ms=400),
+        ],
+        caller_transcripts=["I am a backend engineer."],
+    )
+    async with live_env(mongo_uri, db_name, script) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        await env.wait_played(twilio, 1)
+        conn = env.model.connections[0]
+        # Frames no parser should survive: not JSON, nested past any recursion limit, and
+        # a known event missing what it must carry.
+        for frame in ("not json", "[" * 50_000 + "]" * 50_000, '{"type": "response.done"}'):
+            await conn.ws.send(frame)
+        caller.say()
+        await env.wait_played(twilio, 2)
+        call, turns = await env.hang_up(call_sid, twilio, caller)
+
+    assert len(env.model.connections) == 1 and call.reconnects == 0
+    assert [(t.speaker, t.text) for t in turns] == [
+        ("assistant", "Hello, tell me about yourself."),
+        ("caller", "I am a backend engineer."),
+        ("assistant", "Thanks!"),
+    ]
+    skipped = [r for r in caplog.records if "unreadable Realtime event" in r.getMessage()]
+    assert len(skipped) == 3
