@@ -30,11 +30,15 @@ class CallWriter:
         *,
         retries: int = RETRIES,
         first_backoff_s: float = FIRST_BACKOFF_S,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
+        """`redact` rewrites transcript text before it is stored (the live model is not
+        affected: it has heard the words already)."""
         self._store = store
         self.call_sid = call_sid
         self._retries = retries
         self._first_backoff_s = first_backoff_s
+        self._redact = redact
         self._queue: asyncio.Queue[Write | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -60,6 +64,8 @@ class CallWriter:
                         await asyncio.sleep(self._first_backoff_s * 2**attempt)
 
     def turn(self, turn: Turn) -> None:
+        if self._redact is not None and turn.text:
+            turn = turn.model_copy(update={"text": self._redact(turn.text)})
         self._put(lambda: self._store.turns.append(turn))
 
     def evaluation(self, evaluation: Evaluation) -> None:

@@ -19,6 +19,7 @@ from evaluation.templates import DEFAULT_TEMPLATE, Template, TemplateError, pars
 from persistence.recorder import CallWriter
 from persistence.store import Store
 from service.settings import Settings
+from telephony.privacy import redact_text
 
 log = logging.getLogger(__name__)
 PRECONNECT_WAIT_S = 3.0
@@ -151,7 +152,9 @@ class InterviewSessions:
             send_twilio=send,
             close_stream=close_stream,
             link=link,
-            recorder=CallWriter(store, call_sid),
+            recorder=CallWriter(
+                store, call_sid, redact=redact_text if settings.redact_transcripts else None
+            ),
             template=template,
             options=self.options,
             control=self._control,

@@ -261,6 +261,7 @@ class Settings(BaseModel):
     max_call_seconds: Annotated[int, _between(120, 14400)] = 1800
     # Simultaneous calls one worker process takes before it answers "busy"; 0: no cap.
     max_calls_per_worker: Annotated[int, _between(0, 10_000, hint="0 for no cap")] = 40
+    redact_transcripts: Annotated[StrictBool, WrapValidator(_boolean)] = False
     cost_alert_usd: Annotated[Decimal, WrapValidator(_positive_amount)] = Decimal(5)
     twilio_account_sid: Annotated[
         _AccountSid | None, _worded("must be 'AC' followed by 32 hex digits")

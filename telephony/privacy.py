@@ -29,3 +29,12 @@ def mask_phones_in(text: str) -> str:
     """Mask every phone number found inside free text, URL-encoded ones too."""
     text = _ENCODED.sub(lambda m: "%2B" + mask_phone(m.group(1)), text)
     return _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def redact_text(text: str) -> str:
+    """A transcript as stored with REDACT_TRANSCRIPTS: phone numbers masked (last four kept)
+    and e-mail addresses replaced. Numbers spoken as words are beyond a pattern's reach."""
+    return mask_phones_in(_EMAIL.sub("[e-mail]", text))

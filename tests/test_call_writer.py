@@ -129,3 +129,11 @@ async def test_an_outage_past_every_retry_is_logged_and_later_writes_go_on(
     writer.turn(turn(1))
     assert await writer.close(10.0)
     assert [t.seq for t in await store.turns.for_call(CALL)] == [1]
+
+
+async def test_transcripts_are_stored_redacted_when_asked(store: Store) -> None:
+    writer = CallWriter(store, CALL, redact=lambda text: text.replace("secret", "[x]"))
+    writer.turn(Turn(call_sid=CALL, seq=0, speaker="caller", text="my secret is out"))
+    assert await writer.close(5.0)
+    (stored,) = await store.turns.for_call(CALL)
+    assert stored.text == "my [x] is out"

@@ -411,3 +411,10 @@ def test_models_with_an_announced_shutdown_are_warned_about() -> None:
         }
     )
     assert current.model_warnings() == []
+
+
+def test_transcript_redaction_is_opt_in() -> None:
+    assert not load({}).redact_transcripts
+    assert load({"REDACT_TRANSCRIPTS": "yes"}).redact_transcripts
+    with pytest.raises(ConfigError, match="REDACT_TRANSCRIPTS: must be true or false"):
+        load({"REDACT_TRANSCRIPTS": "sometimes"})

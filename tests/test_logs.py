@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from service.logs import configure_logging
-from telephony.privacy import mask_phone, mask_phones_in
+from telephony.privacy import mask_phone, mask_phones_in, redact_text
 
 
 @pytest.fixture
@@ -94,3 +94,11 @@ def test_url_encoded_numbers_are_masked() -> None:
     masked = mask_phones_in(line)
     assert "4155550123" not in masked and "4930123456" not in masked
     assert "From=%2B*******0123" in masked and "To=%2B******3456" in masked
+
+
+def test_redacted_transcripts_keep_no_number_or_address() -> None:
+    said = "Call me on +1 415 555 0123 or 4155550199, or write to jo.doe+jobs@mail.example.com."
+    redacted = redact_text(said)
+    assert "555 0123" not in redacted and "4155550199" not in redacted
+    assert "jo.doe" not in redacted and "[e-mail]" in redacted
+    assert redacted.startswith("Call me on +")  # the words around them stay
