@@ -15,14 +15,11 @@ and pydantic routes `model_validate` through it too.
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast, get_args
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal, cast
 
 from dotenv import dotenv_values
 from pydantic import (
@@ -37,7 +34,6 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     ValidationInfo,
-    ValidatorFunctionWrapHandler,
     WrapValidator,
     field_validator,
 )
@@ -51,11 +47,10 @@ from bridge.resample import ResamplerMethod
 from evaluation.cost import NumberType
 from evaluation.prices import PriceError, PriceTable, load_prices
 from evaluation.templates import Voice
+from service import setting_rules as rules
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 _MODEL_NAME = r"^[A-Za-z0-9._-]{1,100}$"
 
 
@@ -74,138 +69,6 @@ class ConfigError(Exception):
         super().__init__("\n".join(problems))
 
 
-def _invalid(message: str, got: str = "") -> PydanticCustomError:
-    # The value goes in as context, never into the template, so braces in it stay text.
-    return PydanticCustomError("invalid_setting", message, {"got": got})
-
-
-def _worded(message: str) -> WrapValidator:
-    """pydantic checks the value; this says in one line what was wanted.
-
-    `{got}` in the message shows the value as given; the messages for account SIDs and
-    phone numbers leave it out.
-    """
-
-    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        try:
-            return handler(value)
-        except ValidationError:
-            raise _invalid(message, repr(value)) from None
-
-    return WrapValidator(check)
-
-
-def _one_of(choices: Any, *, upper: bool = False) -> WrapValidator:
-    """A Literal's choices, case-insensitive as people type them (LOG_LEVEL=debug)."""
-    options: tuple[str, ...] = get_args(choices)
-    message = f"must be one of {', '.join(options)}, got {{got}}"
-
-    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        normal = value
-        if isinstance(value, str):
-            normal = value.upper() if upper else value.lower()
-        try:
-            return handler(normal)
-        except ValidationError:
-            raise _invalid(message, repr(value)) from None
-
-    return WrapValidator(check)
-
-
-def _between(low: int, high: int, *, what: str = "a whole number", hint: str = "") -> WrapValidator:
-    """A closed range; a value outside it is reported as the number it parsed to."""
-    note = f" ({hint})" if hint else ""
-
-    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-        try:
-            number = handler(value)
-        except ValidationError:
-            raise _invalid(f"must be {what}{note}, got {{got}}", repr(value)) from None
-        if number is not None and not low <= number <= high:
-            raise _invalid(f"must be between {low} and {high}{note}, got {{got}}", str(number))
-        return number
-
-    return WrapValidator(check)
-
-
-def _boolean(value: Any, handler: ValidatorFunctionWrapHandler) -> bool:
-    if isinstance(value, str):
-        if value.lower() in _TRUE:
-            return True
-        if value.lower() in _FALSE:
-            return False
-    try:
-        result: bool = handler(value)
-    except ValidationError:
-        raise _invalid("must be true or false, got {got}", repr(value)) from None
-    return result
-
-
-def _positive_amount(value: Any, handler: ValidatorFunctionWrapHandler) -> Decimal:
-    try:
-        amount: Decimal = handler(value)
-    except ValidationError:
-        raise _invalid("must be an amount in dollars, got {got}", repr(value)) from None
-    if not amount.is_finite() or amount <= 0:
-        raise _invalid("must be a positive amount, got {got}", repr(value))
-    return amount
-
-
-def _url(*schemes: str) -> AfterValidator:
-    """An absolute URL that paths are appended to, hence no query, fragment or final '/'."""
-    wrong = f"must be a {'/'.join(schemes)} URL with a host, got {{got}}"
-
-    def check(value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            parts = urlsplit(value)
-        except ValueError:
-            parts = None
-        if parts is None or parts.scheme not in schemes or not parts.netloc:
-            raise _invalid(wrong, repr(value))
-        if parts.query or parts.fragment:
-            raise _invalid("must not carry a query string or fragment, got {got}", repr(value))
-        return value.rstrip("/")
-
-    return AfterValidator(check)
-
-
-def _mongodb_uri(value: str | None) -> str | None:
-    if value is not None and not value.startswith(("mongodb://", "mongodb+srv://")):
-        # The URI may hold a password: name the problem, not the value.
-        raise _invalid("must start with mongodb:// or mongodb+srv://")
-    return value
-
-
-def _secret_rule(pattern: str, message: str) -> AfterValidator:
-    """A secret's shape; the message never quotes the value."""
-    compiled = re.compile(pattern)
-
-    def check(value: Secret | None) -> Secret | None:
-        if value is not None and not compiled.fullmatch(value.reveal()):
-            raise _invalid(message)
-        return value
-
-    return AfterValidator(check)
-
-
-def _addresses(value: Any, handler: ValidatorFunctionWrapHandler) -> tuple[str, ...]:
-    """Comma-separated IP addresses or networks, or `*` for any (uvicorn's convention)."""
-    items = value.split(",") if isinstance(value, str) else value
-    try:
-        entries = tuple(str(item).strip() for item in items if str(item).strip())
-        for entry in entries:
-            if entry != "*":
-                ipaddress.ip_network(entry, strict=False)
-    except (TypeError, ValueError):
-        raise _invalid(
-            "must be IP addresses or networks separated by commas, or *, got {got}", repr(value)
-        ) from None
-    result: tuple[str, ...] = handler(entries)
-    return result
-
-
 _AccountSid = Annotated[str, StringConstraints(pattern=r"^AC[0-9a-fA-F]{32}$")]
 
 
@@ -221,60 +84,60 @@ class Settings(BaseModel):
         hide_input_in_errors=True,  # a ValidationError's text never quotes a secret
     )
 
-    public_url: Annotated[str | None, _url("https", "http")] = None
-    forwarded_allow_ips: Annotated[tuple[str, ...], WrapValidator(_addresses)] = ("127.0.0.1",)
-    mongodb_uri: Annotated[str | None, AfterValidator(_mongodb_uri)] = Field(
+    public_url: Annotated[str | None, rules.url("https", "http")] = None
+    forwarded_allow_ips: Annotated[tuple[str, ...], WrapValidator(rules.addresses)] = ("127.0.0.1",)
+    mongodb_uri: Annotated[str | None, AfterValidator(rules.mongodb_uri)] = Field(
         default=None, repr=False
     )
     mongodb_db: Annotated[
         str,
         StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,63}$"),
-        _worded("must be 1-63 letters, digits, '_' or '-', got {got}"),
+        rules.worded("must be 1-63 letters, digits, '_' or '-', got {got}"),
     ] = "voice_interview"
-    mongodb_timeout_ms: Annotated[int, _between(100, 120_000)] = 5000
+    mongodb_timeout_ms: Annotated[int, rules.between(100, 120_000)] = 5000
     data_dir: Path = Path("./var")
-    retention_days: Annotated[int | None, _between(1, 36500)] = None
+    retention_days: Annotated[int | None, rules.between(1, 36500)] = None
     # Before the models it prices: their validator looks them up in it.
     prices: InstanceOf[PriceTable] = Field(default_factory=load_prices, repr=False)
     openai_api_key: Annotated[
-        Secret | None, _secret_rule(r"\S+", "must not contain whitespace")
+        Secret | None, rules.secret_rule(r"\S+", "must not contain whitespace")
     ] = None
-    openai_realtime_url: Annotated[str, _url("wss", "ws")] = "wss://api.openai.com/v1/realtime"
+    openai_realtime_url: Annotated[str, rules.url("wss", "ws")] = "wss://api.openai.com/v1/realtime"
     openai_realtime_model: Annotated[
         str,
         StringConstraints(pattern=_MODEL_NAME),
-        _worded("must be a model name such as gpt-realtime, got {got}"),
+        rules.worded("must be a model name such as gpt-realtime, got {got}"),
     ] = "gpt-realtime"
-    enable_realtime: Annotated[StrictBool, WrapValidator(_boolean)] = True
-    audio_format: Annotated[AudioFormat, _one_of(AudioFormat)] = "pcm16"
-    resampler: Annotated[ResamplerMethod, _one_of(ResamplerMethod)] = "fir"
-    openai_voice: Annotated[Voice | None, _one_of(Voice)] = None  # None: the template's
+    enable_realtime: Annotated[StrictBool, WrapValidator(rules.boolean)] = True
+    audio_format: Annotated[AudioFormat, rules.one_of(AudioFormat)] = "pcm16"
+    resampler: Annotated[ResamplerMethod, rules.one_of(ResamplerMethod)] = "fir"
+    openai_voice: Annotated[Voice | None, rules.one_of(Voice)] = None  # None: the template's
     transcription_model: Annotated[
         str,
         StringConstraints(pattern=_MODEL_NAME),
-        _worded("must be a model name such as gpt-4o-mini-transcribe, got {got}"),
+        rules.worded("must be a model name such as gpt-4o-mini-transcribe, got {got}"),
     ] = Field(default="gpt-4o-mini-transcribe", validation_alias="OPENAI_TRANSCRIPTION_MODEL")
-    turn_detection: Annotated[TurnDetectionKind, _one_of(TurnDetectionKind)] = "semantic_vad"
-    vad_eagerness: Annotated[Eagerness, _one_of(Eagerness)] = "low"
-    vad_silence_ms: Annotated[int, _between(200, 5000)] = 1000
-    vad_threshold: Annotated[float, _between(0, 1, what="a number between 0 and 1")] = 0.6
-    max_call_seconds: Annotated[int, _between(120, 14400)] = 1800
+    turn_detection: Annotated[TurnDetectionKind, rules.one_of(TurnDetectionKind)] = "semantic_vad"
+    vad_eagerness: Annotated[Eagerness, rules.one_of(Eagerness)] = "low"
+    vad_silence_ms: Annotated[int, rules.between(200, 5000)] = 1000
+    vad_threshold: Annotated[float, rules.between(0, 1, what="a number between 0 and 1")] = 0.6
+    max_call_seconds: Annotated[int, rules.between(120, 14400)] = 1800
     # Simultaneous calls one worker process takes before it answers "busy"; 0: no cap.
-    max_calls_per_worker: Annotated[int, _between(0, 10_000, hint="0 for no cap")] = 40
-    redact_transcripts: Annotated[StrictBool, WrapValidator(_boolean)] = False
-    cost_alert_usd: Annotated[Decimal, WrapValidator(_positive_amount)] = Decimal(5)
+    max_calls_per_worker: Annotated[int, rules.between(0, 10_000, hint="0 for no cap")] = 40
+    redact_transcripts: Annotated[StrictBool, WrapValidator(rules.boolean)] = False
+    cost_alert_usd: Annotated[Decimal, WrapValidator(rules.positive_amount)] = Decimal(5)
     twilio_account_sid: Annotated[
-        _AccountSid | None, _worded("must be 'AC' followed by 32 hex digits")
+        _AccountSid | None, rules.worded("must be 'AC' followed by 32 hex digits")
     ] = None
     twilio_auth_token: Annotated[
         Secret | None,
-        _secret_rule(r"[0-9a-fA-F]{32}", "must be 32 hex digits (the Twilio auth token)"),
+        rules.secret_rule(r"[0-9a-fA-F]{32}", "must be 32 hex digits (the Twilio auth token)"),
     ] = None
-    twilio_api_url: Annotated[str, _url("https", "http")] = "https://api.twilio.com"
-    twilio_number_type: Annotated[NumberType, _one_of(NumberType)] = "local"
-    log_level: Annotated[LogLevel, _one_of(LogLevel, upper=True)] = "INFO"
+    twilio_api_url: Annotated[str, rules.url("https", "http")] = "https://api.twilio.com"
+    twilio_number_type: Annotated[NumberType, rules.one_of(NumberType)] = "local"
+    log_level: Annotated[LogLevel, rules.one_of(LogLevel, upper=True)] = "INFO"
     host: str = "127.0.0.1"
-    port: Annotated[int, _between(1, 65535)] = 8000
+    port: Annotated[int, rules.between(1, 65535)] = 8000
 
     @field_validator("openai_realtime_model", "transcription_model")
     @classmethod
