@@ -51,9 +51,11 @@ class Meter:
             return
         self._guard(lambda cost: cost.add_response_usage(usage))
         total = self._guard(lambda cost: cost.running_total)
-        if total is not None:
-            self._recorder.running_cost(float(total), self._clock.wall())
-        if self._guard(lambda cost: cost.crossed_alert(self._alert_usd)):
+        if total is None:
+            return
+        self._recorder.running_cost(float(total), self._clock.wall())
+        # The total is priced once per response; the meter prices it again only at the alert.
+        if total > self._alert_usd and self._guard(lambda c: c.crossed_alert(self._alert_usd)):
             log.warning(
                 "call cost passed the alert threshold of $%s", self._alert_usd, extra=self._extra
             )

@@ -14,8 +14,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from bridge.realtime_events import (
+    ServerError,
     ServerEvent,
     SessionConfig,
+    SessionEvent,
     parse_server_event,
     session_mismatch,
 )
@@ -84,18 +86,19 @@ class RealtimeConnection:
         """Wait for session.updated and check it kept what the call depends on: the audio
         formats (the bridge converts to them) and the voice."""
         async for frame in self._ws:
-            msg = json.loads(frame)
-            kind = msg.get("type") if isinstance(msg, dict) else None
-            if kind == "error":
-                error = msg.get("error") or {}
-                code = str(error.get("code") or error.get("type") or "?")[:60]
+            try:
+                event = parse_server_event(frame)
+            except Exception:  # unreadable: wait for the confirmation all the same
+                continue
+            if isinstance(event, ServerError):
+                code = (event.code or event.type or "?")[:60]
                 raise RealtimeUnavailable(f"session configuration refused ({code})")
-            if kind == "session.updated":
-                problem = session_mismatch(config, msg.get("session"))
+            if isinstance(event, SessionEvent) and event.type == "session.updated":
+                problem = session_mismatch(config, event.session)
                 if problem is not None:
                     raise RealtimeUnavailable(f"session configuration altered: {problem}")
                 return
-        raise ConnectionClosed(None, None)
+        raise RealtimeUnavailable("closed while configuring the session")
 
     async def send(self, event: dict[str, Any]) -> None:
         await self._ws.send(json.dumps(event))

@@ -244,6 +244,7 @@ class ServerError:
 @dataclass(frozen=True, slots=True)
 class SessionEvent:
     type: str  # session.created / session.updated
+    session: Any = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,5 +392,5 @@ def parse_server_event(text: str | bytes) -> ServerEvent:
             str(error.get("type", "")), error.get("code"), str(error.get("message", ""))
         )
     if kind in ("session.created", "session.updated"):
-        return SessionEvent(kind)
+        return SessionEvent(kind, msg.get("session"))
     return Ignored(kind)

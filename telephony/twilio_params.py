@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from evaluation.cost import Direction
+from persistence import STATUS_RANK
 
 CALL_SID: Final = re.compile(r"CA[0-9a-f]{32}")
 ACCOUNT_SID: Final = re.compile(r"AC[0-9a-f]{32}")
@@ -27,10 +28,7 @@ DIRECTIONS: Final[dict[str, Direction]] = {
     "outbound-api": "outbound",
     "outbound-dial": "outbound",
 }
-CALL_STATUSES: Final = frozenset(
-    {"queued", "initiated", "ringing", "in-progress", "completed", "busy", "failed"}
-    | {"no-answer", "canceled"}
-)
+CALL_STATUSES: Final = frozenset(STATUS_RANK)
 
 
 def problem(

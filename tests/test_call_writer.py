@@ -74,13 +74,18 @@ def outcome() -> CallOutcome:
 
 async def test_records_are_written_in_the_order_handed_over(store: Store) -> None:
     writer = CallWriter(store, CALL)
-    for seq in range(5):
+    handed = [3, 0, 4, 1, 2]  # a late transcript is handed over after later turns
+    for seq in handed:
         writer.turn(turn(seq))
     writer.running_cost(0.12, T0)
     writer.first_audio(T0)
     writer.outcome(outcome(), T0)
     assert await writer.close(5.0)
-    assert [t.text for t in await store.turns.for_call(CALL)] == [f"t{i}" for i in range(5)]
+    # Inserted in the order handed over (ObjectIds rise with each insert)...
+    written = [doc["seq"] async for doc in store.db["turns"].find({}).sort("_id", 1)]
+    assert written == handed
+    # ...and read back in conversation order.
+    assert [t.seq for t in await store.turns.for_call(CALL)] == [0, 1, 2, 3, 4]
     call = await store.calls.get(CALL)
     assert call is not None and call.completion == "completed"
     assert call.cost is not None and call.cost.running_usd == 0.12
@@ -97,7 +102,8 @@ async def test_a_short_outage_delays_records_and_loses_none(store: Store, line: 
     line.restore()
     writer.outcome(outcome(), T0)
     assert await writer.close(15.0)
-    assert [t.seq for t in await store.turns.for_call(CALL)] == [0, 1, 2, 3]
+    written = [doc["seq"] async for doc in store.db["turns"].find({}).sort("_id", 1)]
+    assert written == [0, 1, 2, 3]
     call = await store.calls.get(CALL)
     assert call is not None and call.completion == "completed"
 

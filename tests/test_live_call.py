@@ -229,6 +229,7 @@ async def test_running_cost_is_stored_as_responses_complete(
 
     assert running > 0
     assert total_usd(final) >= running
+    assert total_usd(final) == pytest.approx(float(priced_by_hand(env)), abs=1e-6)
     alerts = [r for r in caplog.records if "alert threshold" in r.getMessage()]
     assert len(alerts) == 1 and alerts[0].levelname == "WARNING"
 

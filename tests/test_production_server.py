@@ -19,6 +19,7 @@ import pytest
 
 from persistence.embedded import free_loopback_port
 from persistence.store import Store
+from service.server import WS_MAX_SIZE
 from tests.support.call_harness import ACCOUNT, Env
 from tests.support.openai import RealtimePeer, Say, Script
 from tests.support.processes import LISTENING, Output
@@ -105,3 +106,10 @@ async def test_a_call_through_the_procfile_server(mongo_uri: str, db_name: str) 
     assert all(e["level"] in ("DEBUG", "INFO", "WARNING") for e in entries), entries
     said = [e["msg"] for e in entries if e["logger"] == "uvicorn.error"]
     assert "Application shutdown complete." in said, said
+
+
+def test_the_procfile_and_serve_share_the_frame_limit() -> None:
+    """Frames up to the limit are read and counted as bad input; the Procfile's uvicorn
+    and `voice-interview serve` must agree on it."""
+    args = procfile_command(8000)
+    assert int(args[args.index("--ws-max-size") + 1]) == WS_MAX_SIZE

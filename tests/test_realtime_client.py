@@ -3,6 +3,8 @@ API has confirmed its configuration."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from bridge import realtime_events as rt
@@ -28,10 +30,12 @@ async def test_open_returns_once_the_session_is_confirmed() -> None:
     async with RealtimePeer() as peer:
         endpoint = RealtimeEndpoint(peer.url, "gpt-realtime", "sk-test")
         conn = await RealtimeConnection.open(endpoint, config())
+        returned = time.monotonic()
         try:
             (server,) = peer.connections
-            sent = [e["type"] for e in server.sent]
-            assert "session.updated" in sent  # confirmed before open() returned
+            kinds = [e["type"] for e in server.sent]
+            confirmed_at = server.sent_at[kinds.index("session.updated")]
+            assert confirmed_at <= returned  # open() waited for the confirmation
         finally:
             await conn.close()
 

@@ -43,6 +43,7 @@ async def start_rig() -> AsyncIterator[StartRig]:
     for rig in rigs:
         if rig.session.ending.phase is not Phase.ENDED:
             await rig.session.on_end("test over")
+        assert rig.twilio.errors == []  # everything sent is what Twilio accepts
 
 
 GREETING = "Welcome to the interview. Before we start, let me explain how this works."
@@ -505,7 +506,7 @@ async def test_running_cost_is_recorded_and_the_alert_logged_once(
     usage = ResponseUsage(text_in=1000, audio_in=500, audio_out=200)
     for response_id in ("r1", "r2"):
         await rig.link.feed(
-            rt.ResponseCreated(response_id), rt.ResponseDone(response_id, "", usage)
+            rt.ResponseCreated(response_id), rt.ResponseDone(response_id, "completed", usage)
         )
     # 1000 x $4 + 500 x $32 + 200 x $64 per million tokens, per response.
     assert rig.recorder.running == [pytest.approx(0.0328), pytest.approx(0.0656)]

@@ -24,6 +24,7 @@ from bridge.twilio_messages import Mark, Start
 from evaluation.cost import CallCost
 from evaluation.templates import DEFAULT_TEMPLATE, Template
 from persistence.records import CallOutcome, Evaluation, Turn
+from tests.support.twilio_peer import check_frame
 
 EPOCH = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 YIELDS = 20  # loop turns that let woken tasks run to their next real wait
@@ -199,14 +200,21 @@ class MemoryRecorder:
 
 
 class TwilioLine:
-    """Twilio's end of the media stream: every message the session sent, parsed."""
+    """Twilio's end of the media stream: every message the session sent, checked as Twilio
+    checks it (tests.support.twilio_peer), and parsed."""
 
-    def __init__(self) -> None:
+    def __init__(self, stream_sid: str) -> None:
+        self.stream_sid = stream_sid
         self.messages: list[dict[str, Any]] = []
+        self.errors: list[tuple[int, str]] = []
         self.closed = False
 
     async def send(self, text: str) -> None:
-        self.messages.append(json.loads(text))
+        checked = check_frame(text, self.stream_sid)
+        if isinstance(checked, tuple):
+            self.errors.append(checked)
+        else:
+            self.messages.append(checked)
 
     async def close(self) -> None:
         self.closed = True
@@ -276,6 +284,7 @@ class Rig:
     control: Control
     clock: ManualClock
     echoed: set[str] = field(default_factory=set)
+    _seq: int = 1  # Twilio's sequenceNumber: the start was 1
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     @classmethod
@@ -287,7 +296,7 @@ class Rig:
         cost: CallCost | None = None,
         **option_overrides: Any,
     ) -> Rig:
-        clock, twilio = ManualClock(), TwilioLine()
+        clock, twilio = ManualClock(), TwilioLine(start().stream_sid)
         link = link or ScriptedLink()
         recorder, control = MemoryRecorder(), Control()
         session = CallSession(
@@ -346,7 +355,8 @@ class Rig:
         names = [n for n in self.twilio.marks() if n not in self.echoed]
         for name in names[:upto] if upto is not None else names:
             self.echoed.add(name)
-            await self.session.on_mark(Mark("1", self.twilio_stream_sid, name))
+            self._seq += 1
+            await self.session.on_mark(Mark(str(self._seq), self.twilio_stream_sid, name))
         await quiesce()
 
     async def play_out(self) -> None:

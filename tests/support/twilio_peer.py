@@ -42,6 +42,31 @@ ALLOWED_KEYS = {
 }
 
 
+def check_frame(frame: str | bytes, stream_sid: str) -> dict[str, Any] | tuple[int, str]:
+    """A frame sent to Twilio, parsed, or (Twilio's error code, why) for one it refuses."""
+    if isinstance(frame, bytes):
+        return 31950, "binary frame"
+    try:
+        msg = json.loads(frame)
+    except ValueError:
+        return 31924, "frame is not JSON"
+    if not isinstance(msg, dict):
+        return 31924, "frame is not an object"
+    event = msg.get("event")
+    if event not in ALLOWED_KEYS:
+        return 31924, f"unknown event {event!r}"
+    top, inner = ALLOWED_KEYS[event]
+    if set(msg) != top:
+        return 31924, f"{event}: keys {sorted(msg)} != {sorted(top)}"
+    if msg["streamSid"] != stream_sid:
+        return 31924, f"{event}: wrong streamSid"
+    if inner:
+        body = msg[event]
+        if not isinstance(body, dict) or set(body) != inner:
+            return 31924, f"{event}: body must have exactly {sorted(inner)}"
+    return msg
+
+
 def sid(prefix: str) -> str:
     return prefix + secrets.token_hex(16)
 
@@ -247,7 +272,6 @@ class TwilioPeer:
 
     async def _echo_mark(self, name: str) -> None:
         self.echoed_marks.append((time.monotonic(), name))
-        self.changed.notify()
         with contextlib.suppress(ConnectionClosed):
             await self.send_raw(
                 json.dumps(
@@ -259,6 +283,7 @@ class TwilioPeer:
                     }
                 )
             )
+        self.changed.notify()  # after the echo is on its way, so a waiter sees it arrive
 
     # -- what the server sends --------------------------------------------------------
 
@@ -287,33 +312,11 @@ class TwilioPeer:
 
     def _check_and_play(self, frame: str | bytes) -> None:
         now = time.monotonic()
-        if isinstance(frame, bytes):
-            self._error(31950, "binary frame")
+        checked = check_frame(frame, self.stream_sid)
+        if isinstance(checked, tuple):
+            self._error(*checked)
             return
-        try:
-            msg = json.loads(frame)
-        except ValueError:
-            self._error(31924, "frame is not JSON")
-            return
-        if not isinstance(msg, dict):
-            self._error(31924, "frame is not an object")
-            return
-        event = msg.get("event")
-        if event not in ALLOWED_KEYS:
-            self._error(31924, f"unknown event {event!r}")
-            return
-        top, inner = ALLOWED_KEYS[event]
-        if set(msg) != top:
-            self._error(31924, f"{event}: keys {sorted(msg)} != {sorted(top)}")
-            return
-        if msg["streamSid"] != self.stream_sid:
-            self._error(31924, f"{event}: wrong streamSid")
-            return
-        if inner:
-            body = msg[event]
-            if not isinstance(body, dict) or set(body) != inner:
-                self._error(31924, f"{event}: body must have exactly {sorted(inner)}")
-                return
+        msg, event = checked, checked["event"]
         self.received.append(Received(now, event, msg))
         if event == "media":
             self._on_media(now, msg["media"]["payload"])
