@@ -100,7 +100,10 @@ async def serve(
         nonlocal closed
         if not closed:
             closed = True
-            await send({"type": "websocket.close", "code": code, "reason": why[:120]})
+            try:
+                await send({"type": "websocket.close", "code": code, "reason": why[:120]})
+            except Exception as exc:  # Twilio closes its side right after `stop`
+                log.debug("media stream already closed by the other side (%s)", type(exc).__name__)
 
     async def send_text(text: str) -> None:
         if closed:
@@ -141,10 +144,7 @@ async def serve(
     except Exception:
         ending = "stream failed: internal error"
         log.exception("media stream failed", extra={"call_sid": stream.call_sid or "?"})
-        try:
-            await close(INTERNAL_ERROR, "internal error")
-        except Exception:
-            log.debug("could not close the failed media stream")
+        await close(INTERNAL_ERROR, "internal error")
     finally:
         # Shielded: a second cancellation must not lose the call's final record.
         admission.stream_closed()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from decimal import Decimal
 
 import pytest
@@ -416,6 +417,27 @@ async def test_model_gone_for_good_apologizes_and_hangs_up(mongo_uri: str, db_na
     assert update.status is None and "technical difficulties" in update.said[0]
     assert call.ended_reason == "model unavailable after reconnect attempts"
     assert report(call).completion == "failed"
+
+
+@pytest.mark.parametrize("server", SERVERS)
+async def test_a_normal_hang_up_logs_nothing_above_info(
+    mongo_uri: str, db_name: str, server: ServerName, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Twilio sends `stop` and closes its side at once, before the service's own close."""
+    script = Script(
+        responses=[Say("Hello, tell me about a recent project.", audio_ms=800)],
+        caller_transcripts=["I built a billing service."],
+    )
+    caplog.set_level(logging.INFO)
+    async with live_env(mongo_uri, db_name, script, server=server) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        await env.wait_played(twilio, 1)
+        call, turns = await env.hang_up(call_sid, twilio, caller)
+
+    assert call.ended_reason == "candidate hung up (stream stopped)"
+    assert [t.speaker for t in turns] == ["assistant"]
+    loud = [f"{r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.WARNING]
+    assert loud == []
 
 
 @pytest.mark.parametrize("server", SERVERS)

@@ -147,7 +147,7 @@ class Env:
         self, call_sid: str, twilio: TwilioPeer, caller: Caller
     ) -> tuple[CallRecord, list[Turn]]:
         """The caller's side ends the call (Twilio's `stop`); the call as stored afterwards."""
-        await twilio.send_stop()
+        await twilio.hang_up()
         call = await self.ended(call_sid)
         await caller.stop()
         return call, await self.turns(call_sid)

@@ -270,6 +270,13 @@ class TwilioPeer:
             )
         )
 
+    async def hang_up(self) -> None:
+        """The caller hangs up: Twilio sends `stop` and closes the socket straight after,
+        without waiting for the service's own close."""
+        await self.send_stop()
+        assert self._ws is not None
+        self._ws.transport.abort()
+
     async def _echo_mark(self, name: str) -> None:
         self.echoed_marks.append((time.monotonic(), name))
         with contextlib.suppress(ConnectionClosed):
