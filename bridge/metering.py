@@ -29,8 +29,12 @@ class Meter:
         clock: Clock,
         alert_usd: Decimal,
         call_sid: str,
+        streamed_s: Callable[[], float] = lambda: 0.0,
     ) -> None:
+        """`streamed_s()`: caller audio sent to the model so far, for streaming
+        transcription billed by it."""
         self._cost = cost
+        self._streamed_s = streamed_s
         self._recorder = recorder
         self._clock = clock
         self._alert_usd = alert_usd
@@ -50,6 +54,7 @@ class Meter:
         if self._cost is None:
             return
         self._guard(lambda cost: cost.add_response_usage(usage))
+        self._guard(lambda cost: cost.set_audio_streamed(self._streamed_s()))
         total = self._guard(lambda cost: cost.running_total)
         if total is None:
             return
@@ -69,4 +74,5 @@ class Meter:
     ) -> CostRecord | None:
         """The whole call's breakdown, Twilio's minutes included."""
         self._guard(lambda cost: cost.set_telephony(duration_s, direction, number_type))
+        self._guard(lambda cost: cost.set_audio_streamed(self._streamed_s()))
         return self._guard(lambda cost: CostRecord.model_validate(cost.breakdown().to_dict()))

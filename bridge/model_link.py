@@ -8,7 +8,6 @@ different engine can stand in for it in production.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -40,7 +39,10 @@ class ModelLink(Protocol):
         """The current session's events, until it closes."""
         ...
 
-    async def send_audio(self, b64: str) -> None: ...
+    async def send_audio(self, b64: str) -> bool:
+        """Caller audio; false when there was no open connection to take it."""
+        ...
+
     async def respond(self, instructions: str | None = None) -> None: ...
     async def cancel(self, response_id: str) -> None: ...
     async def truncate(self, item_id: str, heard_ms: int) -> None: ...
@@ -107,12 +109,15 @@ class RealtimeLink:
         except Exception:
             log.debug("send to the model failed; the reader will reconnect", extra=self._extra)
 
-    async def send_audio(self, b64: str) -> None:
+    async def send_audio(self, b64: str) -> bool:
         conn = self._conn
-        if conn is not None:
-            # A failed send means the connection dropped: the reader notices and reconnects.
-            with contextlib.suppress(Exception):
-                await conn.send_text(rt.append_audio(b64))
+        if conn is None:
+            return False
+        try:
+            await conn.send_text(rt.append_audio(b64))
+        except Exception:  # the connection dropped: the reader notices and reconnects
+            return False
+        return True
 
     async def respond(self, instructions: str | None = None) -> None:
         await self._send(rt.response_create(instructions))

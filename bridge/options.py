@@ -32,6 +32,8 @@ class SessionOptions:
     cost_alert_usd: Decimal
     number_type: NumberType
     """How Twilio bills the inbound leg."""
+    reasoning_effort: rt.ReasoningEffort = "minimal"
+    """Sent to models that reason; ignored by the others."""
     reconnect_backoff_s: tuple[float, ...] = (0.25, 0.75, 1.5)
     goodbye_timeout_s: float = 15.0
 
@@ -44,6 +46,7 @@ class SessionOptions:
             transcription_model=self.transcription_model,
             language=template.language,
             turn_detection=self.turn_detection,
+            reasoning_effort=(self.reasoning_effort if rt.reasons(self.endpoint.model) else None),
         )
 
 

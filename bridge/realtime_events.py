@@ -20,6 +20,13 @@ from evaluation.usage import (
 
 TurnDetectionKind = Literal["semantic_vad", "server_vad"]
 Eagerness = Literal["low", "medium", "high", "auto"]
+ReasoningEffort = Literal["minimal", "low", "medium", "high", "xhigh"]
+
+
+def reasons(model: str) -> bool:
+    """gpt-realtime-2 and later take `session.reasoning`; the API refuses it elsewhere."""
+    return model.startswith("gpt-realtime-2")
+
 
 # -- client events ---------------------------------------------------------------------
 
@@ -61,15 +68,23 @@ class SessionConfig:
     transcription_model: str
     language: str | None
     turn_detection: TurnDetection
+    reasoning_effort: ReasoningEffort | None = None
+    """Sent only to models that reason (see `reasons`)."""
 
     def to_wire(self) -> dict[str, Any]:
         transcription: dict[str, Any] = {"model": self.transcription_model}
         if self.language:
             transcription["language"] = self.language.split("-")[0].lower()
+        reasoning = (
+            {"reasoning": {"effort": self.reasoning_effort}}
+            if self.reasoning_effort is not None
+            else {}
+        )
         return {
             "type": "session.update",
             "session": {
                 "type": "realtime",
+                **reasoning,
                 "instructions": self.instructions,
                 "output_modalities": ["audio"],
                 "audio": {

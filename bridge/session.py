@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 from bridge import realtime_events as rt
 from bridge.audio import InboundAudio, OutboundAudio
+from bridge.caller_audio import CallerAudio
+from bridge.caller_line import CallerLine
 from bridge.clock import Clock, LoopClock
 from bridge.ending import Action, CutReply, EndOfCall, HangUp, PlayGoodbye, RequestGoodbye
 from bridge.keypad import Keypad
@@ -76,7 +78,9 @@ class CallSession:
         self.clock = clock or LoopClock()
         self._ctx = {"call_sid": self.call_sid}
         self._t0 = self.clock.now()
-        self.inbound = InboundAudio(options.audio_format, options.resampler)
+        self.caller = CallerLine(
+            InboundAudio(options.audio_format, options.resampler), link, CallerAudio()
+        )
         self.ledger = ConversationLedger(self.call_sid, PlaybackTracker())
         self.out = Playout(
             stream_sid=self.stream_sid,
@@ -92,7 +96,14 @@ class CallSession:
         # The template's own duration, capped by the service-wide MAX_CALL_SECONDS.
         self.limit_s = call_limit_s(template, options.max_call_seconds)
         self.progress = InterviewProgress(template, self._t0, options.max_call_seconds)
-        self.meter = Meter(cost, recorder, self.clock, options.cost_alert_usd, self.call_sid)
+        self.meter = Meter(
+            cost,
+            recorder,
+            self.clock,
+            options.cost_alert_usd,
+            self.call_sid,
+            streamed_s=lambda: self.caller.sent_s,
+        )
         self.reconnects = 0
         self._last_request: tuple[str | None] = (None,)  # the last response.create's text
         self._requested = False  # a reply was asked for and has not started yet
@@ -129,8 +140,8 @@ class CallSession:
         await self._respond()  # the interviewer speaks first
 
     async def on_media(self, media: Media, mulaw: bytes) -> None:
-        if self.ending.listening and (b64 := self.inbound.process_decoded(mulaw, media.payload)):
-            await self.link.send_audio(b64)
+        if self.ending.listening:
+            await self.caller.media(mulaw, media.payload)
 
     async def on_mark(self, echoed: Mark) -> None:
         if echoed.name == END_MARK:
@@ -177,12 +188,14 @@ class CallSession:
             case rt.TranscriptDelta():
                 self.ledger.transcript_delta(event.item_id, event.delta)
             case rt.SpeechStarted():
+                self.caller.audio.turn_started(event.item_id, event.audio_start_ms)
                 await self.out.barge_in()
             case rt.SpeechStopped():
                 self.out.speech_stopped_at = now
             case rt.Committed():
                 self.ledger.caller_committed(event.item_id)
             case rt.TranscriptionCompleted():
+                self.caller.audio.turn_settled(event.item_id)
                 self._record(self.ledger.caller_transcript(event.item_id, event.transcript))
                 self.meter.transcription(event.usage)
             case rt.ResponseCreated():
@@ -212,6 +225,7 @@ class CallSession:
                 log.warning("model error %s", why, extra=self._ctx)
             case rt.TranscriptionFailed():
                 log.warning("caller transcription failed", extra=self._ctx)
+                self.caller.audio.turn_settled(event.item_id)
                 self._record(self.ledger.caller_unheard(event.item_id))
 
     async def _on_tool(self, call: rt.FunctionCall) -> None:
@@ -309,6 +323,7 @@ class CallSession:
     async def _recover(self, first: bool = False) -> bool:
         """Reopen the model session with the conversation so far; false if it cannot be."""
         dropped_at = self.clock.now()
+        self.caller.hold()  # until the new connection has heard what the old one missed
         playing, replying = self.out.playing(dropped_at), self.out.reply is not None
         # The caller notices if a reply was under way, or if they were waiting for one.
         waiting = self._requested or self.out.speech_stopped_at is not None
@@ -331,9 +346,13 @@ class CallSession:
         gap_ms = (self.clock.now() - dropped_at) * 1000
         log.info("model session reopened after %.0f ms", gap_ms, extra=self._ctx)
         if (goodbye := ending.reopened()) is not None:
+            self.caller.release()
             await self._act(goodbye)
-        elif audible:
+            return True
+        if audible:
             await self.link.note(RECONNECT_NOTE)
+        # A caller turn in the replay is answered by the model's own turn detection.
+        if not await self.caller.replay() and audible:
             await self._respond()
         return True
 

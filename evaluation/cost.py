@@ -10,7 +10,9 @@ reported counts become billable ones):
 - A response with no usage reported still counts as a response, at no cost.
 - Twilio bills whole minutes per call, rounded up (0 s is 0 minutes); Media
   Streams minutes the same way; answering-machine detection once per call.
-- Per-minute transcription is prorated by the second.
+- Per-minute transcription is prorated by the second: by the seconds each
+  transcription reports, or, for streaming models (per_minute_streamed), by the
+  seconds of caller audio sent to the model, whatever the transcriptions report.
 
 CostBreakdown.to_dict() gives dollars as floats rounded to 6 decimal places
 (micro-dollars) so MongoDB can sum and sort them; the Decimal values stay exact
@@ -127,6 +129,7 @@ class CallCost:
         "_prices",
         "_rates",
         "_responses",
+        "_streamed_s",
         "_telephony",
         "_transcription",
         "_transcription_s",
@@ -146,6 +149,7 @@ class CallCost:
         self._usage = ResponseUsage.ZERO
         self._transcription_tokens = TranscriptionTokens()
         self._transcription_s = Decimal(0)
+        self._streamed_s = Decimal(0)
         self._responses = 0
         self._telephony: _Telephony | None = None
         self._alerted: set[Decimal] = set()
@@ -161,6 +165,8 @@ class CallCost:
         rates = self._transcription
         if rates is None:
             raise PriceError("transcription usage given but no transcription_model was set")
+        if rates.per_minute_streamed is not None:
+            return  # billed by the audio streamed to it (set_audio_streamed)
         if isinstance(usage, TranscriptionSeconds):
             if rates.per_minute is None:
                 raise PriceError(f"{rates.model} is priced per token but reported duration usage")
@@ -169,6 +175,10 @@ class CallCost:
             if rates.per_minute is not None:
                 raise PriceError(f"{rates.model} is priced per minute but reported token usage")
             self._transcription_tokens += usage
+
+    def set_audio_streamed(self, seconds: float) -> None:
+        """The caller audio sent to the model so far (repeatable; the last value wins)."""
+        self._streamed_s = TranscriptionSeconds.billed(seconds=seconds).seconds
 
     def set_telephony(
         self,
@@ -203,7 +213,11 @@ class CallCost:
             _line("model_audio_out", t.audio_out, "tokens", r.audio_out),
         ]
         tr = self._transcription
-        if tr is not None and tr.per_minute is not None:
+        if tr is not None and tr.per_minute_streamed is not None:
+            lines.append(
+                _line("transcription", self._streamed_s, "seconds", tr.per_minute_streamed)
+            )
+        elif tr is not None and tr.per_minute is not None:
             lines.append(_line("transcription", self._transcription_s, "seconds", tr.per_minute))
         elif tr is not None:
             n, zero = self._transcription_tokens, Decimal(0)

@@ -130,7 +130,10 @@ def estimate_cost(
         prev_text, prev_audio = text_in, audio_in
     if transcription_model is not None:
         speech_s = seconds * a.caller_talk_share
-        if prices.transcription(transcription_model).per_minute is not None:
+        rates = prices.transcription(transcription_model)
+        if rates.per_minute_streamed is not None:
+            meter.set_audio_streamed(seconds)  # the caller's line is streamed throughout
+        elif rates.per_minute is not None:
             meter.add_transcription(TranscriptionSeconds.billed(seconds=speech_s))
         else:
             meter.add_transcription(

@@ -67,10 +67,13 @@ class RealtimeRates:
 
 @dataclass(frozen=True, slots=True)
 class TranscriptionRates:
-    """Either per minute of audio, or per 1M tokens (text_in, audio_in, out)."""
+    """Per minute of audio transcribed (as each transcription reports), per minute of
+    audio streamed to it (streaming models hear the whole call), or per 1M tokens
+    (text_in, audio_in, out)."""
 
     model: str
     per_minute: Decimal | None = None
+    per_minute_streamed: Decimal | None = None
     text_in: Decimal | None = None
     audio_in: Decimal | None = None
     out: Decimal | None = None
@@ -180,6 +183,7 @@ class _RealtimeEntry(_Entry):
 
 class _TranscriptionEntry(_Entry):
     per_minute: Money = None
+    per_minute_streamed: Money = None
     text_in: Money = None
     audio_in: Money = None
     out: Money = None
@@ -327,13 +331,17 @@ def load_prices(
     transcription_rates: dict[str, TranscriptionRates] = {}
     for model, rates in transcription.items():
         tokens = [f for f in _TOKEN_TRANSCRIPTION_FIELDS if f in rates]
+        minutes = [f for f in ("per_minute", "per_minute_streamed") if f in rates]
         if not rates:
             continue
-        if "per_minute" in rates and tokens:
-            problems.append(f"transcription.{model}: give per_minute or token prices, not both")
-        elif "per_minute" not in rates and len(tokens) != len(_TOKEN_TRANSCRIPTION_FIELDS):
+        if len(minutes) + bool(tokens) > 1:
             problems.append(
-                f"transcription.{model}: needs per_minute, or all of "
+                f"transcription.{model}: give one of per_minute, per_minute_streamed "
+                "or token prices"
+            )
+        elif not minutes and len(tokens) != len(_TOKEN_TRANSCRIPTION_FIELDS):
+            problems.append(
+                f"transcription.{model}: needs per_minute, per_minute_streamed, or all of "
                 f"{', '.join(_TOKEN_TRANSCRIPTION_FIELDS)}{when}"
             )
         else:

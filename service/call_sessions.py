@@ -47,6 +47,7 @@ def session_options(settings: Settings) -> SessionOptions:
             settings.vad_threshold,
         ),
         max_call_seconds=settings.max_call_seconds,
+        reasoning_effort=settings.reasoning_effort,
         cost_alert_usd=settings.cost_alert_usd,
         number_type=settings.twilio_number_type,
     )

@@ -42,7 +42,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import PydanticBaseSettingsSource
 
 from bridge.audio import AudioFormat
-from bridge.realtime_events import Eagerness, TurnDetectionKind
+from bridge.realtime_events import Eagerness, ReasoningEffort, TurnDetectionKind
 from bridge.resample import ResamplerMethod
 from evaluation.cost import NumberType
 from evaluation.prices import PriceError, PriceTable, load_prices
@@ -106,8 +106,11 @@ class Settings(BaseModel):
     openai_realtime_model: Annotated[
         str,
         StringConstraints(pattern=_MODEL_NAME),
-        rules.worded("must be a model name such as gpt-realtime, got {got}"),
-    ] = "gpt-realtime"
+        rules.worded("must be a model name such as gpt-realtime-2.1, got {got}"),
+    ] = "gpt-realtime-2.1"
+    # Reasoning models only (gpt-realtime-2 and later). Each step up thinks longer before
+    # the first word; on the phone that pause is heard, so the default is the shortest.
+    reasoning_effort: Annotated[ReasoningEffort, rules.one_of(ReasoningEffort)] = "minimal"
     enable_realtime: Annotated[StrictBool, WrapValidator(rules.boolean)] = True
     audio_format: Annotated[AudioFormat, rules.one_of(AudioFormat)] = "pcm16"
     resampler: Annotated[ResamplerMethod, rules.one_of(ResamplerMethod)] = "fir"
@@ -115,8 +118,8 @@ class Settings(BaseModel):
     transcription_model: Annotated[
         str,
         StringConstraints(pattern=_MODEL_NAME),
-        rules.worded("must be a model name such as gpt-4o-mini-transcribe, got {got}"),
-    ] = Field(default="gpt-4o-mini-transcribe", validation_alias="OPENAI_TRANSCRIPTION_MODEL")
+        rules.worded("must be a model name such as gpt-realtime-whisper, got {got}"),
+    ] = Field(default="gpt-realtime-whisper", validation_alias="OPENAI_TRANSCRIPTION_MODEL")
     turn_detection: Annotated[TurnDetectionKind, rules.one_of(TurnDetectionKind)] = "semantic_vad"
     vad_eagerness: Annotated[Eagerness, rules.one_of(Eagerness)] = "low"
     vad_silence_ms: Annotated[int, rules.between(200, 5000)] = 1000

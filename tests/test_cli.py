@@ -109,9 +109,9 @@ def run_cli(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
 
 def test_estimate_prints_a_total_and_its_assumptions(tmp_path: Path) -> None:
     big = run_cli(tmp_path, "estimate", "--minutes", "15")
-    mini = run_cli(tmp_path, "estimate", "--minutes", "15", "--model", "gpt-realtime-mini")
+    mini = run_cli(tmp_path, "estimate", "--minutes", "15", "--model", "gpt-realtime-2.1-mini")
     assert big.returncode == 0 and mini.returncode == 0
-    assert big.stdout.startswith("15-minute interview on gpt-realtime: $")
+    assert big.stdout.startswith("15-minute interview on gpt-realtime-2.1: $")
     total = float(big.stdout.split("$")[1].split()[0])
     mini_total = float(mini.stdout.split("$")[1].split()[0])
     assert 0 < mini_total < total

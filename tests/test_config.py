@@ -11,9 +11,11 @@ import pytest
 from pydantic import ValidationError
 
 from bridge.audio import AudioFormat
-from bridge.realtime_events import Eagerness, TurnDetectionKind
+from bridge.realtime_events import Eagerness, ReasoningEffort, TurnDetectionKind
 from bridge.resample import ResamplerMethod
 from evaluation.cost import NumberType
+from evaluation.templates import DEFAULT_TEMPLATE
+from service.call_sessions import session_options
 from service.settings import ConfigError, Secret, Settings, load_settings
 
 TOKEN = "0123456789abcdef0123456789abcdef"
@@ -30,7 +32,8 @@ def test_defaults_need_no_variables() -> None:
     assert s.mongodb_db == "voice_interview"
     assert s.data_dir == Path("./var")
     assert s.openai_realtime_url == "wss://api.openai.com/v1/realtime"
-    assert s.openai_realtime_model == "gpt-realtime"
+    assert s.openai_realtime_model == "gpt-realtime-2.1"
+    assert s.reasoning_effort == "minimal"
     assert s.log_level == "INFO"
     assert s.retention_days is None
     assert s.audio_format == "pcm16" and s.resampler == "fir"
@@ -233,7 +236,7 @@ def test_only_the_mapping_given_is_read(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_defaults_are_the_same_built_or_loaded() -> None:
     assert Settings() == load({})
-    assert Settings().transcription_model == "gpt-4o-mini-transcribe"
+    assert Settings().transcription_model == "gpt-realtime-whisper"
     assert (Settings().turn_detection, Settings().vad_eagerness) == ("semantic_vad", "low")
     assert (Settings().vad_silence_ms, Settings().vad_threshold) == (1000, 0.6)
     assert Settings().max_call_seconds == 1800 and Settings().cost_alert_usd == Decimal(5)
@@ -313,7 +316,7 @@ def test_booleans_accept_the_usual_words(word: str, meaning: bool) -> None:
         ),
         (
             {"OPENAI_TRANSCRIPTION_MODEL": "bad model!"},
-            "OPENAI_TRANSCRIPTION_MODEL: must be a model name such as gpt-4o-mini-transcribe,"
+            "OPENAI_TRANSCRIPTION_MODEL: must be a model name such as gpt-realtime-whisper,"
             " got 'bad model!'",
         ),
         ({"MONGODB_URI": "redis://x"}, "MONGODB_URI: must start with mongodb:// or mongodb+srv://"),
@@ -404,19 +407,30 @@ def test_forwarded_allow_ips_are_addresses_networks_or_any() -> None:
 
 
 def test_models_with_an_announced_shutdown_are_warned_about() -> None:
-    deprecated = load({}).model_warnings()  # the defaults, until they are moved
+    assert load({}).model_warnings() == []  # the defaults are current models
+    deprecated = load(
+        {
+            "OPENAI_REALTIME_MODEL": "gpt-realtime",
+            "OPENAI_TRANSCRIPTION_MODEL": "gpt-4o-mini-transcribe",
+        }
+    ).model_warnings()
     assert [w.split("=")[0] for w in deprecated] == [
         "OPENAI_REALTIME_MODEL",
         "OPENAI_TRANSCRIPTION_MODEL",
     ]
     assert "2027-01-20" in deprecated[0] and "2027-02-26" in deprecated[1]
-    current = load(
-        {
-            "OPENAI_REALTIME_MODEL": "gpt-realtime-2.1",
-            "OPENAI_TRANSCRIPTION_MODEL": "gpt-realtime-whisper",
-        }
-    )
-    assert current.model_warnings() == []
+
+
+def test_reasoning_effort_is_a_closed_set_sent_only_to_reasoning_models() -> None:
+    for effort in get_args(ReasoningEffort):
+        assert load({"REASONING_EFFORT": effort}).reasoning_effort == effort
+    with pytest.raises(ConfigError, match="REASONING_EFFORT: must be one of"):
+        load({"REASONING_EFFORT": "max"})
+    template = DEFAULT_TEMPLATE
+    for model, sent in (("gpt-realtime-2.1", {"effort": "high"}), ("gpt-realtime-1.5", None)):
+        settings = load({"OPENAI_REALTIME_MODEL": model, "REASONING_EFFORT": "high"})
+        wire = session_options(settings).session_config(template).to_wire()["session"]
+        assert wire.get("reasoning") == sent
 
 
 def test_transcript_redaction_is_opt_in() -> None:

@@ -185,6 +185,21 @@ def test_per_minute_transcription_is_prorated(prices: PriceTable) -> None:
         meter.add_transcription(TranscriptionTokens(audio_in=5, out=1))
 
 
+def test_streaming_transcription_is_billed_by_the_audio_streamed(prices: PriceTable) -> None:
+    meter = CallCost(prices, "gpt-realtime-2.1", transcription_model="gpt-realtime-whisper")
+    meter.set_audio_streamed(90)
+    # What each transcription reports is already in the audio streamed: not billed twice.
+    meter.add_transcription(TranscriptionSeconds.billed(seconds=12))
+    meter.add_transcription(TranscriptionTokens(audio_in=50, out=10))
+    line = meter.breakdown().line("transcription")
+    assert (line.quantity, line.unit) == (Decimal(90), "seconds")
+    assert meter.running_total == Decimal("0.0255")  # 90 s / 60 x $0.017
+    meter.set_audio_streamed(120.5)  # the latest figure wins
+    assert meter.running_total == Decimal("120.5") * Decimal("0.017") / 60
+    meter.set_audio_streamed(float("nan"))
+    assert meter.running_total == 0
+
+
 def test_token_transcription(prices: PriceTable) -> None:
     meter = CallCost(prices, "gpt-realtime", transcription_model="gpt-4o-mini-transcribe")
     meter.add_transcription(

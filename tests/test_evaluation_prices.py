@@ -197,9 +197,14 @@ def test_money_is_exact() -> None:
 
 
 def test_transcription_needs_one_kind_of_price() -> None:
-    with pytest.raises(PriceError, match="give per_minute or token prices, not both"):
+    one_kind = "give one of per_minute, per_minute_streamed or token prices"
+    with pytest.raises(PriceError, match=one_kind):
         load_prices(overrides={"transcription": {"whisper-1": {"out": 1}}})
-    with pytest.raises(PriceError, match="needs per_minute, or all of text_in, audio_in, out"):
+    with pytest.raises(PriceError, match=one_kind):
+        load_prices(overrides={"transcription": {"gpt-realtime-whisper": {"per_minute": 1}}})
+    with pytest.raises(
+        PriceError, match="needs per_minute, per_minute_streamed, or all of text_in, audio_in, out"
+    ):
         load_prices(overrides={"transcription": {"x-transcribe": {"out": 1}}})
 
 
@@ -239,7 +244,9 @@ def test_current_models_are_priced_and_announced_shutdowns_known() -> None:
         assert p.shutdown(model) is None
     assert p.realtime("gpt-realtime-2.1").text_out == Decimal("24")
     assert p.realtime("gpt-realtime-2.1-mini").audio_out == Decimal("20")
-    assert p.transcription("gpt-realtime-whisper").per_minute == Decimal("0.017")
+    streaming = p.transcription("gpt-realtime-whisper")
+    assert streaming.per_minute_streamed == Decimal("0.017") and streaming.per_minute is None
+    assert p.transcription("gpt-live-transcribe").per_minute_streamed == Decimal("0.017")
     assert p.shutdown("gpt-realtime") == date(2027, 1, 20)
     assert p.shutdown("gpt-realtime-mini-2025-10-06") == date(2027, 1, 20)  # its family's
     assert p.shutdown("gpt-4o-mini-transcribe") == date(2027, 2, 26)

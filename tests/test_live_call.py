@@ -94,6 +94,13 @@ async def test_a_whole_interview(mongo_uri: str, db_name: str, server: ServerNam
     assert latency.model.n == 2  # one per caller turn answered with audio
     assert latency.bridge.n == 3  # one per response that spoke
     assert latency.first_audio_ms is not None
+    # The current models: reasoning at the configured effort, billed as text output, and
+    # streaming transcription billed by the caller audio the model was sent.
+    assert conn.client_events("session.update")[0]["session"]["reasoning"] == {"effort": "minimal"}
+    assert call.cost is not None and call.cost.model == "gpt-realtime-2.1"
+    transcription = call.cost.lines["transcription"]
+    assert transcription.unit == "seconds" and transcription.rate_usd == 0.017
+    assert transcription.quantity == pytest.approx(conn.input_audio_ms / 1000, abs=0.001)
     assert total_usd(call) == pytest.approx(float(priced_by_hand(env)), abs=1e-6)
 
 
@@ -108,23 +115,23 @@ def total_usd(call: CallRecord) -> float:
 
 
 def priced_by_hand(env: Env) -> Decimal:
-    """gpt-realtime and gpt-4o-mini-transcribe at the published 2026 rates, one minute of
-    inbound local Twilio voice plus Media Streams."""
+    """gpt-realtime-2.1 (its reasoning billed as text output) and gpt-realtime-whisper (per
+    minute of the caller audio streamed to the model) at the published rates, and one
+    minute of inbound local Twilio voice plus Media Streams."""
     m = Decimal(1_000_000)
     total = Decimal(0)
-    conn = env.model.connections[0]
-    for usage in conn.usages:
-        inp, out = usage["input_token_details"], usage["output_token_details"]
-        cached = inp["cached_tokens_details"]
-        total += (inp["text_tokens"] - cached["text_tokens"]) * Decimal("4") / m
-        total += cached["text_tokens"] * Decimal("0.40") / m
-        total += (inp["audio_tokens"] - cached["audio_tokens"]) * Decimal("32") / m
-        total += cached["audio_tokens"] * Decimal("0.40") / m
-        total += out["text_tokens"] * Decimal("16") / m + out["audio_tokens"] * Decimal("64") / m
-    for event in conn.events("conversation.item.input_audio_transcription.completed"):
-        usage = event["usage"]
-        total += usage["input_token_details"]["audio_tokens"] * Decimal("1.25") / m
-        total += usage["output_tokens"] * Decimal("5") / m
+    for conn in env.model.connections:
+        for usage in conn.usages:
+            inp, out = usage["input_token_details"], usage["output_token_details"]
+            cached = inp["cached_tokens_details"]
+            total += (inp["text_tokens"] - cached["text_tokens"]) * Decimal("4") / m
+            total += cached["text_tokens"] * Decimal("0.40") / m
+            total += (inp["audio_tokens"] - cached["audio_tokens"]) * Decimal("32") / m
+            total += cached["audio_tokens"] * Decimal("0.40") / m
+            total += out["text_tokens"] * Decimal("24") / m
+            total += out["audio_tokens"] * Decimal("64") / m
+        streamed_s = Decimal(repr(conn.input_audio_ms)) / 1000
+        total += streamed_s * Decimal("0.017") / 60
     return total + Decimal("0.0085") + Decimal("0.004")
 
 

@@ -77,7 +77,7 @@ class Client:
 
 
 async def open_client(
-    peer: RealtimePeer, *, headers: dict[str, str] | None = None, model: str = "gpt-realtime"
+    peer: RealtimePeer, *, headers: dict[str, str] | None = None, model: str = "gpt-realtime-2.1"
 ) -> Client:
     ws = await connect(
         f"{peer.url}?model={model}",
@@ -89,15 +89,17 @@ async def open_client(
     return client
 
 
-@pytest.fixture
-async def peer() -> AsyncIterator[RealtimePeer]:
-    async with RealtimePeer(realtime_factor=50.0) as p:
+@pytest.fixture(params=["gpt-realtime-2.1"])
+async def peer(request: pytest.FixtureRequest) -> AsyncIterator[RealtimePeer]:
+    """The default model; a test that bills exact token counts asks for one that does not
+    reason (`@pytest.mark.parametrize("peer", [...], indirect=True)`)."""
+    async with RealtimePeer(realtime_factor=50.0, model=request.param) as p:
         yield p
 
 
 @pytest.fixture
 async def client(peer: RealtimePeer) -> AsyncIterator[Client]:
-    c = await open_client(peer)
+    c = await open_client(peer, model=peer.model)
     try:
         yield c
     finally:
@@ -117,14 +119,14 @@ async def manual_turns(client: Client) -> None:
 
 async def test_handshake_with_key_gets_ga_session_created(peer: RealtimePeer) -> None:
     ws = await connect(
-        f"{peer.url}?model=gpt-realtime", additional_headers={"Authorization": "Bearer sk-test"}
+        f"{peer.url}?model=gpt-realtime-2.1", additional_headers={"Authorization": "Bearer sk-test"}
     )
     first = json.loads(await ws.recv())
     await ws.close()
     assert first["type"] == "session.created"
     assert first["event_id"].startswith("event_")
     session = first["session"]
-    assert session["type"] == "realtime" and session["model"] == "gpt-realtime"
+    assert session["type"] == "realtime" and session["model"] == "gpt-realtime-2.1"
     assert session["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
     assert session["audio"]["input"]["turn_detection"]["type"] == "server_vad"
     assert "modalities" not in session and "input_audio_format" not in session
@@ -135,13 +137,13 @@ async def test_handshake_with_key_gets_ga_session_created(peer: RealtimePeer) ->
 @pytest.mark.parametrize(
     ("path", "headers", "status"),
     [
-        ("/v1/realtime?model=gpt-realtime", {}, 401),
-        ("/v1/realtime?model=gpt-realtime", {"Authorization": "Bearer sk-wrong"}, 401),
+        ("/v1/realtime?model=gpt-realtime-2.1", {}, 401),
+        ("/v1/realtime?model=gpt-realtime-2.1", {"Authorization": "Bearer sk-wrong"}, 401),
         ("/v1/realtime?model=gpt-4o-realtime-preview", {"Authorization": "Bearer sk-test"}, 400),
         ("/v1/realtime", {"Authorization": "Bearer sk-test"}, 400),
-        ("/v1/chat?model=gpt-realtime", {"Authorization": "Bearer sk-test"}, 404),
+        ("/v1/chat?model=gpt-realtime-2.1", {"Authorization": "Bearer sk-test"}, 404),
         (
-            "/v1/realtime?model=gpt-realtime",
+            "/v1/realtime?model=gpt-realtime-2.1",
             {"Authorization": "Bearer sk-test", "OpenAI-Beta": "realtime=v1"},
             400,
         ),
@@ -246,7 +248,7 @@ async def test_valid_ga_session_update_is_merged_and_echoed(
         event_id="evt_cfg",
         session={
             "type": "realtime",
-            "model": "gpt-realtime",
+            "model": "gpt-realtime-2.1",
             "instructions": "You interview candidates.",
             "output_modalities": ["audio"],
             "audio": {
@@ -719,6 +721,7 @@ async def test_barge_in_cancels_the_response_on_the_server() -> None:
 # -- usage -------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("peer", ["gpt-realtime-1.5"], indirect=True)
 async def test_usage_rebills_the_conversation_with_a_cached_prefix(
     peer: RealtimePeer, client: Client
 ) -> None:
@@ -860,6 +863,7 @@ async def test_script_continues_across_reconnects(peer: RealtimePeer) -> None:
     assert peer.errors == []
 
 
+@pytest.mark.parametrize("peer", ["gpt-realtime-1.5"], indirect=True)
 async def test_max_output_tokens_ends_the_response_incomplete(
     peer: RealtimePeer, client: Client
 ) -> None:
@@ -871,3 +875,38 @@ async def test_max_output_tokens_ends_the_response_incomplete(
     assert done["status_details"] == {"type": "incomplete", "reason": "max_output_tokens"}
     assert 10 <= done["usage"]["output_tokens"] < 20
     assert peer.errors == []
+
+
+@pytest.mark.parametrize(("effort", "thought"), [(None, 64), ("minimal", 8), ("high", 1024)])
+async def test_reasoning_is_billed_as_text_output(
+    peer: RealtimePeer, client: Client, effort: str | None, thought: int
+) -> None:
+    peer.script = Script([Say("Hello there", audio_ms=1000)])
+    session: dict[str, object] = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+    if effort is not None:
+        session["reasoning"] = {"effort": effort}
+    await client.send(type="session.update", session=session)
+    await client.until("session.updated")
+    await client.send(type="response.create")
+    done = (await client.until("response.done"))["response"]
+    # "Hello there" is 3 text tokens; the rest is the effort's hidden reasoning.
+    assert done["usage"]["output_token_details"]["text_tokens"] == 3 + thought
+
+
+@pytest.mark.parametrize("peer", ["gpt-realtime-1.5"], indirect=True)
+async def test_reasoning_is_refused_by_models_that_do_not_reason(
+    peer: RealtimePeer, client: Client
+) -> None:
+    await client.send(
+        type="session.update", session={"type": "realtime", "reasoning": {"effort": "low"}}
+    )
+    error = (await client.until("error"))["error"]
+    assert error["code"] == "unknown_parameter" and error["param"] == "session.reasoning"
+
+
+async def test_reasoning_effort_must_be_a_known_level(peer: RealtimePeer, client: Client) -> None:
+    await client.send(
+        type="session.update", session={"type": "realtime", "reasoning": {"effort": "max"}}
+    )
+    error = (await client.until("error"))["error"]
+    assert error["code"] == "invalid_value" and error["param"] == "session.reasoning"

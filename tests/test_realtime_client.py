@@ -28,7 +28,7 @@ def config(voice: str = "marin") -> rt.SessionConfig:
 
 async def test_open_returns_once_the_session_is_confirmed() -> None:
     async with RealtimePeer() as peer:
-        endpoint = RealtimeEndpoint(peer.url, "gpt-realtime", "sk-test")
+        endpoint = RealtimeEndpoint(peer.url, "gpt-realtime-2.1", "sk-test")
         conn = await RealtimeConnection.open(endpoint, config())
         returned = time.monotonic()
         try:
@@ -42,7 +42,7 @@ async def test_open_returns_once_the_session_is_confirmed() -> None:
 
 async def test_a_refused_configuration_is_unavailable_not_a_silent_call() -> None:
     async with RealtimePeer() as peer:
-        endpoint = RealtimeEndpoint(peer.url, "gpt-realtime", "sk-test")
+        endpoint = RealtimeEndpoint(peer.url, "gpt-realtime-2.1", "sk-test")
         with pytest.raises(RealtimeUnavailable, match="refused"):
             await RealtimeConnection.open(endpoint, config(voice="not-a-voice"))
         (server,) = peer.connections

@@ -82,6 +82,7 @@ class ScriptedLink:
         self.replayed: list[tuple[list[Turn], str]] = []
         self.refuse_connect = False
         self.closed = False
+        self.up = True  # a connection is open to take caller audio
         self._reconnects = list(reconnects)
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._fed = self._handled = 0
@@ -99,6 +100,7 @@ class ScriptedLink:
         while True:
             item = await self._queue.get()
             if item is _DROP:
+                self.up = False
                 self._done()
                 return
             if item is _BREAK:
@@ -135,8 +137,10 @@ class ScriptedLink:
     def sent(self, kind: str) -> list[tuple[Any, ...]]:
         return [c for c in self.commands if c[0] == kind]
 
-    async def send_audio(self, b64: str) -> None:
-        self.audio.append(b64)
+    async def send_audio(self, b64: str) -> bool:
+        if self.up:
+            self.audio.append(b64)
+        return self.up
 
     async def respond(self, instructions: str | None = None) -> None:
         self.commands.append(("respond", instructions))
@@ -160,7 +164,8 @@ class ScriptedLink:
         self, history: Sequence[Turn], note: Callable[[], str], stopping: Callable[[], bool]
     ) -> bool:
         self.replayed.append((list(history), note()))
-        return self._reconnects.pop(0) if self._reconnects else False
+        self.up = self._reconnects.pop(0) if self._reconnects else False
+        return self.up
 
     async def close(self) -> None:
         self.closed = True
@@ -245,7 +250,7 @@ class Control:
 
 def options(**overrides: Any) -> SessionOptions:
     values: dict[str, Any] = {
-        "endpoint": RealtimeEndpoint("ws://127.0.0.1:9/v1/realtime", "gpt-realtime", "sk-test"),
+        "endpoint": RealtimeEndpoint("ws://127.0.0.1:9/v1/realtime", "gpt-realtime-2.1", "sk-test"),
         "audio_format": "pcmu",  # passed through: 8 bytes of audio per millisecond both ways
         "resampler": "fir",
         "voice": None,

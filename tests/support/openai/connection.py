@@ -88,6 +88,11 @@ class PeerConnection:
     # -- effective settings -------------------------------------------------------------------
 
     @property
+    def reasons(self) -> bool:
+        """gpt-realtime-2 and later are reasoning models."""
+        return self.model.startswith("gpt-realtime-2")
+
+    @property
     def input_format(self) -> str:
         return str(self.session["audio"]["input"]["format"]["type"])
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from tests.support.openai.audio import bytes_per_ms
 from tests.support.openai.billing import tokens
-from tests.support.openai.protocol import Json, new_id
+from tests.support.openai.protocol import STREAMING_TRANSCRIPTION, Json, new_id
 from tests.support.openai.records import Gone, ItemInfo
 from tests.support.openai.responses import await_response, mark_cancelled, start
 from tests.support.openai.vad import SpeechStarted, SpeechStopped
@@ -159,7 +159,7 @@ async def transcribe(
                 }
             )
         usage: Json
-        if model == "whisper-1":
+        if model == "whisper-1" or model in STREAMING_TRANSCRIPTION:
             usage = {"type": "duration", "seconds": round(audio_ms / 1000, 3)}
         else:
             audio_tokens = tokens(int(audio_ms), 100)

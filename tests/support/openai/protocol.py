@@ -35,6 +35,12 @@ SESSION_KEYS = {
     "include",
 }
 REASONING_KEYS = {"reasoning", "parallel_tool_calls"}  # reasoning models (gpt-realtime-2*) only
+REASONING_EFFORTS = ("minimal", "low", "medium", "high", "xhigh")  # "low" when not given
+# Hidden reasoning per response, billed as text output. Stand-in figures: the API reports
+# what the model used; these only grow with the effort, as the real counts do.
+REASONING_TOKENS = {"minimal": 8, "low": 64, "medium": 256, "high": 1024, "xhigh": 4096}
+# Streaming transcription models, billed per minute of the audio streamed to them.
+STREAMING_TRANSCRIPTION = ("gpt-realtime-whisper", "gpt-live-transcribe")
 BETA_SESSION_KEYS = {
     "modalities",
     "voice",

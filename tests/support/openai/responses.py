@@ -23,6 +23,7 @@ from tests.support.openai.fields import (
 from tests.support.openai.protocol import (
     RATE_LIMIT_REQUESTS,
     RATE_LIMIT_TOKENS,
+    REASONING_TOKENS,
     RESPONSE_KEYS,
     Json,
     Problem,
@@ -414,8 +415,13 @@ async def finish(conn: PeerConnection, resp: PeerResponse) -> None:
         resp.status_details = {"type": "incomplete", "reason": "max_output_tokens"}
     else:
         resp.status = "completed"
+    reasoning = conn.session.get("reasoning") or {}
+    thought = REASONING_TOKENS[reasoning.get("effort", "low")] if conn.reasons else 0
     resp.usage = billing.usage(
-        resp.input_segments, conn.last_segments, resp.output_text_tokens, resp.output_audio_tokens
+        resp.input_segments,
+        conn.last_segments,
+        resp.output_text_tokens + thought,
+        resp.output_audio_tokens,
     )
     conn.last_segments = resp.input_segments
     conn.usages.append(resp.usage)

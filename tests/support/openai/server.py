@@ -28,7 +28,7 @@ class RealtimePeer:
         self,
         *,
         api_key: str = "sk-test",
-        model: str = "gpt-realtime",
+        model: str = "gpt-realtime-2.1",
         audio_format: AudioFormat = "pcm16",
         realtime_factor: float = 4.0,
         response_latency_ms: float = 0.0,

@@ -15,6 +15,7 @@ from tests.support.openai.fields import (
 )
 from tests.support.openai.protocol import (
     BETA_SESSION_KEYS,
+    REASONING_EFFORTS,
     REASONING_KEYS,
     SEMANTIC_VAD_DEFAULTS,
     SERVER_VAD_DEFAULTS,
@@ -63,7 +64,7 @@ def check_session(conn: PeerConnection, s: Any) -> list[Problem]:
                 "session.type",
             )
         )
-    allowed = SESSION_KEYS | (REASONING_KEYS if conn.model.startswith("gpt-realtime-2") else set())
+    allowed = SESSION_KEYS | (REASONING_KEYS if conn.reasons else set())
     for key in sorted(set(s) - allowed):
         hint = " (beta session shape)" if key in BETA_SESSION_KEYS else ""
         out.append(
@@ -112,6 +113,14 @@ def check_session(conn: PeerConnection, s: Any) -> list[Problem]:
         )
         if not ok:
             out.append(err("invalid_value", "Invalid truncation.", "session.truncation"))
+    if "reasoning" in s:
+        r = s["reasoning"]
+        if not (
+            isinstance(r, dict) and set(r) <= {"effort"} and r.get("effort") in REASONING_EFFORTS
+        ):
+            out.append(
+                err("invalid_value", "Invalid reasoning configuration.", "session.reasoning")
+            )
     if "prompt" in s:
         p = s["prompt"]
         if not (

@@ -1,0 +1,58 @@
+"""The caller's audio on its way to the model: converted, kept for a replay, counted.
+
+While the model connection is being reopened the audio is only kept; once it is back,
+what the new connection has not heard goes first, then the live audio resumes, so the
+model hears the caller's words in order and none twice.
+"""
+
+from __future__ import annotations
+
+from bridge.audio import InboundAudio
+from bridge.caller_audio import CallerAudio
+from bridge.model_link import ModelLink
+
+MULAW_BYTES_PER_MS = 8  # Twilio's 8 kHz G.711: one byte per sample
+
+
+class CallerLine:
+    def __init__(self, inbound: InboundAudio, link: ModelLink, audio: CallerAudio) -> None:
+        self._inbound = inbound
+        self._link = link
+        self.audio = audio
+
+    @property
+    def sent_s(self) -> float:
+        """Caller audio the model was sent: what streaming transcription bills."""
+        return self.audio.sent_ms / 1000
+
+    async def media(self, mulaw: bytes, payload: str) -> None:
+        b64 = self._inbound.process_decoded(mulaw, payload)
+        if not b64:
+            return
+        ms = len(mulaw) / MULAW_BYTES_PER_MS
+        self.audio.add(b64, ms)
+        if not self.audio.held:
+            await self._send(b64, ms)
+
+    async def _send(self, b64: str, ms: float) -> None:
+        if await self._link.send_audio(b64):
+            self.audio.sent_ms += ms
+
+    def hold(self) -> None:
+        self.audio.hold()
+
+    async def replay(self) -> bool:
+        """Send what the new connection has not heard, then go live again; true if that
+        includes a caller turn the conversation lacks (the model's turn detection will
+        answer it)."""
+        chunks, had_open = self.audio.replay()
+        while chunks:
+            for chunk in chunks:
+                await self._send(chunk.b64, chunk.ms)
+            chunks = self.audio.since(chunks[-1])  # what arrived while the replay was sent
+        self.audio.release()
+        return had_open
+
+    def release(self) -> None:
+        """Go live without a replay (the call is ending)."""
+        self.audio.release()
