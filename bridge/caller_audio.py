@@ -2,15 +2,16 @@
 one never turned into words.
 
 A reconnect replays the conversation as text, but a caller turn whose transcript had not
-arrived when the line to the model dropped exists only as audio; so does speech the
-model's turn detection had not yet noticed, and everything said while there was no
-connection. The model reports where each caller turn starts (in ms of the audio its
-connection received); a turn stays open until its transcript, or its failure, arrives.
-On a reconnect, everything from the earliest open turn (or, with none, the last
-`LEAD_MS`) is sent again, ahead of the live audio.
+arrived when the line to the model dropped exists only as audio; so does speech sent
+into a connection that had silently died, and everything said while there was none. So
+the audio is kept from shortly (`LEAD_MS`) before the model last showed it was alive (any
+event), and from the start of every caller turn still without a transcript; the model
+reports where each turn starts, in ms of the audio its connection received. A reconnect
+sends that audio again, ahead of the live audio.
 
-Memory stays bounded: without an open turn only `LEAD_MS` is kept, and never more than
-`MAX_MS` (the start of a longer answer is not replayed).
+It is kept as Twilio's 8 kHz mu-law (a sixth of the 24 kHz PCM the model is sent) and
+never more than `MAX_MS` of it: the start of a longer untranscribed answer is not
+replayed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ MAX_MS = 30_000.0
 class Chunk:
     start_ms: float  # since the call's first caller audio
     ms: float
-    b64: str
+    mulaw: bytes
 
 
 class CallerAudio:
@@ -37,20 +38,28 @@ class CallerAudio:
         self.total_ms = 0.0  # caller audio received since the call began
         self.sent_ms = 0.0  # caller audio the model was sent, replays included
         self._base_ms = 0.0  # where the current model connection's audio begins
+        self._alive_ms = 0.0  # how much had been received when the model last sent an event
         self._open: dict[str, float] = {}  # caller turns without a transcript: item -> start
         self.held = False  # reconnecting: keep the audio, send nothing
 
-    def add(self, b64: str, ms: float) -> None:
-        self._chunks.append(Chunk(self.total_ms, ms, b64))
+    def add(self, mulaw: bytes, ms: float) -> None:
+        self._chunks.append(Chunk(self.total_ms, ms, mulaw))
         self.total_ms += ms
         if not self.held:
             self._trim()
 
-    def _trim(self) -> None:
-        keep_from = self.total_ms - self._lead_ms
+    def alive(self) -> None:
+        """The model sent an event: the connection was alive with this much audio sent."""
+        self._alive_ms = self.total_ms
+
+    def _keep_from(self) -> float:
+        keep_from = self._alive_ms - self._lead_ms
         if self._open:
             keep_from = min(keep_from, min(self._open.values()))
-        keep_from = max(keep_from, self.total_ms - self._max_ms)
+        return max(keep_from, self.total_ms - self._max_ms)
+
+    def _trim(self) -> None:
+        keep_from = self._keep_from()
         chunks = self._chunks
         while chunks and chunks[0].start_ms + chunks[0].ms <= keep_from:
             chunks.popleft()
@@ -73,13 +82,11 @@ class CallerAudio:
     def replay(self) -> tuple[list[Chunk], bool]:
         """What the new connection must hear first, and whether it holds a caller turn the
         conversation lacks. The new connection's audio begins where the replay does."""
-        keep_from = self.total_ms - self._lead_ms
-        had_open = bool(self._open)
-        if had_open:
-            keep_from = min(keep_from, min(self._open.values()))
+        keep_from, had_open = self._keep_from(), bool(self._open)
         chunks = [c for c in self._chunks if c.start_ms + c.ms > keep_from]
         self._base_ms = chunks[0].start_ms if chunks else self.total_ms
         self._open.clear()  # the new connection reports them again, under new ids
+        self._alive_ms = self.total_ms
         return chunks, had_open
 
     def since(self, chunk: Chunk) -> list[Chunk]:

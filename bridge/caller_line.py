@@ -7,18 +7,24 @@ model hears the caller's words in order and none twice.
 
 from __future__ import annotations
 
-from bridge.audio import InboundAudio
+import base64
+
+from bridge.audio import AudioFormat, InboundAudio
 from bridge.caller_audio import CallerAudio
 from bridge.model_link import ModelLink
+from bridge.resample import ResamplerMethod
 
 MULAW_BYTES_PER_MS = 8  # Twilio's 8 kHz G.711: one byte per sample
 
 
 class CallerLine:
-    def __init__(self, inbound: InboundAudio, link: ModelLink, audio: CallerAudio) -> None:
-        self._inbound = inbound
+    def __init__(
+        self, audio_format: AudioFormat, resampler: ResamplerMethod, link: ModelLink
+    ) -> None:
+        self._format, self._resampler = audio_format, resampler
+        self._inbound = InboundAudio(audio_format, resampler)
         self._link = link
-        self.audio = audio
+        self.audio = CallerAudio()
 
     @property
     def sent_s(self) -> float:
@@ -26,13 +32,12 @@ class CallerLine:
         return self.audio.sent_ms / 1000
 
     async def media(self, mulaw: bytes, payload: str) -> None:
-        b64 = self._inbound.process_decoded(mulaw, payload)
-        if not b64:
+        if not mulaw:
             return
         ms = len(mulaw) / MULAW_BYTES_PER_MS
-        self.audio.add(b64, ms)
+        self.audio.add(mulaw, ms)
         if not self.audio.held:
-            await self._send(b64, ms)
+            await self._send(self._inbound.process_decoded(mulaw, payload), ms)
 
     async def _send(self, b64: str, ms: float) -> None:
         if await self._link.send_audio(b64):
@@ -46,9 +51,12 @@ class CallerLine:
         includes a caller turn the conversation lacks (the model's turn detection will
         answer it)."""
         chunks, had_open = self.audio.replay()
+        # A converter of its own: the replay does not continue the live audio's signal.
+        inbound = InboundAudio(self._format, self._resampler)
         while chunks:
             for chunk in chunks:
-                await self._send(chunk.b64, chunk.ms)
+                payload = base64.b64encode(chunk.mulaw).decode()
+                await self._send(inbound.process_decoded(chunk.mulaw, payload), chunk.ms)
             chunks = self.audio.since(chunks[-1])  # what arrived while the replay was sent
         self.audio.release()
         return had_open

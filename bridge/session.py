@@ -14,8 +14,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
 from bridge import realtime_events as rt
-from bridge.audio import InboundAudio, OutboundAudio
-from bridge.caller_audio import CallerAudio
+from bridge.audio import OutboundAudio
 from bridge.caller_line import CallerLine
 from bridge.clock import Clock, LoopClock
 from bridge.ending import Action, CutReply, EndOfCall, HangUp, PlayGoodbye, RequestGoodbye
@@ -78,9 +77,7 @@ class CallSession:
         self.clock = clock or LoopClock()
         self._ctx = {"call_sid": self.call_sid}
         self._t0 = self.clock.now()
-        self.caller = CallerLine(
-            InboundAudio(options.audio_format, options.resampler), link, CallerAudio()
-        )
+        self.caller = CallerLine(options.audio_format, options.resampler, link)
         self.ledger = ConversationLedger(self.call_sid, PlaybackTracker())
         self.out = Playout(
             stream_sid=self.stream_sid,
@@ -182,6 +179,7 @@ class CallSession:
 
     async def _on_event(self, event: rt.ServerEvent) -> None:
         now = self.clock.now()
+        self.caller.audio.alive()
         match event:
             case rt.AudioDelta():
                 await self.out.audio(event, now)

@@ -24,7 +24,7 @@ from evaluation.instructions import MISSED_REPLY, RECONNECT_NOTE, wrap_up_note
 from evaluation.prices import load_prices
 from evaluation.templates import DEFAULT_TEMPLATE
 from evaluation.usage import ResponseUsage
-from tests.support.session_doubles import Rig, ScriptedLink
+from tests.support.session_doubles import Rig, ScriptedLink, quiesce
 
 StartRig = Callable[..., Awaitable[Rig]]
 
@@ -516,3 +516,73 @@ async def test_running_cost_is_recorded_and_the_alert_logged_once(
     final = rig.recorder.outcomes[0].cost
     assert final is not None and final.total_usd == pytest.approx(0.0656)
     assert final.responses == 2
+
+
+async def caller_frames(rig: Rig, first: int, n: int) -> list[str]:
+    """`n` numbered 20 ms frames from the caller (pcmu: sent to the model as they came)."""
+    payloads = []
+    for i in range(first, first + n):
+        mulaw = bytes([i % 256]) * 160
+        payload = base64.b64encode(mulaw).decode()
+        await rig.session.on_media(Media("2", "MZ", "inbound", str(i), "0", payload), mulaw)
+        payloads.append(payload)
+    return payloads
+
+
+async def test_an_answer_the_lost_model_never_transcribed_is_replayed_to_the_next(
+    start_rig: StartRig,
+) -> None:
+    rig = await start_rig(link=ScriptedLink(reconnects=[True]))
+    await rig.say("Hello. What did you work on last?", ms=600)
+    await rig.play_out()
+    before = await caller_frames(rig, 0, 50)  # 1 s of silence
+    await rig.link.feed(rt.SpeechStarted("item_a", 1000 - 300))  # padded start, into the call
+    answer = await caller_frames(rig, 50, 100)  # 2 s of answer
+    await rig.link.feed(rt.SpeechStopped("item_a", 3000), rt.Committed("item_a", None))
+    await rig.link.drop()  # before the transcript, before a reply
+    # The new connection hears the answer again (from its padded start) before live audio;
+    # its own turn detection answers it, so the session does not ask for a reply itself.
+    replayed = rig.link.audio[150:]
+    assert replayed == before[-15:] + answer
+    assert rig.link.commands[-1] == ("note", RECONNECT_NOTE)
+    assert rig.link.sent("respond") == [("respond", None)]  # only the greeting's
+    live = await caller_frames(rig, 150, 2)
+    assert rig.link.audio[-2:] == live
+
+
+async def test_audio_said_while_the_model_was_gone_is_sent_once_it_is_back(
+    start_rig: StartRig,
+) -> None:
+    link = ScriptedLink(reconnects=[True])
+    rig = await start_rig(link=link)
+    await rig.say("Hello. What did you work on last?", ms=600)
+    await rig.play_out()
+    await caller_frames(rig, 0, 10)
+    hold = asyncio.Event()
+    reconnect = link.reconnect
+
+    async def slow_reconnect(*args: Any) -> bool:
+        await hold.wait()  # the caller keeps talking while the model is reconnecting
+        return await reconnect(*args)
+
+    link.reconnect = slow_reconnect  # type: ignore[method-assign]
+    await link.drop()
+    during = await caller_frames(rig, 10, 25)
+    assert link.audio[10:] == []  # nothing sent into no connection
+    hold.set()
+    await quiesce()
+    assert rig.session.reconnects == 1
+    assert link.audio[10:][-25:] == during
+    # Nobody was waiting for a reply: the session asks for none; the model's own turn
+    # detection hears whatever the caller said in the replay.
+    assert link.sent("respond") == [("respond", None)]
+
+
+async def test_streaming_transcription_is_billed_by_the_audio_sent(start_rig: StartRig) -> None:
+    cost = CallCost(load_prices(), "gpt-realtime-2.1", transcription_model="gpt-realtime-whisper")
+    rig = await start_rig(cost=cost)
+    await caller_frames(rig, 0, 150)  # 3 s sent to the model
+    await rig.link.feed(rt.ResponseCreated("r1"), rt.ResponseDone("r1", "completed", None))
+    line = cost.breakdown().line("transcription")
+    assert line.quantity == 3
+    assert rig.recorder.running[-1] == pytest.approx(float(Decimal(3) * Decimal("0.017") / 60))
