@@ -83,6 +83,7 @@ class ScriptedLink:
         self.refuse_connect = False
         self.closed = False
         self.up = True  # a connection is open to take caller audio
+        self.reconnect_gate: asyncio.Event | None = None  # set: the reconnect may finish
         self._reconnects = list(reconnects)
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._fed = self._handled = 0
@@ -163,6 +164,8 @@ class ScriptedLink:
     async def reconnect(
         self, history: Sequence[Turn], note: Callable[[], str], stopping: Callable[[], bool]
     ) -> bool:
+        if self.reconnect_gate is not None:
+            await self.reconnect_gate.wait()
         self.replayed.append((list(history), note()))
         self.up = self._reconnects.pop(0) if self._reconnects else False
         return self.up
