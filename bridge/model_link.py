@@ -8,6 +8,7 @@ different engine can stand in for it in production.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
@@ -18,6 +19,8 @@ from bridge.realtime_client import RealtimeConnection, RealtimeUnavailable
 from persistence.records import Turn
 
 log = logging.getLogger(__name__)
+SILENCE_S = 5.0
+LATE_S = 1.0  # a watchdog check this late means the worker, not the model, is slow
 Opener = Callable[[], Awaitable[RealtimeConnection]]
 
 
@@ -75,13 +78,21 @@ class RealtimeLink:
         backoff_s: Sequence[float],
         connection: RealtimeConnection | None = None,
         log_extra: dict[str, str] | None = None,
+        silence_s: float = SILENCE_S,
     ) -> None:
+        """`silence_s`: how long the model may say nothing before it is asked (a ping)
+        whether it is still there, and how long it then has to answer."""
         self._open = open_session
         self._clock = clock
         self._backoff_s = tuple(backoff_s)
         self._conn = connection
         self._last: RealtimeConnection | None = connection
         self._extra = log_extra or {}
+        self._silence_s = silence_s
+        self._watch: asyncio.Task[None] | None = None
+        self.dead_noticed_after_s: list[float] = []  # silence before each dead connection
+        if connection is not None:
+            self._watch_over(connection)
 
     @property
     def close_code(self) -> int | None:
@@ -93,6 +104,39 @@ class RealtimeLink:
                 self._conn = self._last = await self._open()
             except RealtimeUnavailable as exc:
                 raise ModelUnavailable(str(exc)) from None
+            self._watch_over(self._conn)
+
+    def _watch_over(self, conn: RealtimeConnection) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        self._watch = asyncio.ensure_future(self._watchdog(conn))
+
+    async def _watchdog(self, conn: RealtimeConnection) -> None:
+        """A half-open connection (the model gone without a close) swallows the caller's
+        audio and says nothing; the keepalive pings take 20-40 s to see it. So a model
+        silent for `silence_s` while the call goes on is pinged, and dropped if it does
+        not answer within `silence_s`: the reconnect then replays what it missed.
+
+        An overloaded worker runs everything late, pongs included: a check that itself
+        woke late is skipped rather than taken for silence."""
+        step = self._silence_s / 2
+        while not conn.closed:
+            before = self._clock.now()
+            await self._clock.sleep(step)
+            now = self._clock.now()
+            if now - before > step + LATE_S or now - conn.last_heard < self._silence_s:
+                continue
+            if await conn.answers_ping(self._silence_s) or conn.closed:
+                continue
+            silent_s = self._clock.now() - conn.last_heard
+            log.warning(
+                "model connection silent for %.1f s and not answering; reopening it",
+                silent_s,
+                extra=self._extra,
+            )
+            self.dead_noticed_after_s.append(silent_s)
+            conn.abort()
+            return
 
     async def events(self) -> AsyncIterator[rt.ServerEvent]:
         conn = self._conn
@@ -169,10 +213,14 @@ class RealtimeLink:
                 await conn.close()
                 continue
             self._conn = self._last = conn
+            self._watch_over(conn)
             return True
         return False
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if conn is not None:
             await conn.close()

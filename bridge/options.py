@@ -34,6 +34,8 @@ class SessionOptions:
     """How Twilio bills the inbound leg."""
     reasoning_effort: rt.ReasoningEffort = "minimal"
     """Sent to models that reason; ignored by the others."""
+    model_silence_s: float = 5.0
+    """How long the model may say nothing before it is asked whether it is still there."""
     reconnect_backoff_s: tuple[float, ...] = (0.25, 0.75, 1.5)
     goodbye_timeout_s: float = 15.0
 

@@ -46,6 +46,7 @@ class RealtimeConnection:
 
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
+        self.last_heard = asyncio.get_running_loop().time()  # when the last frame came
 
     @classmethod
     async def open(cls, endpoint: RealtimeEndpoint, config: SessionConfig) -> RealtimeConnection:
@@ -108,8 +109,10 @@ class RealtimeConnection:
 
     async def events(self) -> AsyncIterator[ServerEvent]:
         """Typed events; ends when the connection closes (cleanly or not)."""
+        loop = asyncio.get_running_loop()
         try:
             async for frame in self._ws:
+                self.last_heard = loop.time()
                 try:
                     event = parse_server_event(frame)
                 except Exception as exc:  # one bad frame must not end the call
@@ -118,6 +121,19 @@ class RealtimeConnection:
                 yield event
         except ConnectionClosed:
             return
+
+    async def answers_ping(self, timeout_s: float) -> bool:
+        """Whether the other end still answers: a WebSocket ping, and its pong in time."""
+        try:
+            pong = await self._ws.ping()
+            await asyncio.wait_for(pong, timeout_s)
+        except (TimeoutError, ConnectionClosed):
+            return False
+        return True
+
+    def abort(self) -> None:
+        """Drop the connection at once: its reader ends, as with any lost connection."""
+        self._ws.transport.abort()
 
     @property
     def closed(self) -> bool:

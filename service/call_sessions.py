@@ -48,6 +48,7 @@ def session_options(settings: Settings) -> SessionOptions:
         ),
         max_call_seconds=settings.max_call_seconds,
         reasoning_effort=settings.reasoning_effort,
+        model_silence_s=settings.model_silence_s,
         cost_alert_usd=settings.cost_alert_usd,
         number_type=settings.twilio_number_type,
     )
@@ -147,6 +148,7 @@ class InterviewSessions:
             self.options.reconnect_backoff_s,
             connection=conn,
             log_extra={"call_sid": call_sid},
+            silence_s=self.options.model_silence_s,
         )
         return CallSession(
             start=start,

@@ -125,6 +125,11 @@ class Settings(BaseModel):
     vad_silence_ms: Annotated[int, rules.between(200, 5000)] = 1000
     vad_threshold: Annotated[float, rules.between(0, 1, what="a number between 0 and 1")] = 0.6
     max_call_seconds: Annotated[int, rules.between(120, 14400)] = 1800
+    # A model silent this long is pinged, and dropped (then reopened) if it does not answer
+    # within as long again: a half-open connection is noticed in 2-2.5 times this.
+    model_silence_s: Annotated[
+        float, rules.between(0.2, 60, what="a number of seconds between 0.2 and 60")
+    ] = 5.0
     # Simultaneous calls one worker process takes before it answers "busy"; 0: no cap.
     max_calls_per_worker: Annotated[int, rules.between(0, 10_000, hint="0 for no cap")] = 40
     redact_transcripts: Annotated[StrictBool, WrapValidator(rules.boolean)] = False

@@ -564,3 +564,80 @@ async def test_unreadable_frames_from_the_model_are_skipped_and_the_call_goes_on
     ]
     skipped = [r for r in caplog.records if "unreadable Realtime event" in r.getMessage()]
     assert len(skipped) == 3
+
+
+async def test_an_answer_given_as_the_model_drops_is_heard_by_the_next(
+    mongo_uri: str, db_name: str
+) -> None:
+    """The line to the model dies just as the caller finishes an answer: before the model
+    said the turn had ended, long before its transcript. The reopened session is sent the
+    answer's audio again, and answers it."""
+    script = Script(
+        responses=[
+            Say("Hello. What did you work on last?", audio_ms=600),
+            Say("Interesting. Why that design?", audio_ms=600),
+        ],
+        caller_transcripts=["A search engine."],
+    )
+    async with live_env(mongo_uri, db_name, script) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        await env.wait_played(twilio, 1)
+        env.model.drop_before = "input_audio_buffer.speech_stopped"
+        caller.say()
+        await env.wait(lambda: len(env.model.connections) == 2, "the reconnection")
+        second = env.model.connections[1]
+        await env.wait(lambda: len(second.events("response.done")) >= 1, "the answer answered")
+        await env.wait_played(twilio, 1)  # the reply on the new connection
+        call, turns = await env.hang_up(call_sid, twilio, caller)
+
+    assert env.model.errors == []
+    first = env.model.connections[0]
+    assert first.events("input_audio_buffer.speech_started")  # it heard the answer begin
+    assert not first.events("input_audio_buffer.committed")  # and died before the end
+    assert [(t.speaker, t.text) for t in turns] == [
+        ("assistant", "Hello. What did you work on last?"),
+        ("caller", "A search engine."),
+        ("assistant", "Interesting. Why that design?"),
+    ]
+    assert call.reconnects == 1
+
+
+async def test_a_half_open_model_connection_is_noticed_and_nothing_said_into_it_is_lost(
+    mongo_uri: str, db_name: str
+) -> None:
+    """The model's socket stays up but nothing comes back, pongs included: the caller's
+    answer goes into it. The silence is noticed, the connection reopened, and the answer
+    replayed to the new one."""
+    script = Script(
+        responses=[
+            Say("Hello. What did you work on last?", audio_ms=600),
+            Say("Interesting. Why that design?", audio_ms=600),
+        ],
+        caller_transcripts=["A search engine."],
+    )
+    async with live_env(mongo_uri, db_name, script, model_silence_s=2.0) as env:
+        call_sid, twilio, caller = await env.dial_in()
+        await env.wait_played(twilio, 1)
+        env.model.freeze()
+        frozen = env.model.connections[0]
+        caller.say()  # 2.8 s of answer, all of it into the dead connection
+        await caller.finish_speaking()
+        assert len(env.model.connections) == 1  # not noticed before 2 s + 2 s
+        await env.wait(lambda: len(env.model.connections) == 2, "the reconnection")
+        assert frozen.frozen_at is not None
+        noticed_after = env.model.connections[1].opened_at - frozen.frozen_at
+        second = env.model.connections[1]
+        await env.wait(lambda: len(second.events("response.done")) >= 1, "the answer answered")
+        await env.wait_played(twilio, 1)  # the reply on the new connection
+        call, turns = await env.hang_up(call_sid, twilio, caller)
+
+    assert env.model.errors == []
+    # Silent for 2 s, then 2 s to answer a ping, checked every second: far sooner than the
+    # keepalive's 20-40 s.
+    assert 4 <= noticed_after < 10
+    assert [(t.speaker, t.text) for t in turns] == [
+        ("assistant", "Hello. What did you work on last?"),
+        ("caller", "A search engine."),
+        ("assistant", "Interesting. Why that design?"),
+    ]
+    assert call.reconnects == 1

@@ -66,6 +66,8 @@ class PeerConnection:
         self.input_audio_ms = 0.0
         self.frames_handled = 0  # client frames whose handling has finished
         self.closed = False
+        self.frozen = False  # half-open: nothing read, nothing sent, no pongs, no close
+        self.frozen_at: float | None = None
         self.truncations: list[tuple[str, int, float]] = []
         self.usages: list[Json] = []
         self.responses: list[PeerResponse] = []
@@ -136,7 +138,14 @@ class PeerConnection:
     # -- sending ------------------------------------------------------------------------------
 
     async def send(self, event: Json) -> None:
-        if self.closed:
+        if self.closed or self.frozen:
+            raise Gone
+        if self.peer.drop_before == event["type"]:
+            # The connection dies just as this event would have been sent.
+            self.peer.drop_before = None
+            self.closed = True
+            self.ws.transport.abort()
+            self.peer.changed.notify()
             raise Gone
         event = {"event_id": f"event_{self._event_prefix}{next(self._event_ids):05d}", **event}
         text = json.dumps(event)
@@ -212,6 +221,14 @@ class PeerConnection:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def freeze(self) -> None:
+        """The connection goes half-open: the socket stays up, but nothing more is read
+        (so pings go unanswered) or sent."""
+        self.frozen = True
+        self.frozen_at = time.monotonic()
+        self.ws.transport.pause_reading()
+        self.peer.changed.notify()
 
     async def expire(self) -> None:
         """What the API does at 60 minutes: a session_expired error, then the socket closes."""

@@ -49,6 +49,8 @@ class RealtimePeer:
         self.connections: list[PeerConnection] = []
         self.handshakes: list[tuple[int, str]] = []  # (HTTP status, path) of every upgrade
         self.refuse_connections = False
+        # The current connection dies (TCP abort) as it is about to send this event type.
+        self.drop_before: str | None = None
         self.url = ""
         self.changed = Changes()
         self._server: Server | None = None
@@ -67,6 +69,8 @@ class RealtimePeer:
 
     async def __aexit__(self, *exc: object) -> None:
         for conn in self.connections:
+            if conn.frozen:  # a half-open socket would hold up the server's closing
+                conn.ws.transport.abort()
             await conn.stop_tasks()
         if self._server is not None:
             self._server.close()
@@ -138,3 +142,7 @@ class RealtimePeer:
 
     async def expire(self) -> None:
         await self.current.expire()
+
+    def freeze(self) -> None:
+        """The current connection goes half-open (see PeerConnection.freeze)."""
+        self.current.freeze()
