@@ -45,8 +45,7 @@ class CallerAudio:
     def add(self, mulaw: bytes, ms: float) -> None:
         self._chunks.append(Chunk(self.total_ms, ms, mulaw))
         self.total_ms += ms
-        if not self.held:
-            self._trim()
+        self._trim()
 
     def alive(self) -> None:
         """The model sent an event: the connection was alive with this much audio sent."""
@@ -59,7 +58,8 @@ class CallerAudio:
         return max(keep_from, self.total_ms - self._max_ms)
 
     def _trim(self) -> None:
-        keep_from = self._keep_from()
+        # While held, everything is kept for the replay, up to the bound.
+        keep_from = self.total_ms - self._max_ms if self.held else self._keep_from()
         chunks = self._chunks
         while chunks and chunks[0].start_ms + chunks[0].ms <= keep_from:
             chunks.popleft()

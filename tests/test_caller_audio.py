@@ -56,6 +56,13 @@ def test_memory_is_bounded_even_for_a_long_open_turn() -> None:
     assert had_open and len(chunks) == 50
 
 
+def test_memory_is_bounded_while_the_model_stays_away() -> None:
+    audio = CallerAudio(lead_ms=100, max_ms=1000)
+    audio.hold()
+    feed(audio, 500, alive=False)  # 10 s of reconnect attempts
+    assert audio.kept_ms == 1000
+
+
 def test_held_audio_is_all_kept_until_released() -> None:
     audio = CallerAudio(lead_ms=100)
     feed(audio, 10)
