@@ -156,8 +156,18 @@ class Calls:
         return result.matched_count == 1
 
     async def add_keypress(self, call_sid: str, digit: str, at: datetime) -> bool:
-        """A keypad digit the caller pressed; false if the call is unknown."""
-        return await self._push(call_sid, "dtmf", Keypress(digit=digit, at=at).model_dump())
+        """A keypad digit the caller pressed; false if the call is unknown.
+
+        Recorded once per (digit, time), so a journaled keypress replayed after a crash
+        is not stored twice."""
+        entry = Keypress(digit=digit, at=at).model_dump()
+        result = await self._c.update_one(
+            {"call_sid": call_sid, "dtmf": {"$not": {"$elemMatch": entry}}},
+            {"$push": {"dtmf": entry}},
+        )
+        if result.matched_count == 1:
+            return True
+        return await self._c.count_documents({"call_sid": call_sid}, limit=1) == 1
 
     async def add_stream_status(self, call_sid: str, status: StreamStatus) -> bool:
         """One of Twilio's stream status callbacks; false if the call is unknown."""
