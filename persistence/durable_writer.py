@@ -36,7 +36,7 @@ from pathlib import Path
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from persistence.call_writes import CallWrite, RunningCostWrite
-from persistence.journal import COMPACT_BYTES, Journal, Place, leftovers
+from persistence.journal import Journal, Place, leftovers
 from persistence.store import Store
 
 log = logging.getLogger(__name__)
@@ -350,5 +350,5 @@ class DurableWriter:
             )
             self._waiting_since = None
         self._spill_said = False
-        if self.journal.size > COMPACT_BYTES:
+        if self.journal.size > self.journal.compact_bytes:
             self.journal.empty()

@@ -73,15 +73,17 @@ def _write_all(fd: int, data: bytes) -> None:
 class Journal:
     """This worker's own journal file, locked for as long as it is open."""
 
-    def __init__(self, path: Path, fd: int) -> None:
+    def __init__(self, path: Path, fd: int, *, compact_bytes: int = COMPACT_BYTES) -> None:
         self.path = path
+        self.compact_bytes = compact_bytes
+        """Past this size, the file is emptied once nothing in it is waiting."""
         self._fd = fd
         self._size = os.fstat(fd).st_size
         self._next = 1
         self._done: list[int] = []
 
     @classmethod
-    def create(cls, directory: Path) -> Journal:
+    def create(cls, directory: Path, *, compact_bytes: int = COMPACT_BYTES) -> Journal:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             path = directory / f"writes-{os.getpid()}-{time.time_ns()}{SUFFIX}"
@@ -92,7 +94,7 @@ class Journal:
                 f"cannot keep a write journal in {directory}: {exc.strerror}"
             ) from exc
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
-        return cls(path, fd)
+        return cls(path, fd, compact_bytes=compact_bytes)
 
     @property
     def size(self) -> int:

@@ -19,6 +19,7 @@ import pytest
 
 from persistence import CallOutcome, CallRecord, Evaluation, Latency, LatencyStats, NewCall, Turn
 from persistence.durable_writer import REFUSED_TRIES, DurableWriter
+from persistence.journal import Journal
 from persistence.recorder import CallWriter, StreamRecords
 from persistence.records import StreamEnd
 from persistence.store import Store
@@ -278,3 +279,81 @@ async def test_transcripts_are_stored_redacted_when_asked(
     assert stored.text == "my [x] is out"
     # The journal holds the stored (redacted) text only.
     assert b"secret" not in writer.journal.path.read_bytes()
+
+
+async def test_memory_holds_a_bounded_number_of_writes_and_one_running_cost_per_call(
+    through_line: Store,
+    direct: Store,
+    line: TcpProxy,
+    pauses: CountedPauses,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    writer = DurableWriter.open(through_line, tmp_path, max_held=3, sleep=pauses)
+    call = CallWriter(writer, CALL)
+    line.cut()
+    try:
+        for seq in range(10):
+            call.turn(turn(seq))
+            if seq % 2 == 0:
+                call.running_cost(seq / 100, T0)  # each replaces the one still queued
+            assert writer.held <= 3
+        assert writer.queued == 11  # ten turns and the latest cost
+        assert writer.counts.coalesced == 4
+        assert writer.held == 3 and writer.counts.spilled == 8
+        spilling = [m for m in messages(caplog, logging.WARNING) if "over 3 call writes" in m]
+        assert len(spilling) == 1
+        line.restore()
+        assert await call.close(30.0)
+    finally:
+        await writer.close(5.0)
+    # The writes kept only in the journal were read back from it, in their turn.
+    assert await inserted_seqs(direct) == list(range(10))
+    assert [t.text for t in await direct.turns.for_call(CALL)] == [f"t{n}" for n in range(10)]
+    record = await direct.calls.get(CALL)
+    assert record is not None and record.cost is not None and record.cost.running_usd == 0.08
+    assert writer.held == 0 and writer.queued == 0
+
+
+async def test_the_journal_is_emptied_once_everything_in_it_is_written(
+    through_line: Store, direct: Store, tmp_path: Path
+) -> None:
+    writer = DurableWriter(through_line, Journal.create(tmp_path, compact_bytes=100))
+    call = CallWriter(writer, CALL)
+    try:
+        for seq in range(3):
+            call.turn(turn(seq))
+        assert await call.close(5.0)
+        assert writer.journal.path.stat().st_size == 0
+        call.turn(turn(3))  # and goes on from there
+        assert await call.close(5.0)
+    finally:
+        await writer.close(5.0)
+    assert await inserted_seqs(direct) == [0, 1, 2, 3]
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_worker_stopped_during_an_outage_leaves_its_writes_to_the_next(
+    through_line: Store, direct: Store, line: TcpProxy, pauses: CountedPauses, tmp_path: Path
+) -> None:
+    first = DurableWriter.open(through_line, tmp_path, sleep=pauses)
+    call = CallWriter(first, CALL)
+    call.turn(turn(0))
+    assert await call.close(5.0)
+    line.cut()
+    call.turn(turn(1))
+    call.outcome(outcome(), T0)
+    StreamRecords(direct.calls, first).stream_ended(CALL, END, T0)
+    await outage(pauses, 1)
+    await first.close(5.0)  # the worker stops with three writes unwritten
+    assert [p.name for p in tmp_path.iterdir()] == [first.journal.path.name]
+    line.restore()
+    second = DurableWriter.open(through_line, tmp_path)
+    try:
+        assert second.adopt(tmp_path) == 3
+        assert not first.journal.path.exists()
+        record = await finalized(direct)
+    finally:
+        await second.close(5.0)
+    assert await inserted_seqs(direct) == [0, 1]
+    assert record.ended_reason == "stream stopped"
