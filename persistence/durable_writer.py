@@ -290,7 +290,10 @@ class DurableWriter:
         except (OSError, ValueError) as exc:
             self.counts.unreadable += 1
             self.counts.lost += 1
-            log.error("a journaled call write could not be read back (%s); it is lost", exc)
+            log.error(
+                "a journaled call write could not be read back (%s); it is lost",
+                type(exc).__name__,
+            )
             return None
 
     async def _write(self, write: CallWrite) -> bool:

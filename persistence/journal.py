@@ -182,15 +182,20 @@ def read_lines(data: bytes) -> tuple[list[CallWrite], int]:
     return [e.write for e in entries if e.n not in done], unreadable
 
 
+def _age(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
 def leftovers(directory: Path, own: Path | None = None) -> Iterator[Leftover]:
     """Journals of workers that have ended, oldest first: each is locked before it is
     read, so a live worker's journal (whose lock it holds) is never touched, and two
     workers starting together never adopt the same one."""
     if not directory.is_dir():
         return
-    paths = [p for p in directory.glob(f"*{SUFFIX}") if p != own]
-    paths.sort(key=lambda p: p.stat().st_mtime if p.exists() else 0.0)
-    for path in paths:
+    for path in sorted((p for p in directory.glob(f"*{SUFFIX}") if p != own), key=_age):
         try:
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
