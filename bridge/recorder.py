@@ -37,8 +37,9 @@ class StreamCalls(Protocol):
         answer decides whether this worker serves the stream)."""
         ...
 
-    def keypress(self, call_sid: str, digit: str, at: datetime) -> None:
-        """Handed over like the recorder's writes, in order with them."""
+    def keypress(self, call_sid: str, n: int, digit: str, at: datetime) -> None:
+        """The stream's `n`-th keypress (from 1); handed over like the recorder's writes,
+        in order with them, and stored once per `n`."""
         ...
 
     def stream_ended(self, call_sid: str, end: StreamEnd, at: datetime) -> None:

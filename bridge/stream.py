@@ -129,7 +129,7 @@ class TwilioStream:
                 # A stuck key or a flood: the call goes on, the record does not grow.
                 self._bad("too_many_keypresses", f"over {MAX_KEYPRESSES} keypad digits")
                 return Outcome.CONTINUE
-            self._calls.keypress(self.start.call_sid, event.digit[:1], utcnow())
+            self._calls.keypress(self.start.call_sid, self.keypresses, event.digit[:1], utcnow())
             if self.listener:
                 await self.listener.on_dtmf(event)
             return Outcome.CONTINUE

@@ -5,7 +5,7 @@ Each kind is a pydantic model, so a write is one JSON line in the worker's journ
 the write through the repositories; every kind is safe to apply twice, because a write
 may be replayed after it reached the database but before that was noted (a crash):
 turns are unique on (call, seq), evaluations on their tool call, keypresses on their
-digit and time, timings and the end of the call are set once, the rest are plain `$set`s.
+number in the stream, timings and the end of the call are set once, the rest are plain `$set`s.
 """
 
 from __future__ import annotations
@@ -72,11 +72,12 @@ class RunningCostWrite(_Write):
 class KeypressWrite(_Write):
     kind: Literal["keypress"] = "keypress"
     call_sid: str
+    n: int
     digit: str
     at: datetime
 
     async def apply(self, store: Store) -> None:
-        await store.calls.add_keypress(self.call_sid, self.digit, self.at)
+        await store.calls.add_keypress(self.call_sid, self.digit, self.at, self.n)
 
 
 class OutcomeWrite(_Write):

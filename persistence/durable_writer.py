@@ -149,7 +149,9 @@ class DurableWriter:
     def adopt(self, directory: Path) -> int:
         """Take over the journals that ended workers left in `directory`: their writes
         join this worker's queue (and journal), in order, and the files are removed.
-        Needs no database, so an outage does not hold start-up; returns the count."""
+        Needs no database, so an outage does not hold start-up; returns the count.
+        A crash between the two leaves the writes in both files: applied twice, which
+        every kind of write allows."""
         adopted = 0
         for leftover in leftovers(directory, own=self.journal.path):
             try:

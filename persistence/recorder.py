@@ -82,8 +82,8 @@ class StreamRecords:
     async def claim_stream(self, call_sid: str, stream_sid: str, at: datetime) -> StreamClaim:
         return await self._calls.claim_stream(call_sid, stream_sid, at)
 
-    def keypress(self, call_sid: str, digit: str, at: datetime) -> None:
-        self._writer.put(KeypressWrite(call_sid=call_sid, digit=digit, at=at))
+    def keypress(self, call_sid: str, n: int, digit: str, at: datetime) -> None:
+        self._writer.put(KeypressWrite(call_sid=call_sid, n=n, digit=digit, at=at))
 
     def stream_ended(self, call_sid: str, end: StreamEnd, at: datetime) -> None:
         self._writer.put(StreamEndWrite(call_sid=call_sid, end=end, at=at))

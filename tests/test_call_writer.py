@@ -197,7 +197,7 @@ async def test_a_minute_without_the_database_mid_call_loses_nothing(
         call.turn(turn(seq))  # handed over at once: the call never waits on the database
         if seq == 3:
             call.evaluation(evaluation("call_1"))
-            stream.keypress(CALL, "5", T0)
+            stream.keypress(CALL, 1, "5", T0)
     call.running_cost(0.25, T0)
     await outage(pauses, 60)
     # Far past what a write used to get, and none of it is in the database yet.
