@@ -6,18 +6,18 @@ any fixed number of retries (a failover, a network cut, a restart of the server)
 write handed over is appended to the worker's journal (`persistence.journal`) at once,
 and each call's writes then go out one after another, the next only once the one before
 it is in; an outage holds them back, with capped exponential backoff between tries
-(`Backoff`: 0.2 s doubling to 5 s), however long it lasts. A worker that ends first
-leaves its journal behind, and the next worker to start on the same `DATA_DIR` adopts it
-(`adopt`): its writes join this worker's journal and go out like any other.
+(0.2 s doubling to 5 s, see `persistence.write_retries`), however long it lasts. A
+worker that ends first leaves its journal behind, and the next worker to start on the
+same `DATA_DIR` adopts it (`adopt`): its writes join this worker's journal and go out
+like any other.
 
 Memory is bounded: at most `MAX_HELD` writes are held in memory across the worker's
 calls; past that, a queued write is kept as its place in the journal file (two integers)
 and read back when its turn comes. A call's running cost is coalesced: a newer one
 replaces the one still queued, as only the latest matters.
 
-A write the database refuses (not an outage: a bad document, say) is tried
-`REFUSED_TRIES` times and then logged as lost, so one bad write cannot hold a call's
-other writes back forever.
+A write the database refuses (not an outage: a bad document, say) is tried a few times
+and then logged as lost, so one bad write cannot hold a call's other writes back forever.
 
 Logs stay quiet while all is well: one WARNING when writes start waiting for the
 database, one INFO when they have caught up, ERROR only for a write truly lost.
@@ -29,35 +29,16 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from persistence.call_writes import CallWrite, RunningCostWrite
 from persistence.journal import Journal, Place, leftovers
 from persistence.store import Store
+from persistence.write_retries import BACKOFF, REFUSED_TRIES, Backoff, Sleep, retryable
 
 log = logging.getLogger(__name__)
 MAX_HELD = 2000
-REFUSED_TRIES = 5
-# Server answers that mean "not now" rather than "never": a primary stepping down or
-# shutting down, a node still starting, a host not reached (MongoDB's error codes).
-RETRYABLE_CODES = frozenset({6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
-
-Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """The pause before the next try: `first_s` doubling per failure, at most `max_s`."""
-
-    first_s: float = 0.2
-    max_s: float = 5.0
-
-    def after(self, failures: int) -> float:
-        return min(self.max_s, self.first_s * 2.0 ** min(failures - 1, 30))
 
 
 @dataclass
@@ -89,15 +70,6 @@ class _CallQueue:
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-def retryable(exc: Exception) -> bool:
-    """Whether a failed write may succeed later unchanged (the database is away)."""
-    if isinstance(exc, ConnectionFailure):  # unreachable, timed out, no server selected
-        return True
-    if isinstance(exc, PyMongoError) and exc.has_error_label("RetryableWriteError"):
-        return True
-    return isinstance(exc, OperationFailure) and exc.code in RETRYABLE_CODES
-
-
 class DurableWriter:
     """One per worker process; `put` never waits, never raises on a database fault."""
 
@@ -106,7 +78,7 @@ class DurableWriter:
         store: Store,
         journal: Journal,
         *,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = BACKOFF,
         max_held: int = MAX_HELD,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
@@ -132,7 +104,7 @@ class DurableWriter:
         store: Store,
         directory: Path,
         *,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = BACKOFF,
         max_held: int = MAX_HELD,
         sleep: Sleep = asyncio.sleep,
     ) -> DurableWriter:

@@ -13,10 +13,11 @@ from collections.abc import Coroutine
 from typing import Any
 
 from bridge.recorder import StreamCalls
-from persistence.durable_writer import DurableWriter, Sleep
+from persistence.durable_writer import DurableWriter
 from persistence.embedded import EmbeddedServer
 from persistence.recorder import StreamRecords
 from persistence.store import Store, StoreUnavailable
+from persistence.write_retries import Sleep
 from service.call_sessions import InterviewSessions, ModelOpener
 from service.capacity import Admission, CallCapacity
 from service.settings import Settings

@@ -19,11 +19,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from persistence import CallOutcome, CallRecord, Evaluation, Latency, LatencyStats, NewCall, Turn
-from persistence.durable_writer import REFUSED_TRIES, DurableWriter
+from persistence.durable_writer import DurableWriter
 from persistence.journal import Journal
 from persistence.recorder import CallWriter, StreamRecords
 from persistence.records import StreamEnd
 from persistence.store import Store
+from persistence.write_retries import REFUSED_TRIES
 from tests.support.pauses import CountedPauses
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import RECHECK_S, eventually

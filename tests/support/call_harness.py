@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from persistence import CallRecord, Turn
-from persistence.durable_writer import Sleep
+from persistence.write_retries import Sleep
 from service.server import ServerName
 from service.services import Services
 from tests.support.openai import RealtimePeer, Script
