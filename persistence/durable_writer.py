@@ -14,7 +14,9 @@ like any other.
 Memory is bounded: at most `MAX_HELD` writes are held in memory across the worker's
 calls; past that, a queued write is kept as its place in the journal file (two integers)
 and read back when its turn comes. A call's running cost is coalesced: a newer one
-replaces the one still queued, as only the latest matters.
+replaces the one still queued, as only the latest matters. Should the journal refuse a
+write (a full disk), the write is held in memory whatever the bound, with one ERROR:
+better than dropping it, though a crash would then lose it.
 
 A write the database refuses (not an outage: a bad document, say) is tried a few times
 and then logged as lost, so one bad write cannot hold a call's other writes back forever.

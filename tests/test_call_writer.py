@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -360,3 +361,23 @@ async def test_a_worker_stopped_during_an_outage_leaves_its_writes_to_the_next(
         await second.close(5.0)
     assert await inserted_seqs(direct) == [0, 1]
     assert record.ended_reason == "stream stopped"
+
+
+async def test_a_journal_that_cannot_be_written_leaves_the_writes_in_memory(
+    through_line: Store, direct: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # /dev/full answers every write with ENOSPC, as a full disk does.
+    path = tmp_path / "writes-full.jsonl"
+    path.symlink_to("/dev/full")
+    writer = DurableWriter(through_line, Journal(path, os.open(path, os.O_RDWR)))
+    call = CallWriter(writer, CALL)
+    try:
+        call.turn(turn(0))
+        call.turn(turn(1))
+        assert await call.close(5.0)
+    finally:
+        await writer.close(5.0)
+    assert await inserted_seqs(direct) == [0, 1]
+    (error,) = [r for r in caplog.records if r.name == WRITER and r.levelno == logging.ERROR]
+    assert "held in memory only" in error.getMessage()
+    assert writer.counts.lost == 0 and writer.held == 0
