@@ -1,7 +1,9 @@
 """What a live call writes, and where: interfaces that `persistence` implements.
 
-The session never waits on the database: it hands records over and goes on, so a slow or
-failing database delays records, not speech. Tests record into memory instead.
+The call never waits on the database: it hands records over and goes on, so a slow or
+failing database delays records, not speech, and an outage of any length loses none
+(the implementation journals them and retries until written). Tests record into memory
+instead.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from persistence.records import CallOutcome, Evaluation, StreamClaim, StreamEnd,
 
 
 class CallRecorder(Protocol):
-    """One call's records, written in the order given, retried through short outages."""
+    """One call's records, written in the order given, retried until written."""
 
     def turn(self, turn: Turn) -> None: ...
     def evaluation(self, evaluation: Evaluation) -> None: ...
@@ -22,21 +24,25 @@ class CallRecorder(Protocol):
     def outcome(self, outcome: CallOutcome, at: datetime) -> None: ...
 
     async def close(self, timeout_s: float) -> bool:
-        """Write everything handed over, then stop; false if that takes over `timeout_s`."""
+        """Wait for everything handed over to be written; false if that takes over
+        `timeout_s` (or the database is away): the writes then go on in the background."""
         ...
 
 
 class StreamCalls(Protocol):
-    """The call document as its media stream needs it (the `calls` repository)."""
+    """The call document as its media stream needs it."""
 
     async def claim_stream(self, call_sid: str, stream_sid: str, at: datetime) -> StreamClaim:
-        """Bind the call's one stream, atomically across workers."""
+        """Bind the call's one stream, atomically across workers (asked at once: the
+        answer decides whether this worker serves the stream)."""
         ...
 
-    async def add_keypress(self, call_sid: str, digit: str, at: datetime) -> bool: ...
-    async def record_stream_end(self, call_sid: str, end: StreamEnd, at: datetime) -> bool: ...
-    async def mark_time(self, call_sid: str, name: str, at: datetime) -> bool: ...
+    def keypress(self, call_sid: str, n: int, digit: str, at: datetime) -> None:
+        """The stream's `n`-th keypress (from 1); handed over like the recorder's writes,
+        in order with them, and stored once per `n`."""
+        ...
 
-    async def finalize(self, call_sid: str, reason: str, at: datetime) -> bool:
-        """Mark the call ended exactly once; true for the one caller that did."""
+    def stream_ended(self, call_sid: str, end: StreamEnd, at: datetime) -> None:
+        """Record the stream's summary and finalize the call (`end.reason`) once, after
+        the call's other writes; handed over, retried until written."""
         ...

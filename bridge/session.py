@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 Send = Callable[[str], Awaitable[None]]
 END_MARK = "end-of-call"
 FAILED = ("failed", "incomplete")
-RECORDS_WAIT_S = 10.0
+RECORDS_WAIT_S = 2.0  # the records are journaled: waiting longer only holds the call's end
 FAILURE_MESSAGE = (
     "We are sorry: we are having technical difficulties and have to end this interview. "
     "Someone from our team will contact you to continue. Goodbye."

@@ -129,10 +129,7 @@ class TwilioStream:
                 # A stuck key or a flood: the call goes on, the record does not grow.
                 self._bad("too_many_keypresses", f"over {MAX_KEYPRESSES} keypad digits")
                 return Outcome.CONTINUE
-            try:
-                await self._calls.add_keypress(self.start.call_sid, event.digit[:1], utcnow())
-            except Exception as exc:  # a database hiccup must not end the call
-                log.error("keypad digit not recorded (%s)", type(exc).__name__, extra=self._ctx())
+            self._calls.keypress(self.start.call_sid, self.keypresses, event.digit[:1], utcnow())
             if self.listener:
                 await self.listener.on_dtmf(event)
             return Outcome.CONTINUE
@@ -192,7 +189,7 @@ class TwilioStream:
         return Outcome.CONTINUE
 
     async def finish(self, reason: str) -> None:
-        """Record the end of the stream and finalize the call, exactly once."""
+        """Hand over the end of the stream and the call's finalization, exactly once."""
         if self._finished:
             return
         self._finished = True
@@ -210,13 +207,12 @@ class TwilioStream:
         end = StreamEnd(
             reason=reason, frames_in=self.frames_in, marks_in=self.marks_in, bad_input=self.bad
         )
-        await self._calls.record_stream_end(sid, end, now)
-        await self._calls.mark_time(sid, "stream_stopped", now)
-        if await self._calls.finalize(sid, reason, now):
-            log.info(
-                "media stream ended (%s): %d frames in, %d bad",
-                reason,
-                self.frames_in,
-                sum(self.bad.values()),
-                extra=self._ctx(),
-            )
+        # Handed over behind the session's own writes: retried until the database has it.
+        self._calls.stream_ended(sid, end, now)
+        log.info(
+            "media stream ended (%s): %d frames in, %d bad",
+            reason,
+            self.frames_in,
+            sum(self.bad.values()),
+            extra=self._ctx(),
+        )

@@ -155,9 +155,22 @@ class Calls:
         result = await self._c.update_one({"call_sid": call_sid}, {"$push": {field: entry}})
         return result.matched_count == 1
 
-    async def add_keypress(self, call_sid: str, digit: str, at: datetime) -> bool:
-        """A keypad digit the caller pressed; false if the call is unknown."""
-        return await self._push(call_sid, "dtmf", Keypress(digit=digit, at=at).model_dump())
+    async def add_keypress(
+        self, call_sid: str, digit: str, at: datetime, n: int | None = None
+    ) -> bool:
+        """A keypad digit the caller pressed; false if the call is unknown.
+
+        A numbered keypress is recorded once per number, so a journaled one replayed after
+        a crash is not stored twice (times alone cannot tell: a flood of one digit shares
+        a millisecond, the precision MongoDB keeps)."""
+        entry = Keypress(digit=digit, at=at, n=n).model_dump(exclude_none=True)
+        query: Document = {"call_sid": call_sid}
+        if n is not None:
+            query["dtmf"] = {"$not": {"$elemMatch": {"n": n}}}
+        result = await self._c.update_one(query, {"$push": {"dtmf": entry}})
+        if result.matched_count == 1:
+            return True
+        return await self._c.count_documents({"call_sid": call_sid}, limit=1) == 1
 
     async def add_stream_status(self, call_sid: str, status: StreamStatus) -> bool:
         """One of Twilio's stream status callbacks; false if the call is unknown."""

@@ -1,98 +1,89 @@
-"""A live call's records, written to MongoDB in order by one background writer.
+"""A live call's records, handed to the worker's durable writer.
 
-Implements the live call's recorder interface (see `bridge.recorder`): the audio path
-hands records over without waiting, and a database outage of a few seconds delays them
-rather than losing them.
+Implements the live call's interfaces (see `bridge.recorder`): the session's recorder
+(`CallWriter`) and the media stream's view of the call document (`StreamRecords`). Both
+hand their writes to the one `DurableWriter` of the worker, which journals them and
+writes them in order, through database outages of any length, so the call never waits
+on the database and the end of the call is recorded however late the database returns.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 
-from persistence.records import CallOutcome, Evaluation, Turn
-from persistence.store import Store
-
-log = logging.getLogger(__name__)
-RETRIES = 5
-FIRST_BACKOFF_S = 0.2
-
-Write = Callable[[], Awaitable[object]]
+from persistence.call_writes import (
+    EvaluationWrite,
+    KeypressWrite,
+    OutcomeWrite,
+    RunningCostWrite,
+    StreamEndWrite,
+    TimingWrite,
+    TurnWrite,
+)
+from persistence.calls import Calls
+from persistence.durable_writer import DurableWriter
+from persistence.records import CallOutcome, Evaluation, StreamClaim, StreamEnd, Turn
 
 
 class CallWriter:
+    """One call's recorder (bridge.recorder.CallRecorder)."""
+
     def __init__(
         self,
-        store: Store,
+        writer: DurableWriter,
         call_sid: str,
         *,
-        retries: int = RETRIES,
-        first_backoff_s: float = FIRST_BACKOFF_S,
         redact: Callable[[str], str] | None = None,
     ) -> None:
         """`redact` rewrites transcript text before it is stored (the live model is not
         affected: it has heard the words already)."""
-        self._store = store
+        self._writer = writer
         self.call_sid = call_sid
-        self._retries = retries
-        self._first_backoff_s = first_backoff_s
         self._redact = redact
-        self._queue: asyncio.Queue[Write | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    def _put(self, write: Write) -> None:
-        if self._task is None or self._task.done():
-            self._task = asyncio.ensure_future(self._run())
-        self._queue.put_nowait(write)
-
-    async def _run(self) -> None:
-        while (write := await self._queue.get()) is not None:
-            for attempt in range(self._retries):
-                try:
-                    await write()
-                    break
-                except Exception as exc:
-                    if attempt == self._retries - 1:
-                        log.error(
-                            "database write lost after retries (%s)",
-                            type(exc).__name__,
-                            extra={"call_sid": self.call_sid},
-                        )
-                    else:
-                        await asyncio.sleep(self._first_backoff_s * 2**attempt)
 
     def turn(self, turn: Turn) -> None:
+        update: dict[str, object] = {}
         if self._redact is not None and turn.text:
-            turn = turn.model_copy(update={"text": self._redact(turn.text)})
-        self._put(lambda: self._store.turns.append(turn))
+            update["text"] = self._redact(turn.text)
+        if turn.created_at is None:  # when it was said, not when the database took it
+            update["created_at"] = datetime.now(UTC)
+        self._writer.put(TurnWrite(turn=turn.model_copy(update=update) if update else turn))
 
     def evaluation(self, evaluation: Evaluation) -> None:
-        self._put(lambda: self._store.evaluations.add(evaluation))
+        self._writer.put(EvaluationWrite(evaluation=evaluation))
 
     def first_audio(self, at: datetime) -> None:
-        self._put(lambda: self._store.calls.mark_time(self.call_sid, "first_audio_out", at))
+        self._writer.put(TimingWrite(call_sid=self.call_sid, name="first_audio_out", at=at))
 
     def running_cost(self, usd: float, at: datetime) -> None:
-        self._put(lambda: self._store.calls.set_running_cost(self.call_sid, usd, at))
+        self._writer.put(RunningCostWrite(call_sid=self.call_sid, usd=usd, at=at))
 
     def outcome(self, outcome: CallOutcome, at: datetime) -> None:
-        self._put(lambda: self._store.calls.record_outcome(self.call_sid, outcome, at))
+        self._writer.put(OutcomeWrite(call_sid=self.call_sid, outcome=outcome, at=at))
 
     async def close(self, timeout_s: float) -> bool:
-        """Write everything handed over, then stop. False if that takes longer than
-        `timeout_s`: the writes then go on in the background until done."""
-        task = self._task
-        if task is None or task.done():
-            return True
-        self._queue.put_nowait(None)
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout_s)
-        except TimeoutError:
-            log.error(
-                "call records still unwritten at the end of the call",
-                extra={"call_sid": self.call_sid},
-            )
-            return False
-        return True
+        """Wait up to `timeout_s` for the call's writes; false at once if the database is
+        away. Nothing is lost either way: they are journaled and go on being retried."""
+        return await self._writer.drain(self.call_sid, timeout_s)
+
+
+class StreamRecords:
+    """The call document as the media stream needs it (bridge.recorder.StreamCalls).
+
+    The claim asks the database at once, as its answer decides whether this worker owns
+    the stream; the keypresses and the end of the stream are durable writes, queued behind
+    the session's own writes for the call, so the call is finalized after its outcome."""
+
+    def __init__(self, calls: Calls, writer: DurableWriter) -> None:
+        self._calls = calls
+        self._writer = writer
+
+    async def claim_stream(self, call_sid: str, stream_sid: str, at: datetime) -> StreamClaim:
+        return await self._calls.claim_stream(call_sid, stream_sid, at)
+
+    def keypress(self, call_sid: str, n: int, digit: str, at: datetime) -> None:
+        self._writer.put(KeypressWrite(call_sid=call_sid, n=n, digit=digit, at=at))
+
+    def stream_ended(self, call_sid: str, end: StreamEnd, at: datetime) -> None:
+        self._writer.put(StreamEndWrite(call_sid=call_sid, end=end, at=at))

@@ -91,6 +91,8 @@ class StreamEnd(Record):
 class Keypress(Record):
     digit: str
     at: datetime
+    n: int | None = None
+    """Its number in the call's stream (from 1), which makes a replayed write harmless."""
 
 
 class StreamStatus(Record):

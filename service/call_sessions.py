@@ -16,6 +16,7 @@ from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
 from evaluation.cost import CallCost, Direction
 from evaluation.templates import DEFAULT_TEMPLATE, Template, TemplateError, parse_template
+from persistence.durable_writer import DurableWriter
 from persistence.recorder import CallWriter
 from persistence.store import Store
 from service.settings import Settings
@@ -89,11 +90,13 @@ class InterviewSessions:
         settings: Settings,
         *,
         open_store: Callable[[], Store | None],
+        open_writer: Callable[[], DurableWriter | None],
         control: CallControl | None,
         model_opener: ModelOpener | None = None,
     ) -> None:
         self._settings = settings
         self._open_store = open_store
+        self._open_writer = open_writer
         self._control = control
         self.options = session_options(settings)
         self.unavailable_reason = unavailable_reason(settings)
@@ -107,6 +110,11 @@ class InterviewSessions:
         store = self._open_store()
         assert store is not None, "sessions are only opened after start-up"
         return store
+
+    def _writer(self) -> DurableWriter:
+        writer = self._open_writer()
+        assert writer is not None, "sessions are only opened after start-up"
+        return writer
 
     def preconnect(self, call_sid: str, template_id: str) -> None:
         """Start opening the call's model session now; the media stream claims it later."""
@@ -156,7 +164,9 @@ class InterviewSessions:
             close_stream=close_stream,
             link=link,
             recorder=CallWriter(
-                store, call_sid, redact=redact_text if settings.redact_transcripts else None
+                self._writer(),
+                call_sid,
+                redact=redact_text if settings.redact_transcripts else None,
             ),
             template=template,
             options=self.options,

@@ -12,8 +12,12 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from bridge.recorder import StreamCalls
+from persistence.durable_writer import DurableWriter
 from persistence.embedded import EmbeddedServer
+from persistence.recorder import StreamRecords
 from persistence.store import Store, StoreUnavailable
+from persistence.write_retries import Sleep
 from service.call_sessions import InterviewSessions, ModelOpener
 from service.capacity import Admission, CallCapacity
 from service.settings import Settings
@@ -24,13 +28,25 @@ from telephony.twilio_rest import TwilioCalls
 log = logging.getLogger(__name__)
 EXTENSION = "voice_interview"
 INDEX_RETRY_SECONDS = 5.0
+JOURNAL_DIR = "journal"  # under DATA_DIR: call writes not yet in the database
+WRITES_GRACE_S = 5.0  # at shutdown, for writes still going out (the rest stay journaled)
 
 
 class Services:
-    def __init__(self, settings: Settings, *, model_opener: ModelOpener | None = None) -> None:
-        """`model_opener` replaces the Realtime connection (tests give a stand-in)."""
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        model_opener: ModelOpener | None = None,
+        write_pause: Sleep = asyncio.sleep,
+    ) -> None:
+        """`model_opener` replaces the Realtime connection (tests give a stand-in);
+        `write_pause` waits out the backoff between tries of a call write (tests count
+        the pauses instead of waiting through a long outage)."""
         self.settings = settings
+        self._write_pause = write_pause
         self.store: Store | None = None
+        self.writer: DurableWriter | None = None
         self.embedded: EmbeddedServer | None = None
         token = settings.twilio_auth_token
         sid = settings.twilio_account_sid
@@ -43,6 +59,7 @@ class Services:
         self.interviews = InterviewSessions(
             settings,
             open_store=lambda: self.store,
+            open_writer=lambda: self.writer,
             control=self.twilio_calls,
             model_opener=model_opener,
         )
@@ -58,6 +75,7 @@ class Services:
             interviews=self.interviews,
             open_store=lambda: self.store,
             proxies=ProxyTrust(settings.forwarded_allow_ips),
+            open_stream_calls=self._stream_calls,
         )
         self._background: set[asyncio.Task[None]] = set()
 
@@ -75,6 +93,11 @@ class Services:
                 s.data_dir / "db",
             )
         self.store = Store.connect(uri, s.mongodb_db, timeout_ms=s.mongodb_timeout_ms)
+        # Call writes are journaled under DATA_DIR; those a previous worker left unwritten
+        # are adopted now (a local read: no database needed) and go out in the background.
+        journal_dir = s.data_dir / JOURNAL_DIR
+        self.writer = DurableWriter.open(self.store, journal_dir, sleep=self._write_pause)
+        self.writer.adopt(journal_dir)
         try:
             await self.store.prepare(s.retention_days)
         except StoreUnavailable as exc:
@@ -95,6 +118,11 @@ class Services:
                 log.info("database reachable; indexes are in place")
                 return
 
+    def _stream_calls(self) -> StreamCalls | None:
+        if self.store is None or self.writer is None:
+            return None
+        return StreamRecords(self.store.calls, self.writer)
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
@@ -106,6 +134,9 @@ class Services:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.writer is not None:
+            await self.writer.close(WRITES_GRACE_S)
+            self.writer = None
         if self.store is not None:
             await self.store.close()
             self.store = None

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from quart import Quart, current_app
 
+from bridge.recorder import StreamCalls
 from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
 from persistence.store import Store, StoreUnavailable
@@ -59,12 +60,20 @@ class TwilioFace:
     """The database once start-up has opened it."""
     proxies: ProxyTrust
     """Clients whose forwarded headers say where Twilio called us."""
+    open_stream_calls: Callable[[], StreamCalls | None]
+    """The call document as media streams write it (durably), once start-up has opened it."""
 
     def store(self) -> Store:
         store = self.open_store()
         if store is None:
             raise StoreUnavailable("the database is not open")
         return store
+
+    def stream_calls(self) -> StreamCalls:
+        calls = self.open_stream_calls()
+        if calls is None:
+            raise StoreUnavailable("the database is not open")
+        return calls
 
 
 def install(app: Quart, twilio_face: TwilioFace) -> None:

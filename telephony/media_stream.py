@@ -62,7 +62,7 @@ def call_token(path: str) -> str | None:
 
 def _refusal(twilio: TwilioFace, scope: Scope, token: str) -> str | None:
     """Why this upgrade may not stream, or None. Twilio signs the exact wss:// URL."""
-    if twilio.open_store() is None:
+    if twilio.open_stream_calls() is None:
         return "database not open"
     verifier = twilio.verifier
     if verifier is None:
@@ -92,7 +92,7 @@ async def serve(
         log.warning("media stream refused: %s", reason)
         await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": reason[:120]})
         return
-    store, verifier = twilio.store(), twilio.verifier
+    calls, verifier = twilio.stream_calls(), twilio.verifier
     assert verifier is not None
     closed = False
 
@@ -116,7 +116,7 @@ async def serve(
     admission = twilio.admission
     admission.stream_opened()
     stream = TwilioStream(
-        store.calls,
+        calls,
         send_text,
         account_sid=twilio.account_sid,
         listener_factory=open_session,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -41,6 +42,14 @@ async def store(mongo_uri: str, db_name: str) -> AsyncIterator[Store]:
     finally:
         await s.db.client.drop_database(db_name)
         await s.close()
+
+
+@pytest.fixture(autouse=True)
+def own_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in a directory of its own: a service keeps its write journal under
+    DATA_DIR (./var unless a test says otherwise), and no test may leave one in the
+    repository."""
+    monkeypatch.chdir(tmp_path)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

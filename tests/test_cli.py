@@ -62,7 +62,13 @@ async def test_serve_on_embedded_defaults_then_stop_cleanly(tmp_path: Path) -> N
     # The data lives in DATA_DIR/db (relative to where the service was started) ...
     data = tmp_path / "var" / "db"
     assert (data / "WiredTiger").is_file()
-    assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["db", "embedded-db.log"]
+    assert sorted(p.name for p in (tmp_path / "var").iterdir()) == [
+        "db",
+        "embedded-db.log",
+        "journal",
+    ]
+    # A clean stop with every call write in the database leaves no journal behind.
+    assert list((tmp_path / "var" / "journal").iterdir()) == []
     # ... and the embedded server went down with the service: the directory is free again.
     again = EmbeddedServer(tmp_path / "var" / "db")
     await again.start()

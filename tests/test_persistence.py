@@ -180,6 +180,18 @@ async def test_named_writes_are_read_back_typed(store: Store) -> None:
         assert not await write
 
 
+async def test_a_numbered_keypress_recorded_again_is_stored_once(store: Store) -> None:
+    """A journaled keypress may be applied twice (replayed after a crash); a flood of one
+    digit within a millisecond is still kept whole."""
+    await store.calls.create_or_get(new_call("CA7"))
+    for n in (1, 2, 2, 3, 1):
+        assert await store.calls.add_keypress("CA7", "3", T0, n)
+    call = await store.calls.get("CA7")
+    assert call is not None
+    assert [(k.digit, k.n) for k in call.dtmf] == [("3", 1), ("3", 2), ("3", 3)]
+    assert not await store.calls.add_keypress("CAmissing", "3", T0, 1)
+
+
 async def test_list_calls_filters_and_pages(store: Store) -> None:
     for i in range(7):
         direction = "outbound" if i % 2 else "inbound"

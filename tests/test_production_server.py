@@ -33,7 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 OWN_SETTINGS = ("MONGODB_", "OPENAI_", "TWILIO_", "PUBLIC_URL", "PORT", "DATA_DIR", "MAX_CALLS")
 
 
-async def test_a_call_through_the_procfile_server(mongo_uri: str, db_name: str) -> None:
+async def test_a_call_through_the_procfile_server(
+    mongo_uri: str, db_name: str, tmp_path: Path
+) -> None:
     script = Script(
         responses=[
             Say("Hello, thanks for calling. Tell me about a recent project you led.", 2000),
@@ -58,6 +60,7 @@ async def test_a_call_through_the_procfile_server(mongo_uri: str, db_name: str) 
             OPENAI_API_KEY="sk-test",
             OPENAI_REALTIME_URL=model.url,
             LOG_LEVEL="INFO",
+            DATA_DIR=str(tmp_path / "data"),  # the write journal, out of the repository
         )
         process = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from persistence import CallRecord, Turn
+from persistence.write_retries import Sleep
 from service.server import ServerName
+from service.services import Services
 from tests.support.openai import RealtimePeer, Script
 from tests.support.telephony_fixtures import AUTH_TOKEN, Service, service, settings_for
 from tests.support.twilio_peer import FRAME_BYTES, FRAME_S, SILENCE, TwilioPeer, sid
@@ -166,8 +168,10 @@ async def live_env(
     server: ServerName = "hypercorn",
     deltas_after_cancel: int = 0,
     max_call_seconds: int | None = None,
+    write_pause: Sleep | None = None,
     **overrides: object,
 ) -> AsyncIterator[Env]:
+    """`write_pause` replaces the wait between tries of a call write (see `CountedPauses`)."""
     model = RealtimePeer(
         script=script, realtime_factor=realtime_factor, deltas_after_cancel=deltas_after_cancel
     )
@@ -182,7 +186,13 @@ async def live_env(
             max_call_seconds=max_call_seconds,
             **overrides,
         )
-        async with service(settings, server=server) as svc:
+        own = Services(settings, write_pause=write_pause) if write_pause is not None else None
+        if own is not None:
+            await own.start()
+        async with contextlib.AsyncExitStack() as stack:
+            if own is not None:
+                stack.push_async_callback(own.stop)
+            svc = await stack.enter_async_context(service(settings, own, server=server))
             env = Env(svc, model, rest)
 
             async def twilio_ends_call(call_sid: str) -> None:
