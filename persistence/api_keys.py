@@ -22,9 +22,12 @@ class ApiKeys:
     def __init__(self, collection: Collection) -> None:
         self._c = collection
 
-    async def add(self, key_hash: str, label: str, scopes: list[str], at: datetime) -> ApiKey:
+    async def add(
+        self, key_hash: str, label: str, scopes: list[str], at: datetime, key_id: str = ""
+    ) -> ApiKey:
         doc: Document = {
             "key_hash": key_hash,
+            "key_id": key_id,
             "label": label,
             "scopes": sorted(set(scopes)),
             "created_at": at,
@@ -42,6 +45,13 @@ class ApiKeys:
     async def revoke(self, key_hash: str, at: datetime) -> bool:
         result = await self._c.update_one(
             {"key_hash": key_hash, "revoked_at": None}, {"$set": {"revoked_at": at}}
+        )
+        return result.modified_count == 1
+
+    async def revoke_id(self, key_id: str, at: datetime) -> bool:
+        """Revoke by the key's public id (what `api-key list` shows)."""
+        result = await self._c.update_one(
+            {"key_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": at}}
         )
         return result.modified_count == 1
 

@@ -22,6 +22,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(
             [("template_id", ASCENDING), ("created_at", DESCENDING)], name="template_created"
         ),
+        IndexModel([("interview_id", ASCENDING)], name="interview"),
     ],
     "turns": [
         IndexModel([("call_sid", ASCENDING), ("seq", ASCENDING)], unique=True, name="call_seq"),
@@ -39,6 +40,33 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "api_keys": [
         IndexModel([("key_hash", ASCENDING)], unique=True, name="key_hash_unique"),
+        IndexModel([("key_id", ASCENDING)], name="key_id"),
+    ],
+    "interviews": [
+        # The list, newest first, optionally narrowed by status or template.
+        IndexModel([("created_at", DESCENDING), ("_id", DESCENDING)], name="created"),
+        IndexModel([("status", ASCENDING), ("created_at", DESCENDING)], name="status_created"),
+        IndexModel([("template_id", ASCENDING), ("status", ASCENDING)], name="template_status"),
+        # The dialer's due attempts, and the expiry sweep.
+        IndexModel(
+            [("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="status_next_attempt"
+        ),
+        IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="status_expires"),
+    ],
+    "webhooks": [
+        IndexModel([("events", ASCENDING), ("disabled_at", ASCENDING)], name="events"),
+    ],
+    "webhook_deliveries": [
+        # The delivery loops' claim: due entries in order.
+        IndexModel([("status", ASCENDING), ("next_at", ASCENDING)], name="status_next_at"),
+        IndexModel(
+            [("endpoint_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+            name="endpoint_created",
+        ),
+        IndexModel([("interview_id", ASCENDING)], name="interview"),
+    ],
+    "rate_limits": [
+        IndexModel([("expires_at", ASCENDING)], name="expires", expireAfterSeconds=0),
     ],
 }
 

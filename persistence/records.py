@@ -57,6 +57,8 @@ class NewCall(Record):
     created_at: datetime
     account_sid: str | None = None
     scheduled_call_id: str | None = None
+    interview_id: str | None = None
+    """The recruiter API's interview this call is an attempt of, if any."""
 
 
 class StatusEvent(Record):
@@ -162,6 +164,7 @@ class CallRecord(Record):
     updated_at: datetime
     account_sid: str | None = None
     scheduled_call_id: str | None = None
+    interview_id: str | None = None
     status_history: list[StatusEvent] = Field(default_factory=list)
     timings: dict[str, datetime] = Field(default_factory=dict)
     duration_s: int | None = None
@@ -250,6 +253,8 @@ class ScheduledCall(Record):
 
 class ApiKey(Record):
     key_hash: str
+    key_id: str = ""
+    """The key's public part, by which it is listed and revoked."""
     label: str
     scopes: list[str]
     created_at: datetime

@@ -7,12 +7,16 @@ from pymongo.errors import PyMongoError
 
 from persistence._types import Database, Document
 from persistence.api_keys import ApiKeys
+from persistence.call_log import CallLog
 from persistence.calls import Calls
 from persistence.evaluations import Evaluations
 from persistence.indexes import ensure_indexes
+from persistence.interviews import Interviews
+from persistence.rate_limits import RateCounters
 from persistence.scheduled_calls import ScheduledCalls
 from persistence.templates import Templates
 from persistence.turns import Turns
+from persistence.webhooks import Webhooks
 
 
 class StoreUnavailable(RuntimeError):
@@ -32,6 +36,11 @@ class Store:
         self.templates = Templates(self.db["templates"])
         self.scheduled_calls = ScheduledCalls(self.db["scheduled_calls"])
         self.api_keys = ApiKeys(self.db["api_keys"])
+        # The recruiter API's.
+        self.interviews = Interviews(self.db["interviews"], self.db["interview_codes"])
+        self.webhooks = Webhooks(self.db["webhooks"], self.db["webhook_deliveries"])
+        self.rate_counters = RateCounters(self.db["rate_limits"])
+        self.call_log = CallLog(self.db)
 
     @classmethod
     def connect(cls, uri: str, db_name: str, *, timeout_ms: int = 5000) -> Store:

@@ -8,8 +8,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from bridge.clock import utcnow
 from evaluation.estimate import estimate_cost
@@ -22,7 +23,7 @@ from evaluation.templates import (
     template_to_dict,
 )
 from persistence.embedded import EmbeddedServerError
-from persistence.store import StoreUnavailable
+from persistence.store import Store, StoreUnavailable
 from persistence.templates import PhoneNumberTaken
 from service.app import create_app
 from service.logs import configure_logging
@@ -30,8 +31,10 @@ from service.server import SERVERS, ServerName, run
 from service.server import serve as serve_app
 from service.services import Services
 from service.settings import ConfigError, Settings, load_settings
+from telephony.api.auth import SCOPES, new_key
 
 log = logging.getLogger("voice_interview")
+T = TypeVar("T")
 
 
 def _settings_or_exit() -> Settings:
@@ -145,6 +148,51 @@ def save_template(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run `work` on the configured database (started and stopped around it)."""
+    configure_logging("WARNING")
+
+    async def run() -> T:
+        svc = Services(settings)
+        await svc.start()
+        try:
+            assert svc.store is not None
+            return await work(svc.store)
+        finally:
+            await svc.stop()
+
+    return asyncio.run(run())
+
+
+def api_key(args: argparse.Namespace) -> int:
+    settings = _settings_or_exit()
+    try:
+        if args.action == "create":
+            key, key_id, key_hash = new_key()
+            _with_store(
+                settings,
+                lambda store: store.api_keys.add(
+                    key_hash, args.label, [args.scope], utcnow(), key_id
+                ),
+            )
+            print(key)
+            print(f"created key {key_id} ({args.scope}); it is shown this once", file=sys.stderr)
+        elif args.action == "list":
+            keys = _with_store(settings, lambda store: store.api_keys.list())
+            for k in keys:
+                state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "active"
+                print(f"{k.key_id or '-':<12}  {','.join(k.scopes):<9}  {state:<18}  {k.label}")
+        else:
+            if not _with_store(settings, lambda store: store.api_keys.revoke_id(args.id, utcnow())):
+                print(f"voice-interview: no active key {args.id!r}", file=sys.stderr)
+                return 1
+            print(f"revoked key {args.id}")
+    except (EmbeddedServerError, StoreUnavailable) as exc:
+        print(f"voice-interview: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def check_config(_: argparse.Namespace) -> int:
     settings = _settings_or_exit()
     print("configuration is valid")
@@ -182,6 +230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--number", action="append", help="E.164 number whose inbound calls use it (repeatable)"
     )
     p_tpl.set_defaults(func=save_template)
+    p_key = sub.add_parser("api-key", help="create, list or revoke recruiter API keys")
+    keys = p_key.add_subparsers(dest="action", required=True)
+    p_create = keys.add_parser("create", help="print a new key (shown once)")
+    p_create.add_argument("--label", required=True, help="whose key it is, for the list")
+    p_create.add_argument("--scope", choices=SCOPES, required=True)
+    keys.add_parser("list", help="every key's id, scope, state and label")
+    p_revoke = keys.add_parser("revoke", help="revoke a key by its id")
+    p_revoke.add_argument("id", help="the key's id, as `api-key list` shows it")
+    p_key.set_defaults(func=api_key)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -10,17 +10,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
+from datetime import timedelta
 from typing import Any
 
+from bridge.clock import utcnow
 from bridge.recorder import StreamCalls
 from persistence.durable_writer import DurableWriter
 from persistence.embedded import EmbeddedServer
 from persistence.recorder import StreamRecords
 from persistence.store import Store, StoreUnavailable
 from persistence.write_retries import Sleep
+from service.call_events import CallEvents
 from service.call_sessions import InterviewSessions, ModelOpener
 from service.capacity import Admission, CallCapacity
 from service.settings import Settings
+from telephony.api.context import ApiFace
+from telephony.api.delivery import DeliveryLoop
 from telephony.face import TwilioFace
 from telephony.twilio_auth import ProxyTrust, TwilioVerifier
 from telephony.twilio_rest import TwilioCalls
@@ -56,6 +61,13 @@ class Services:
             if token is not None and sid is not None
             else None
         )
+        # Webhooks: every worker sends the outbox; finished calls add their events to it.
+        self.deliveries = DeliveryLoop(
+            lambda: self.store, utcnow, first_retry_s=settings.webhook_retry_ms / 1000
+        )
+        self.call_events = CallEvents(
+            lambda: self.store, settings.cost_alert_usd, self.deliveries.wake
+        )
         self.interviews = InterviewSessions(
             settings,
             open_store=lambda: self.store,
@@ -76,6 +88,13 @@ class Services:
             open_store=lambda: self.store,
             proxies=ProxyTrust(settings.forwarded_allow_ips),
             open_stream_calls=self._stream_calls,
+        )
+        self.api_face = ApiFace(
+            open_store=lambda: self.store,
+            rate_limit=settings.api_rate_limit,
+            clock=utcnow,
+            retry_gap=timedelta(minutes=settings.interview_retry_minutes),
+            wake_deliveries=self.deliveries.wake,
         )
         self._background: set[asyncio.Task[None]] = set()
 
@@ -105,6 +124,7 @@ class Services:
                 raise
             log.error("database unavailable at start-up (%s); retrying in the background", exc)
             self._spawn(self._prepare_until_ready())
+        self.deliveries.start()
 
     async def _prepare_until_ready(self) -> None:
         assert self.store is not None
@@ -130,6 +150,7 @@ class Services:
 
     async def stop(self) -> None:
         await self.interviews.pending.close_all()
+        await self.deliveries.stop()
         for task in list(self._background):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -143,6 +143,12 @@ class Settings(BaseModel):
     ] = None
     twilio_api_url: Annotated[str, rules.url("https", "http")] = "https://api.twilio.com"
     twilio_number_type: Annotated[NumberType, rules.one_of(NumberType)] = "local"
+    # The recruiter API: requests per key per minute, the first webhook retry's delay
+    # (doubling after each failure, for up to 24 h), and the least time between two planned
+    # attempts of one interview.
+    api_rate_limit: Annotated[int, rules.between(1, 1_000_000)] = 600
+    webhook_retry_ms: Annotated[int, rules.between(100, 3_600_000)] = 30_000
+    interview_retry_minutes: Annotated[int, rules.between(5, 10_080)] = 120
     log_level: Annotated[LogLevel, rules.one_of(LogLevel, upper=True)] = "INFO"
     host: str = "127.0.0.1"
     port: Annotated[int, rules.between(1, 65535)] = 8000
