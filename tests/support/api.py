@@ -74,7 +74,7 @@ class Api:
 
 
 async def add_keys(store: Store) -> dict[str, str]:
-    keys = {}
+    keys: dict[str, str] = {}
     for scope in SCOPES:
         key, key_id, key_hash = new_key()
         await store.api_keys.add(key_hash, f"test {scope}", [scope], datetime.now(UTC), key_id)
