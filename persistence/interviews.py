@@ -159,12 +159,17 @@ class Interviews:
         self, interview_id: str, call_sid: str, outcome: str, at: datetime
     ) -> InterviewRecord | None:
         """Record how one attempt ended; the interview as it is then, or None if unknown."""
+        doc = await self._c.find_one({"_id": interview_id, "attempts.call_sid": call_sid})
+        if doc is None:
+            return None
+        # By index, guarded by the call: the positional `$` is not in every server's dialect.
+        index = next(i for i, a in enumerate(doc["attempts"]) if a.get("call_sid") == call_sid)
         doc = await self._c.find_one_and_update(
-            {"_id": interview_id, "attempts.call_sid": call_sid},
+            {"_id": interview_id, f"attempts.{index}.call_sid": call_sid},
             {
                 "$set": {
-                    "attempts.$.ended_at": at,
-                    "attempts.$.outcome": outcome,
+                    f"attempts.{index}.ended_at": at,
+                    f"attempts.{index}.outcome": outcome,
                     "updated_at": at,
                 }
             },

@@ -23,8 +23,8 @@ EVERY_DAY = Window.parse("09:00", "17:00", ["mon", "tue", "wed", "thu", "fri", "
 FAR = datetime(2027, 12, 31, tzinfo=UTC)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 # -- windows and daylight saving ------------------------------------------------------
