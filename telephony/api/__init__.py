@@ -44,12 +44,6 @@ def install(app: Quart, face: ApiFace) -> None:
         openapi_provider_class=ApiDocument,
     )
     for bp in BLUEPRINTS:
-        bp.before_request(authenticate)
-        bp.register_error_handler(ApiError, _api_error)
-        bp.register_error_handler(RequestSchemaValidationError, _invalid)
-        bp.register_error_handler(HTTPException, _http_error)
-        bp.register_error_handler(StoreUnavailable, _unavailable)
-        bp.register_error_handler(Exception, _failure)
         app.register_blueprint(bp)
     app.register_error_handler(404, _unrouted)
     app.register_error_handler(405, _unrouted)
@@ -92,3 +86,14 @@ async def _unavailable(error: StoreUnavailable) -> Response:
 async def _failure(error: Exception) -> Response:
     log.exception("recruiter API failed on %s %s", request.method, request.path)
     return problem_response(500, "Internal error.")
+
+
+# Once, at import: a blueprint is set up before any app registers it, and many apps (tests
+# start several) register the same blueprints.
+for _bp in BLUEPRINTS:
+    _bp.before_request(authenticate)
+    _bp.register_error_handler(ApiError, _api_error)
+    _bp.register_error_handler(RequestSchemaValidationError, _invalid)
+    _bp.register_error_handler(HTTPException, _http_error)
+    _bp.register_error_handler(StoreUnavailable, _unavailable)
+    _bp.register_error_handler(Exception, _failure)
