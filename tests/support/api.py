@@ -83,17 +83,21 @@ async def add_keys(store: Store) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def api_server(mongo_uri: str, **settings: Any) -> AsyncIterator[Api]:
-    """A service on a database of its own, dropped afterwards."""
-    db_name = f"test_{uuid.uuid4().hex[:12]}"
+async def api_server(
+    mongo_uri: str, *, db_name: str | None = None, drop: bool = True, **settings: Any
+) -> AsyncIterator[Api]:
+    """A service on a database of its own (dropped afterwards unless `drop` is false)."""
+    db_name = db_name or f"test_{uuid.uuid4().hex[:12]}"
     app = create_app(Settings(mongodb_uri=mongo_uri, mongodb_db=db_name, **settings))
     async with running(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
         store = services(app).store
         assert store is not None
+        keys = await add_keys(store)
         try:
-            yield Api(base, app, http, await add_keys(store))
+            yield Api(base, app, http, keys)
         finally:
-            await store.db.client.drop_database(db_name)
+            if drop:
+                await store.db.client.drop_database(db_name)
 
 
 def free_port() -> int:
