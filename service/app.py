@@ -7,7 +7,8 @@ from quart import Quart
 from service import health
 from service.services import EXTENSION, Services
 from service.settings import Settings
-from telephony import api, face, media_stream, twilio_webhooks
+from telephony import face, media_stream, twilio_webhooks
+from telephony.api import mount as recruiter_api
 
 MAX_BODY_BYTES = 1 << 20
 
@@ -23,7 +24,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Quart:
     face.install(app, svc.twilio_face)
     app.register_blueprint(health.bp)
     app.register_blueprint(twilio_webhooks.bp)
-    api.install(app, svc.api_face)
+    recruiter_api.install(app, svc.api_face)
     media_stream.install(app)
 
     if owned:

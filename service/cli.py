@@ -126,7 +126,7 @@ def save_template(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         svc = Services(settings)
-        await svc.start()
+        await svc.start(background=False)
         try:
             assert svc.store is not None
             await svc.store.templates.save(
@@ -154,7 +154,7 @@ def _with_store(settings: Settings, work: Callable[[Store], Awaitable[T]]) -> T:
 
     async def run() -> T:
         svc = Services(settings)
-        await svc.start()
+        await svc.start(background=False)
         try:
             assert svc.store is not None
             return await work(svc.store)

@@ -98,8 +98,10 @@ class Services:
         )
         self._background: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        """Open the database; an embedded one must start, an external one may come later."""
+    async def start(self, *, background: bool = True) -> None:
+        """Open the database; an embedded one must start, an external one may come later.
+
+        `background=False` (one-off commands) leaves the webhook delivery loop stopped."""
         s = self.settings
         uri = s.mongodb_uri
         if uri is None:
@@ -124,7 +126,8 @@ class Services:
                 raise
             log.error("database unavailable at start-up (%s); retrying in the background", exc)
             self._spawn(self._prepare_until_ready())
-        self.deliveries.start()
+        if background:
+            self.deliveries.start()
 
     async def _prepare_until_ready(self) -> None:
         assert self.store is not None

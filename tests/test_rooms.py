@@ -23,7 +23,11 @@ FORBIDDEN: dict[str, set[str]] = {
     "bridge": {"telephony", "service"} | WEB | DATABASE,
     "persistence": {"bridge", "telephony", "service"} | WEB,
     "telephony": {"service"},
+    # The recruiter API: a telephony-side face, reaching MongoDB only through persistence.
+    "telephony/api": {"service", "bridge"} | DATABASE,
 }
+# Its logic with no I/O: importable and testable without a server, a database or Quart.
+PURE_API_MODULES = ("planning", "cursors", "signing", "scheduling", "phones")
 
 
 def _imports(path: Path) -> set[str]:
@@ -56,7 +60,9 @@ def test_no_module_imports_what_its_room_may_not(package: str) -> None:
             assert not database, f"bridge/{path.name} imports {database}: use the records"
 
 
-@pytest.mark.parametrize("package", ["bridge", "telephony", "persistence", "evaluation"])
+@pytest.mark.parametrize(
+    "package", ["bridge", "telephony", "telephony/api", "persistence", "evaluation"]
+)
 def test_only_the_composition_root_reads_the_environment(package: str) -> None:
     for path in _modules(package):
         source = path.read_text()
@@ -69,6 +75,10 @@ def test_only_the_composition_root_reads_the_environment(package: str) -> None:
         ("evaluation", {"pymongo", "quart", "websockets", "persistence", "bridge", "telephony"}),
         ("bridge.session", {"pymongo", "quart", "persistence.store", "telephony", "service"}),
         ("persistence", {"pymongo", "quart", "bridge"}),
+        *(
+            (f"telephony.api.{name}", {"pymongo", "quart", "httpx", "persistence.store"})
+            for name in PURE_API_MODULES
+        ),
     ],
 )
 def test_importing_a_room_loads_nothing_it_must_not(module: str, absent: set[str]) -> None:

@@ -28,6 +28,7 @@ MAX_AGE = timedelta(hours=24)
 SEND_TIMEOUT_S = 10.0
 IDLE_S = 1.0
 EXPIRY_EVERY_S = 30.0
+STOP_WAIT_S = SEND_TIMEOUT_S + 5
 
 
 class DeliveryLoop:
@@ -51,6 +52,7 @@ class DeliveryLoop:
         self._wake = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def wake(self) -> None:
         """New entries are in the outbox: look now rather than at the next tick."""
@@ -62,11 +64,19 @@ class DeliveryLoop:
             self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
+        """Let the loop finish what it is doing (a database call cancelled halfway can hold
+        the client's close), then stop it; cancelled only if that takes too long."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stopping.set()
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT_S)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
+            self._stopping.clear()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -74,7 +84,7 @@ class DeliveryLoop:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_expiry = loop.time()
-        while True:
+        while not self._stopping.is_set():
             pause = self._idle_s
             try:
                 store = self._open_store()
@@ -88,6 +98,8 @@ class DeliveryLoop:
                     pause = await self._until_due(store)
             except Exception as exc:
                 log.error("webhook delivery loop error (%s); going on", type(exc).__name__)
+            if self._stopping.is_set():
+                break
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), pause)
