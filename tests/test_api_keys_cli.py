@@ -26,19 +26,15 @@ async def test_a_key_is_printed_once_listed_by_id_and_revoked(
     key_id = key.split("_")[1]
     assert "shown this once" in created.stderr
 
-    listed = run_cli(tmp_path, "api-key", "list", **env)
-    assert listed.returncode == 0
-    (line,) = listed.stdout.splitlines()
-    assert line.split()[:3] == [key_id, "ops", "active"] and line.endswith("ATS")
-    assert key not in listed.stdout
-
     async with api_server(mongo_uri, db_name=db_name) as api:
         headers = {"Authorization": f"Bearer {key}"}
         assert (await api.http.get("/api/v1/templates", headers=headers)).status_code == 200
         revoked = run_cli(tmp_path, "api-key", "revoke", key_id, **env)
         assert revoked.returncode == 0 and key_id in revoked.stdout
         assert (await api.http.get("/api/v1/templates", headers=headers)).status_code == 401
-    again = run_cli(tmp_path, "api-key", "revoke", key_id, **env)
-    assert again.returncode == 1 and "no active key" in again.stderr
-    wrong = run_cli(tmp_path, "api-key", "create", "--label", "x", "--scope", "root", **env)
-    assert wrong.returncode == 2 and "invalid choice" in wrong.stderr
+        listed = run_cli(tmp_path, "api-key", "list", **env)
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 4  # this key and the test server's three
+    (line,) = [line for line in lines if line.startswith(key_id)]
+    assert line.split()[:3] == [key_id, "ops", "revoked"] and line.endswith("ATS")
+    assert key not in listed.stdout
