@@ -18,6 +18,9 @@ from persistence.templates import Templates
 from persistence.turns import Turns
 from persistence.webhooks import Webhooks
 
+# Any failure of a database call, for faces that answer it without importing pymongo.
+DatabaseError = PyMongoError
+
 
 class StoreUnavailable(RuntimeError):
     """The database did not answer; the message says why without credentials."""

@@ -7,10 +7,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
+from persistence.embedded import free_loopback_port
+from service.app import create_app
+from service.settings import Settings
 from telephony.api.auth import hash_key
 from tests.support.api import Api, api_server, interview_body
+from tests.support.servers import running
 
 PROBLEM = "application/problem+json"
 
@@ -109,3 +114,16 @@ async def test_over_the_rate_each_key_gets_429_with_retry_after(mongo_uri: str) 
         assert 1 <= int(refused.headers["retry-after"]) <= 60
         # Another key has its own allowance.
         assert (await limited.get("/api/v1/templates", scope="ops")).status_code == 200
+
+
+@pytest.mark.slow
+async def test_without_a_database_the_api_answers_503_problems() -> None:
+    port = free_loopback_port()  # nothing listens here
+    settings = Settings(mongodb_uri=f"mongodb://127.0.0.1:{port}", mongodb_timeout_ms=300)
+    async with running(create_app(settings)) as base, httpx.AsyncClient(base_url=base) as http:
+        response = await http.get("/api/v1/templates", headers={"Authorization": "Bearer x"})
+        document = await http.get("/api/v1/openapi.json")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM
+    assert "database" in response.json()["detail"]
+    assert document.status_code == 200

@@ -91,7 +91,7 @@ async def test_the_document_lists_every_error_as_problem_json(api: Api) -> None:
         assert path.startswith("/api/v1/")
         for method, operation in operations.items():
             responses = operation["responses"]
-            assert {"401", "429"} <= set(responses), (method, path)
+            assert {"401", "429", "503"} <= set(responses), (method, path)
             for code, response in responses.items():
                 media = set(response.get("content", {}))
                 wanted = "application/problem+json" if code >= "400" else "application/json"

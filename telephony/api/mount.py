@@ -10,7 +10,7 @@ from quart_schema import QuartSchema, RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError, RequestHeadersValidationError
 from werkzeug.exceptions import HTTPException
 
-from persistence.store import StoreUnavailable
+from persistence.store import DatabaseError, StoreUnavailable
 from telephony.api import calls, interviews, templates, webhooks
 from telephony.api.auth import authenticate
 from telephony.api.context import ApiFace
@@ -78,8 +78,8 @@ async def _unrouted(error: HTTPException) -> Response | HTTPException:
     return error
 
 
-async def _unavailable(error: StoreUnavailable) -> Response:
-    log.error("recruiter API: database unavailable on %s (%s)", request.path, error)
+async def _unavailable(error: Exception) -> Response:
+    log.error("recruiter API: database unavailable on %s (%s)", request.path, type(error).__name__)
     return problem_response(503, "The database is unavailable; try again shortly.")
 
 
@@ -96,4 +96,5 @@ for _bp in BLUEPRINTS:
     _bp.register_error_handler(RequestSchemaValidationError, _invalid)
     _bp.register_error_handler(HTTPException, _http_error)
     _bp.register_error_handler(StoreUnavailable, _unavailable)
+    _bp.register_error_handler(DatabaseError, _unavailable)
     _bp.register_error_handler(Exception, _failure)

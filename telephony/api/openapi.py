@@ -14,8 +14,8 @@ from telephony.api.problems import MEDIA_TYPE, Problem
 
 PREFIX = "/api/v1"
 _ERRORS = "_api_errors"
-# Every operation: a key is needed, and counted.
-ALWAYS = (401, 429)
+# Every operation: a key is needed and counted, and the database must answer.
+ALWAYS = (401, 429, 503)
 F = TypeVar("F", bound=Callable[..., object])
 
 
