@@ -107,10 +107,16 @@ class Interviews:
         return [_interview(doc) async for doc in cursor]
 
     async def _close(
-        self, interview_id: str, status: InterviewStatus, at: datetime, extra: Document
+        self,
+        interview_id: str,
+        status: InterviewStatus,
+        at: datetime,
+        extra: Document,
+        only: tuple[str, ...] = OPEN_STATUSES,
     ) -> InterviewRecord | None:
+        """Move an interview in one of `only` to a closed status, freeing its code."""
         doc = await self._c.find_one_and_update(
-            {"_id": interview_id, "status": {"$in": list(OPEN_STATUSES)}},
+            {"_id": interview_id, "status": {"$in": list(only)}},
             {"$set": {"status": status, "updated_at": at, "next_attempt_at": None, **extra}},
             return_document=ReturnDocument.AFTER,
         )
@@ -121,10 +127,7 @@ class Interviews:
 
     async def cancel(self, interview_id: str, at: datetime) -> InterviewRecord | None:
         """Cancel an interview still scheduled; None if it is not (any more)."""
-        doc = await self._c.find_one({"_id": interview_id, "status": "scheduled"})
-        if doc is None:
-            return None
-        return await self._close(interview_id, "canceled", at, {})
+        return await self._close(interview_id, "canceled", at, {}, only=("scheduled",))
 
     async def reschedule(
         self, interview_id: str, changes: dict[str, Any], planned: list[datetime], at: datetime

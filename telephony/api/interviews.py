@@ -7,6 +7,7 @@ import json
 import secrets
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from quart import Blueprint, request
@@ -34,7 +35,7 @@ from telephony.api import cursors
 from telephony.api.auth import current_key, needs
 from telephony.api.context import api
 from telephony.api.openapi import errors
-from telephony.api.planning import Window
+from telephony.api.planning import Window, local_text
 from telephony.api.problems import ApiError, from_validation, invalid, problem_body
 from telephony.api.scheduling import Plan, PlanError, make_plan
 from telephony.api.schemas import (
@@ -72,7 +73,7 @@ def _zone_of(record: InterviewRecord) -> str | None:
 
 
 def render(record: InterviewRecord) -> InterviewOut:
-    plan_zone = Plan(record.timezone, record.timezone_source, [], record.expires_at, [])
+    zone = ZoneInfo(record.timezone)
     nxt = record.next_attempt_at
     return InterviewOut(
         id=record.id,
@@ -90,8 +91,8 @@ def render(record: InterviewRecord) -> InterviewOut:
         metadata=record.metadata,
         consent=ConsentOut(**record.consent.model_dump()),
         next_attempt_at=nxt,
-        next_attempt_local=plan_zone.local(nxt) if nxt is not None else None,
-        planned=[PlannedOut(at=at, local=plan_zone.local(at)) for at in record.planned],
+        next_attempt_local=local_text(nxt, zone) if nxt is not None else None,
+        planned=[PlannedOut(at=at, local=local_text(at, zone)) for at in record.planned],
         attempts=[AttemptOut(**a.model_dump()) for a in record.attempts],
         result=ResultOut(**record.result.model_dump()) if record.result else None,
         created_at=record.created_at,

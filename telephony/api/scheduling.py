@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from persistence.api_records import TimezoneSource
 from telephony.api.phones import zones_of
-from telephony.api.planning import Window, plan_attempts
+from telephony.api.planning import Window, local_text, plan_attempts
 
 DEFAULT_LIFETIME = timedelta(days=14)
 
@@ -36,7 +36,7 @@ class Plan:
     planned: list[datetime]
 
     def local(self, at: datetime) -> str:
-        return at.astimezone(ZoneInfo(self.timezone)).isoformat(timespec="minutes")
+        return local_text(at, ZoneInfo(self.timezone))
 
 
 def make_plan(
