@@ -119,11 +119,14 @@ def _plan(body: InterviewIn, now: datetime) -> Plan:
         raise invalid(exc.path, exc.message) from None
 
 
-async def _check_template(template_id: str) -> None:
-    if template_id == DEFAULT_TEMPLATE.template_id:
+async def _check_template(template_id: str, known: set[str] | None = None) -> None:
+    """The template exists; `known` remembers the ones found, across a batch."""
+    if template_id == DEFAULT_TEMPLATE.template_id or (known and template_id in known):
         return
     if await api().store().templates.get(template_id) is None:
         raise invalid("template_id", f"no template {template_id!r}")
+    if known is not None:
+        known.add(template_id)
 
 
 def _interview_id(idempotency_key: str | None) -> str:
@@ -133,7 +136,9 @@ def _interview_id(idempotency_key: str | None) -> str:
     return "iv_" + hashlib.sha256(seed).hexdigest()[:24]
 
 
-async def _create(body: InterviewIn, idempotency_key: str | None) -> tuple[InterviewOut, int]:
+async def _create(
+    body: InterviewIn, idempotency_key: str | None, known: set[str] | None = None
+) -> tuple[InterviewOut, int]:
     """The interview and 201, or an earlier identical request's and 200."""
     now = api().now()
     request_hash = hashlib.sha256(
@@ -146,7 +151,7 @@ async def _create(body: InterviewIn, idempotency_key: str | None) -> tuple[Inter
         if existing is not None:
             return _replay(existing, request_hash)
     plan = _plan(body, now)
-    await _check_template(body.template_id)
+    await _check_template(body.template_id, known)
     for _ in range(CODE_TRIES):
         new = NewInterview(
             id=interview_id,
@@ -221,11 +226,12 @@ async def create_batch(headers: IdempotencyHeaders) -> BatchOut:
     except ValidationError as exc:
         raise ApiError(422, "The request has invalid fields.", from_validation(exc)) from None
     results: list[BatchItemOut] = []
+    known: set[str] = set()
     for index, item in enumerate(envelope.items):
         key = f"{headers.idempotency_key}:{index}" if headers.idempotency_key else None
         try:
             body = InterviewIn.model_validate(item)
-            interview, status = await _create(body, key)
+            interview, status = await _create(body, key, known)
         except ValidationError as exc:
             error = ApiError(422, "The item has invalid fields.", from_validation(exc))
             results.append(_item_problem(index, error))
