@@ -11,7 +11,7 @@ from quart_schema.validation import QuerystringValidationError, RequestHeadersVa
 from werkzeug.exceptions import HTTPException
 
 from persistence.store import DatabaseError, StoreUnavailable
-from telephony.api import calls, interviews, templates, webhooks
+from telephony.api import calls, docs_page, interviews, templates, webhooks
 from telephony.api.auth import authenticate
 from telephony.api.context import ApiFace
 from telephony.api.context import install as install_face
@@ -34,7 +34,7 @@ def install(app: Quart, face: ApiFace) -> None:
     QuartSchema(
         app,
         openapi_path=OPENAPI_PATH,
-        # Their pages load scripts from CDNs; the document is served, the pages are not.
+        # Their pages load scripts from CDNs; docs_page is served instead.
         redoc_ui_path=None,
         scalar_ui_path=None,
         swagger_ui_path=None,
@@ -45,6 +45,7 @@ def install(app: Quart, face: ApiFace) -> None:
     )
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
+    app.add_url_rule(PREFIX + "/docs", "api_docs", docs_page.docs)
     app.register_error_handler(404, _unrouted)
     app.register_error_handler(405, _unrouted)
 
