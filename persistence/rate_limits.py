@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from persistence._types import Collection
 
@@ -16,12 +17,16 @@ class RateCounters:
 
     async def hit(self, key_id: str, window_start: datetime, window: timedelta) -> int:
         """Count one request in the window; the count including it."""
-        doc = await self._c.find_one_and_update(
-            {"_id": f"{key_id}:{int(window_start.timestamp())}"},
-            {"$inc": {"n": 1}, "$setOnInsert": {"expires_at": window_start + 2 * window}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
+        query = {"_id": f"{key_id}:{int(window_start.timestamp())}"}
+        update = {"$inc": {"n": 1}, "$setOnInsert": {"expires_at": window_start + 2 * window}}
+        try:
+            doc = await self._c.find_one_and_update(
+                query, update, upsert=True, return_document=ReturnDocument.AFTER
+            )
+        except DuplicateKeyError:  # two first requests of a window raced; the other inserted
+            doc = await self._c.find_one_and_update(
+                query, update, return_document=ReturnDocument.AFTER
+            )
         assert doc is not None  # upserted
         count: int = doc["n"]
         return count
