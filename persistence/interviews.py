@@ -226,6 +226,8 @@ class Interviews:
                 "$set": {
                     "status": "erased",
                     "candidate": {"name": None, "phone": None},
+                    # A hash of the request would confirm a guessed name or number.
+                    "request_hash": "erased",
                     "variables": {},
                     "metadata": {},
                     "consent.source": "erased",

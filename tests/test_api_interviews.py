@@ -309,7 +309,7 @@ async def test_erasure_leaves_only_anonymous_figures(api: Api) -> None:
     assert response.status_code == 200 and response.json() == {"id": iid, "deleted": True}
 
     doc = await store.db["interviews"].find_one({"_id": iid})
-    assert doc is not None and doc["status"] == "erased"
+    assert doc is not None and doc["status"] == "erased" and doc["request_hash"] == "erased"
     text = repr(doc) + repr(await store.db["calls"].find_one({"call_sid": sid}))
     text += repr([d async for d in store.db["evaluations"].find({"call_sid": sid})])
     for personal in ("Ada", "Lovelace", "4155552671", "2671", "ada@example.com", "engine"):
