@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,8 @@ from persistence.call_writes import CallWrite, RunningCostWrite
 from persistence.journal import Journal, Place, leftovers
 from persistence.store import Store
 from persistence.write_retries import BACKOFF, REFUSED_TRIES, Backoff, Sleep, retryable
+
+AfterWrite = Callable[[CallWrite], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 MAX_HELD = 2000
@@ -83,8 +86,12 @@ class DurableWriter:
         backoff: Backoff = BACKOFF,
         max_held: int = MAX_HELD,
         sleep: Sleep = asyncio.sleep,
+        after_write: AfterWrite | None = None,
     ) -> None:
-        """`sleep` waits out the backoff (tests pass one that counts the pauses)."""
+        """`sleep` waits out the backoff (tests pass one that counts the pauses).
+        `after_write(write)` runs once a write is applied, retried with it (so it must be
+        idempotent) and before the journal lets the write go: the webhooks' hook."""
+        self._after_write = after_write
         self._store = store
         self.journal = journal
         self._backoff = backoff
@@ -109,11 +116,14 @@ class DurableWriter:
         backoff: Backoff = BACKOFF,
         max_held: int = MAX_HELD,
         sleep: Sleep = asyncio.sleep,
+        after_write: AfterWrite | None = None,
     ) -> DurableWriter:
         """A writer with a new journal of its own in `directory` (JournalError if it
         cannot be made there)."""
         journal = Journal.create(directory)
-        return cls(store, journal, backoff=backoff, max_held=max_held, sleep=sleep)
+        return cls(
+            store, journal, backoff=backoff, max_held=max_held, sleep=sleep, after_write=after_write
+        )
 
     @property
     def waiting(self) -> bool:
@@ -278,6 +288,8 @@ class DurableWriter:
         while True:
             try:
                 await write.apply(self._store)
+                if self._after_write is not None:
+                    await self._after_write(write)
             except Exception as exc:
                 failures += 1
                 self.counts.failed_tries += 1

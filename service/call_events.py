@@ -1,19 +1,25 @@
 """The hook a finished call's records run: its webhook events go into the outbox.
 
-Called by each call's writer once the outcome (report, cost) is on the call document;
-idempotent, since a write that failed is retried.
+The worker's durable writer calls `after_write` after each call write it applies; the
+end of a call's stream (which the writer applies after the call's outcome) reads the
+finished call back and records its events. Idempotent, since writes are retried and
+replayed from the journal after a crash.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from decimal import Decimal
 
 from bridge.clock import utcnow
 from persistence.api_records import EventEntry
+from persistence.call_writes import CallWrite, StreamEndWrite
 from persistence.records import CallRecord
-from persistence.store import Store
+from persistence.store import DatabaseError, Store
 from telephony.api.events import call_finished
+
+log = logging.getLogger(__name__)
 
 
 class CallEvents:
@@ -27,8 +33,23 @@ class CallEvents:
         self._cost_alert_usd = cost_alert_usd
         self._wake = wake
 
+    async def after_write(self, write: CallWrite) -> None:
+        """A database error is raised, so the writer retries it with the write; any other
+        failure is logged here, as it must never cost the call's own write."""
+        if not isinstance(write, StreamEndWrite):
+            return
+        try:
+            await self.call_ended(write.call_sid)
+        except DatabaseError:
+            raise
+        except Exception:
+            log.exception(
+                "the finished call's webhook events were not recorded",
+                extra={"call_sid": write.call_sid},
+            )
+
     async def call_ended(self, call_sid: str) -> None:
-        """The writer's hook: reads the finished call back and records its events."""
+        """Reads the finished call back and records its events."""
         store = self._open_store()
         if store is None:
             return

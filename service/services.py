@@ -117,7 +117,12 @@ class Services:
         # Call writes are journaled under DATA_DIR; those a previous worker left unwritten
         # are adopted now (a local read: no database needed) and go out in the background.
         journal_dir = s.data_dir / JOURNAL_DIR
-        self.writer = DurableWriter.open(self.store, journal_dir, sleep=self._write_pause)
+        self.writer = DurableWriter.open(
+            self.store,
+            journal_dir,
+            sleep=self._write_pause,
+            after_write=self.call_events.after_write,
+        )
         self.writer.adopt(journal_dir)
         try:
             await self.store.prepare(s.retention_days)

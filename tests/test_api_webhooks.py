@@ -7,16 +7,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bridge.clock import utcnow
 from evaluation.report import Report
-from persistence import CallOutcome, CostRecord, Latency, LatencyStats, NewCall
+from persistence import CallOutcome, CostRecord, Latency, LatencyStats, NewCall, StreamEnd
 from persistence.api_records import Attempt
-from persistence.recorder import CallWriter
+from persistence.call_writes import CallWrite
+from persistence.durable_writer import DurableWriter
+from persistence.recorder import CallWriter, StreamRecords
 from persistence.store import Store
+from service.call_events import CallEvents
 from telephony.api.delivery import DeliveryLoop
 from telephony.api.events import entry, expire_due
 from tests.support.api import Api, Receiver, api_server, interview_body
@@ -311,7 +316,9 @@ async def _with_status(api: Api, webhook_id: str, status: str) -> list[dict[str,
     return items if items and all(d["status"] == status for d in items) else None
 
 
-async def test_the_call_writer_runs_the_hook_after_the_outcome_is_written(store: Store) -> None:
+async def test_the_durable_writer_runs_the_hook_after_each_write(
+    store: Store, tmp_path: Path
+) -> None:
     sid = "CA" + uuid.uuid4().hex
     await store.calls.create_or_get(
         NewCall(
@@ -323,15 +330,19 @@ async def test_the_call_writer_runs_the_hook_after_the_outcome_is_written(store:
             created_at=datetime.now(UTC),
         )
     )
-    seen: list[str | None] = []
+    assert await store.calls.claim_stream(sid, "MZ" + sid[2:], datetime.now(UTC)) == "claimed"
+    seen: list[tuple[str, str | None, bool]] = []
 
-    async def hook(call_sid: str) -> None:
-        call = await store.calls.get(call_sid)
-        seen.append(call.completion if call else None)
+    async def hook(write: CallWrite) -> None:
+        call = await store.calls.get(sid)
+        assert call is not None
+        seen.append((write.kind, call.completion, "ended" in call.timings))
 
-    writer = CallWriter(store, sid, on_outcome=hook)
+    writer = DurableWriter.open(store, tmp_path, after_write=hook)
+    calls = CallWriter(writer, sid)
     stats = LatencyStats(n=0)
-    writer.outcome(
+    at = datetime.now(UTC)
+    calls.outcome(
         CallOutcome(
             completion="timed_out",
             ended_reason="time",
@@ -339,7 +350,40 @@ async def test_the_call_writer_runs_the_hook_after_the_outcome_is_written(store:
             interruptions=0,
             reconnects=0,
         ),
-        datetime.now(UTC),
+        at,
     )
-    assert await writer.close(5)
-    assert seen == ["timed_out"]
+    StreamRecords(store.calls, writer).stream_ended(
+        sid, StreamEnd(reason="stream stopped", frames_in=1, marks_in=0, bad_input={}), at
+    )
+    assert await calls.close(5)
+    await writer.close(1)
+    # Each hook call sees its own write applied: the stream's end after the outcome.
+    assert seen == [("outcome", "timed_out", False), ("stream_end", "timed_out", True)]
+
+
+async def test_a_failing_hook_never_costs_the_call_its_write(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sid = "CA" + uuid.uuid4().hex
+    await store.calls.create_or_get(
+        NewCall(
+            call_sid=sid,
+            direction="inbound",
+            from_masked="x",
+            to_masked="y",
+            template_id="default",
+            created_at=datetime.now(UTC),
+        )
+    )
+    events = CallEvents(lambda: store, Decimal(5), lambda: None)
+    writer = DurableWriter.open(store, tmp_path, after_write=events.after_write)
+    # A stream never claimed: its end leaves a document the call record cannot read, so
+    # the hook fails on it.
+    end = StreamEnd(reason="stream stopped", frames_in=0, marks_in=0, bad_input={})
+    StreamRecords(store.calls, writer).stream_ended(sid, end, datetime.now(UTC))
+    assert await writer.drain(sid, 5)
+    await writer.close(1)
+    doc = await store.db["calls"].find_one({"call_sid": sid})
+    assert doc is not None and "ended" in doc["timings"]
+    assert writer.counts.lost == 0 and writer.counts.written == 1
+    assert "webhook events were not recorded" in caplog.text
