@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 from tests.support.api import Api, api_server, interview_body
 
 pytestmark = pytest.mark.slow
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 10
 
 
 @pytest.fixture(scope="module")
