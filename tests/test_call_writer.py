@@ -34,6 +34,9 @@ T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 CALL = "CA" + "7" * 32
 OLD_TRIES = 5  # what a write used to get (about 28 s) before it was dropped
 WRITER = "persistence.durable_writer"
+# A bound, not a timing: close returns as soon as the writes are in; a loaded machine may
+# take seconds over what is normally milliseconds.
+WRITTEN_WITHIN_S = 60.0
 
 
 @pytest.fixture
@@ -169,7 +172,7 @@ async def test_records_are_written_in_the_order_handed_over(
     call.running_cost(0.12, T0)
     call.first_audio(T0)
     call.outcome(outcome(), T0)
-    assert await call.close(5.0)
+    assert await call.close(WRITTEN_WITHIN_S)
     assert await inserted_seqs(direct) == handed
     # ...and read back in conversation order, each stamped when it was handed over.
     turns = await direct.turns.for_call(CALL)
@@ -194,7 +197,7 @@ async def test_a_minute_without_the_database_mid_call_loses_nothing(
     call, stream = CallWriter(writer, CALL), StreamRecords(direct.calls, writer)
     call.turn(turn(0))
     call.turn(turn(1))
-    assert await call.close(5.0)
+    assert await call.close(WRITTEN_WITHIN_S)
     line.cut()
     for seq in range(2, 6):
         call.turn(turn(seq))  # handed over at once: the call never waits on the database
@@ -232,7 +235,7 @@ async def test_a_minute_without_the_database_spanning_the_hang_up_still_finalize
 ) -> None:
     call, stream = CallWriter(writer, CALL), StreamRecords(direct.calls, writer)
     call.turn(turn(0))
-    assert await call.close(5.0)
+    assert await call.close(WRITTEN_WITHIN_S)
     line.cut()
     call.turn(turn(1))
     call.evaluation(evaluation("call_1"))
@@ -264,7 +267,7 @@ async def test_a_refused_write_is_logged_as_lost_and_the_call_s_later_writes_go_
     # A turn the repository refuses (not an outage): retrying cannot help.
     call.turn(Turn(call_sid=CALL, seq=-1, speaker="caller", text="t-1"))
     call.turn(turn(0))
-    assert await call.close(5.0)
+    assert await call.close(WRITTEN_WITHIN_S)
     assert await inserted_seqs(direct) == [0]
     assert writer.counts.lost == 1 and writer.counts.failed_tries == REFUSED_TRIES
     (lost,) = [r for r in caplog.records if r.name == WRITER and r.levelno == logging.ERROR]
@@ -278,7 +281,7 @@ async def test_transcripts_are_stored_redacted_when_asked(
 ) -> None:
     call = CallWriter(writer, CALL, redact=lambda text: text.replace("secret", "[x]"))
     call.turn(Turn(call_sid=CALL, seq=0, speaker="caller", text="my secret is out"))
-    assert await call.close(5.0)
+    assert await call.close(WRITTEN_WITHIN_S)
     (stored,) = await direct.turns.for_call(CALL)
     assert stored.text == "my [x] is out"
     # The journal holds the stored (redacted) text only.
@@ -327,10 +330,10 @@ async def test_the_journal_is_emptied_once_everything_in_it_is_written(
     try:
         for seq in range(3):
             call.turn(turn(seq))
-        assert await call.close(5.0)
+        assert await call.close(WRITTEN_WITHIN_S)
         assert writer.journal.path.stat().st_size == 0
         call.turn(turn(3))  # and goes on from there
-        assert await call.close(5.0)
+        assert await call.close(WRITTEN_WITHIN_S)
     finally:
         await writer.close(5.0)
     assert await inserted_seqs(direct) == [0, 1, 2, 3]
@@ -343,7 +346,7 @@ async def test_a_worker_stopped_during_an_outage_leaves_its_writes_to_the_next(
     first = DurableWriter.open(through_line, tmp_path, sleep=pauses)
     call = CallWriter(first, CALL)
     call.turn(turn(0))
-    assert await call.close(5.0)
+    assert await call.close(WRITTEN_WITHIN_S)
     line.cut()
     call.turn(turn(1))
     call.outcome(outcome(), T0)
@@ -374,7 +377,7 @@ async def test_a_journal_that_cannot_be_written_leaves_the_writes_in_memory(
     try:
         call.turn(turn(0))
         call.turn(turn(1))
-        assert await call.close(5.0)
+        assert await call.close(WRITTEN_WITHIN_S)
     finally:
         await writer.close(5.0)
     assert await inserted_seqs(direct) == [0, 1]
