@@ -33,6 +33,31 @@ def free_loopback_port() -> int:
         return port
 
 
+def port_file(storage_path: Path) -> Path:
+    """Where a running embedded server says which loopback port it answers on."""
+    return storage_path.parent / "embedded-db.port"
+
+
+async def running_uri(storage_path: Path) -> str | None:
+    """The URI of an embedded server another process runs on `storage_path`, if one
+    answers; None otherwise (none was started, or it is gone and left its file behind)."""
+    try:
+        port = int(port_file(storage_path.resolve()).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        uri, serverSelectionTimeoutMS=500, connectTimeoutMS=500
+    )
+    try:
+        await client.admin.command("ping")
+    except PyMongoError:
+        return None
+    finally:
+        await client.close()
+    return uri
+
+
 class EmbeddedServer:
     """A `secantusd-py` child process on a free loopback port, data under `storage_path`.
 
@@ -45,6 +70,7 @@ class EmbeddedServer:
         self.port = 0
         self._process: asyncio.subprocess.Process | None = None
         self._log_path: Path | None = None
+        self._port_file: Path | None = None
 
     @property
     def uri(self) -> str:
@@ -77,6 +103,7 @@ class EmbeddedServer:
                     f"cannot create the embedded database directory {path}: {exc.strerror}"
                 ) from None
             self._log_path = path.parent / "embedded-db.log"
+            self._port_file = port_file(path)
         self.port = free_loopback_port()
         args = [
             sys.executable,
@@ -112,6 +139,9 @@ class EmbeddedServer:
             if not isinstance(output, int):
                 output.close()
         await self._wait_until_ready()
+        if self._port_file is not None:
+            # Lets a one-off command (`api-key create` beside `serve`) use this server.
+            self._port_file.write_text(f"{self.port}\n")
         return self.uri
 
     async def _wait_until_ready(self) -> None:
@@ -159,6 +189,8 @@ class EmbeddedServer:
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Ask the server to shut down cleanly (SIGTERM), and kill it if it will not."""
+        if self._port_file is not None:
+            self._port_file.unlink(missing_ok=True)
         process = self._process
         if process is None or process.returncode is not None:
             return

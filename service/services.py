@@ -16,7 +16,7 @@ from typing import Any
 from bridge.clock import utcnow
 from bridge.recorder import StreamCalls
 from persistence.durable_writer import DurableWriter
-from persistence.embedded import EmbeddedServer
+from persistence.embedded import EmbeddedServer, running_uri
 from persistence.recorder import StreamRecords
 from persistence.store import Store, StoreUnavailable
 from persistence.write_retries import Sleep
@@ -104,6 +104,9 @@ class Services:
         `background=False` (one-off commands) leaves the webhook delivery loop stopped."""
         s = self.settings
         uri = s.mongodb_uri
+        if uri is None and not background:
+            # A one-off command beside a running service shares its embedded database.
+            uri = await running_uri(s.data_dir / "db")
         if uri is None:
             self.embedded = EmbeddedServer(s.data_dir / "db")
             uri = await self.embedded.start()

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from persistence.embedded import port_file
 from service.cli import main
+from service.services import Services
+from service.settings import Settings
 from tests.support.api import api_server
 
 
@@ -61,3 +64,26 @@ async def test_a_key_is_printed_once_listed_by_id_and_revoked(
     assert key not in out
     code, _, err = await cli(capsys, "revoke", key_id)
     assert code == 1 and "no active key" in err
+
+
+@pytest.mark.slow
+async def test_a_key_made_beside_a_running_service_goes_into_its_embedded_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`./dev serve` holds the embedded database's directory; a command run beside it
+    uses that server rather than failing to start a second one."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "var"))
+    running = Services(Settings(data_dir=tmp_path / "var"))
+    await running.start(background=False)
+    try:
+        assert running.embedded is not None and running.store is not None
+        code, out, err = await cli(capsys, "create", "--label", "beside", "--scope", "ops")
+        assert code == 0, err
+        key_id = out.strip().split("_")[1]
+        keys = await running.store.api_keys.list()
+        assert [k.key_id for k in keys] == [key_id]
+    finally:
+        await running.stop()
+    assert not port_file((tmp_path / "var" / "db").resolve()).exists()
