@@ -26,6 +26,7 @@ from service.capacity import Admission, CallCapacity
 from service.settings import Settings
 from telephony.api.context import ApiFace
 from telephony.api.delivery import DeliveryLoop
+from telephony.api.destinations import Destinations
 from telephony.face import TwilioFace
 from telephony.twilio_auth import ProxyTrust, TwilioVerifier
 from telephony.twilio_rest import TwilioCalls
@@ -62,8 +63,12 @@ class Services:
             else None
         )
         # Webhooks: every worker sends the outbox; finished calls add their events to it.
+        destinations = Destinations(settings.webhook_allow_networks)
         self.deliveries = DeliveryLoop(
-            lambda: self.store, utcnow, first_retry_s=settings.webhook_retry_ms / 1000
+            lambda: self.store,
+            utcnow,
+            first_retry_s=settings.webhook_retry_ms / 1000,
+            destinations=destinations,
         )
         self.call_events = CallEvents(
             lambda: self.store, settings.cost_alert_usd, self.deliveries.wake
@@ -95,6 +100,7 @@ class Services:
             clock=utcnow,
             retry_gap=timedelta(minutes=settings.interview_retry_minutes),
             wake_deliveries=self.deliveries.wake,
+            destinations=destinations,
         )
         self._background: set[asyncio.Task[None]] = set()
 

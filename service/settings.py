@@ -86,6 +86,8 @@ class Settings(BaseModel):
 
     public_url: Annotated[str | None, rules.url("https", "http")] = None
     forwarded_allow_ips: Annotated[tuple[str, ...], WrapValidator(rules.addresses)] = ("127.0.0.1",)
+    # Private networks webhooks may still be delivered to (all others must be public).
+    webhook_allow_networks: Annotated[tuple[str, ...], WrapValidator(rules.addresses)] = ()
     mongodb_uri: Annotated[str | None, AfterValidator(rules.mongodb_uri)] = Field(
         default=None, repr=False
     )

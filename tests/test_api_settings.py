@@ -16,6 +16,9 @@ def test_defaults_and_values() -> None:
     assert (s.api_rate_limit, s.webhook_retry_ms, s.interview_retry_minutes) == (600, 30_000, 120)
     s = load({"API_RATE_LIMIT": "60", "WEBHOOK_RETRY_MS": "500", "INTERVIEW_RETRY_MINUTES": "30"})
     assert (s.api_rate_limit, s.webhook_retry_ms, s.interview_retry_minutes) == (60, 500, 30)
+    assert load({}).webhook_allow_networks == ()  # public addresses only
+    allowed = load({"WEBHOOK_ALLOW_NETWORKS": "10.0.0.0/8, fd00::/8"}).webhook_allow_networks
+    assert allowed == ("10.0.0.0/8", "fd00::/8")
 
 
 @pytest.mark.parametrize(
@@ -25,6 +28,11 @@ def test_defaults_and_values() -> None:
         ("API_RATE_LIMIT", "lots", "must be a whole number, got 'lots'"),
         ("WEBHOOK_RETRY_MS", "5", "must be between 100 and 3600000, got 5"),
         ("INTERVIEW_RETRY_MINUTES", "1.5", "must be a whole number, got '1.5'"),
+        (
+            "WEBHOOK_ALLOW_NETWORKS",
+            "intranet",
+            "must be IP addresses or networks separated by commas, or *, got 'intranet'",
+        ),
     ],
 )
 def test_each_bad_value_is_one_line_naming_the_variable(

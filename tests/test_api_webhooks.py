@@ -23,8 +23,9 @@ from persistence.recorder import CallWriter, StreamRecords
 from persistence.store import Store
 from service.call_events import CallEvents
 from telephony.api.delivery import DeliveryLoop
+from telephony.api.destinations import Destinations
 from telephony.api.events import entry, expire_due
-from tests.support.api import Api, Receiver, api_server, interview_body
+from tests.support.api import RECEIVERS, Api, Receiver, api_server, interview_body
 from tests.support.waiting import RECHECK_S, eventually
 
 ALL_EVENTS = [
@@ -249,7 +250,9 @@ async def test_two_workers_share_the_outbox_without_sending_twice(
 ) -> None:
     await receiver.start()
     webhook_id = await subscribe(api, receiver, ["call.completed"])
-    second = DeliveryLoop(lambda: api.store, utcnow, first_retry_s=0.1)
+    second = DeliveryLoop(
+        lambda: api.store, utcnow, first_retry_s=0.1, destinations=Destinations(RECEIVERS)
+    )
     second.start()
     try:
         at = utcnow()
@@ -293,7 +296,11 @@ async def test_a_delivery_is_given_up_after_the_maximum_age(api: Api, receiver: 
     )
     await api.services.deliveries.stop()  # only the short-lived loop below sends
     loop = DeliveryLoop(
-        lambda: api.store, utcnow, first_retry_s=0.05, max_age=timedelta(seconds=0.3)
+        lambda: api.store,
+        utcnow,
+        first_retry_s=0.05,
+        max_age=timedelta(seconds=0.3),
+        destinations=Destinations(RECEIVERS),
     )
     loop.start()
     try:
@@ -387,3 +394,61 @@ async def test_a_failing_hook_never_costs_the_call_its_write(
     assert doc is not None and "ended" in doc["timings"]
     assert writer.counts.lost == 0 and writer.counts.written == 1
     assert "webhook events were not recorded" in caplog.text
+
+
+async def test_a_webhook_is_never_delivered_into_a_private_network(
+    api: Api, receiver: Receiver
+) -> None:
+    """A URL that was allowed when registered, but whose host is not allowed where the
+    delivery is made, is refused there: nothing reaches it, and the record says why."""
+    await receiver.start()
+    webhook_id = await subscribe(api, receiver, ["call.completed"])
+    await api.services.deliveries.stop()  # only the loop below, allowing no private network
+    loop = DeliveryLoop(lambda: api.store, utcnow, first_retry_s=60)
+    loop.start()
+    try:
+        at = utcnow()
+        await api.store.webhooks.enqueue(
+            entry("call.completed", f"inside-{webhook_id}", {}, at, None), at
+        )
+        loop.wake()
+        items = await eventually(
+            lambda: _tried(api, webhook_id), timeout=10, what="a try", every=RECHECK_S
+        )
+    finally:
+        await loop.stop()
+        api.services.deliveries.start()
+    (item,) = items
+    assert item["last_error"].startswith("destination refused: ")
+    assert "127.0.0.1" in item["last_error"]
+    assert receiver.received == []
+
+
+async def _tried(api: Api, webhook_id: str) -> list[dict[str, Any]] | None:
+    items = await delivered(api, webhook_id)
+    return items if items and all(d["attempts"] >= 1 for d in items) else None
+
+
+async def test_a_private_address_is_refused_when_the_webhook_is_registered(
+    mongo_uri: str,
+) -> None:
+    urls = [
+        "http://169.254.169.254/latest/meta-data/",  # a cloud metadata service
+        "http://10.0.0.7:27017/",  # a database on the private network
+        "http://localhost:8000/ops",
+        "https://[::1]/hook",
+        "http://[::ffff:192.168.1.1]/",
+    ]
+    async with api_server(mongo_uri, webhook_allow_networks=()) as strict:
+        for url in urls:
+            response = await strict.post(
+                "/api/v1/webhooks", {"url": url, "events": ["call.completed"]}
+            )
+            assert response.status_code == 422, url
+            (error,) = response.json()["errors"]
+            assert error["path"] == "url" and "not a public address" in error["message"], url
+        public = await strict.post(
+            "/api/v1/webhooks",
+            {"url": "https://hooks.example.com/in", "events": ["call.completed"]},
+        )
+        assert public.status_code == 201

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from quart import Quart, current_app
 
 from persistence.store import Store, StoreUnavailable
+from telephony.api.destinations import Destinations
 
 EXTENSION = "recruiter_api"
 
@@ -25,6 +26,8 @@ class ApiFace:
     """Least time between two planned attempts of one interview."""
     wake_deliveries: Callable[[], None]
     """Tells this worker's delivery loop that the outbox has new entries."""
+    destinations: Destinations
+    """Where webhooks may be delivered (WEBHOOK_ALLOW_NETWORKS)."""
 
     def now(self) -> datetime:
         """The time, to the millisecond MongoDB keeps, so a stored time reads back equal."""

@@ -19,6 +19,7 @@ import httpx
 
 from persistence.api_records import Delivery
 from persistence.store import Store
+from telephony.api.destinations import DestinationRefused, Destinations
 from telephony.api.events import expire_due
 from telephony.api.signing import HEADER, next_attempt, signature
 
@@ -41,7 +42,10 @@ class DeliveryLoop:
         idle_s: float = IDLE_S,
         max_age: timedelta = MAX_AGE,
         expiry_every_s: float = EXPIRY_EVERY_S,
+        destinations: Destinations | None = None,
     ) -> None:
+        """`destinations`: where deliveries may go (public addresses only by default)."""
+        self._destinations = destinations or Destinations()
         self._open_store = open_store
         self._clock = clock
         self._first_retry_s = first_retry_s
@@ -135,9 +139,17 @@ class DeliveryLoop:
         status: int | None = None
         try:
             assert self._client is not None
-            response = await self._client.post(endpoint.url, content=body, headers=headers)
+            target = await self._destinations.target(endpoint.url)
+            response = await self._client.post(
+                target.url,
+                content=body,
+                headers={**headers, "Host": target.host},
+                extensions={"sni_hostname": target.tls_name} if target.tls_name else {},
+            )
             status = response.status_code
             error = "" if 200 <= status < 300 else f"HTTP {status}"
+        except DestinationRefused as exc:
+            error = f"destination refused: {exc}"
         except httpx.HTTPError as exc:
             error = type(exc).__name__
         done = self._clock()

@@ -12,9 +12,10 @@ from persistence.api_records import Delivery, WebhookEndpoint
 from telephony.api import cursors
 from telephony.api.auth import current_key, needs
 from telephony.api.context import api
+from telephony.api.destinations import DestinationRefused
 from telephony.api.interviews import cursor_position
 from telephony.api.openapi import errors
-from telephony.api.problems import ApiError
+from telephony.api.problems import ApiError, invalid
 from telephony.api.schemas import (
     Deleted,
     DeliveryOut,
@@ -67,6 +68,10 @@ async def create_webhook(data: WebhookIn) -> Any:
 
     Each delivery is signed: `Voice-Interview-Signature: t=<unix>,v1=<hex HMAC-SHA256
     of "<t>.<raw body>" with the secret>`."""
+    try:
+        api().destinations.check_literal(data.url)
+    except DestinationRefused as exc:
+        raise invalid("url", str(exc)) from None
     endpoint = WebhookEndpoint(
         id="wh_" + secrets.token_hex(12),
         url=data.url,

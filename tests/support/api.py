@@ -27,6 +27,7 @@ from telephony.api.signing import HEADER, verify
 from tests.support.servers import running
 from tests.support.waiting import Changes
 
+RECEIVERS = ("127.0.0.1",)  # the tests' webhook receivers are on loopback
 CONSENT = {"obtained_at": "2026-01-05T10:00:00Z", "source": "careers-site form"}
 
 
@@ -88,6 +89,7 @@ async def api_server(
 ) -> AsyncIterator[Api]:
     """A service on a database of its own (dropped afterwards unless `drop` is false)."""
     db_name = db_name or f"test_{uuid.uuid4().hex[:12]}"
+    settings.setdefault("webhook_allow_networks", RECEIVERS)
     app = create_app(Settings(mongodb_uri=mongo_uri, mongodb_db=db_name, **settings))
     async with running(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
         store = services(app).store
