@@ -67,6 +67,10 @@ def uvicorn_server(app: Quart, host: str, port: int, log_level: str) -> uvicorn.
             # and survived (bridge.twilio_messages), only larger frames close the stream.
             ws_max_size=WS_MAX_SIZE,
             ws_per_message_deflate=False,  # Twilio does not compress; never negotiate it
+            # The service decides itself which proxies it believes (FORWARDED_ALLOW_IPS):
+            # uvicorn's own handling would put X-Forwarded-For's address (Twilio's) in the
+            # client's place, and the proxy would no longer be recognized.
+            proxy_headers=False,
         )
     )
 

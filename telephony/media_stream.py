@@ -21,7 +21,7 @@ from werkzeug.datastructures import Headers
 from bridge.stream import Outcome, Send, StreamListener, TwilioStream
 from bridge.twilio_messages import Start
 from telephony.face import TwilioFace, face
-from telephony.twilio_auth import public_base, websocket_base
+from telephony.twilio_auth import UNKNOWN_BASE, public_base, websocket_base
 
 log = logging.getLogger(__name__)
 PATH = "/twilio/media-stream"
@@ -72,6 +72,8 @@ def _refusal(twilio: TwilioFace, scope: Scope, token: str) -> str | None:
     client = scope.get("client")
     trusted = twilio.proxies.trusts(client[0] if client else None)
     base = public_base(twilio.public_url, headers, "https", forwarded=trusted)
+    if base is None:
+        return UNKNOWN_BASE
     url = websocket_base(base) + scope["path"]
     reason = verifier.check(url, {}, headers)
     if reason is None and not token:

@@ -37,16 +37,25 @@ class ProxyTrust:
         return any(address in network for network in self._networks)
 
 
-def public_base(public_url: str | None, headers: HeaderMap, scheme: str, *, forwarded: bool) -> str:
+UNKNOWN_BASE = (
+    "PUBLIC_URL is not set and the request did not come through a proxy in "
+    "FORWARDED_ALLOW_IPS"
+)
+
+
+def public_base(
+    public_url: str | None, headers: HeaderMap, scheme: str, *, forwarded: bool
+) -> str | None:
     """Where Twilio reaches us: PUBLIC_URL (which may carry a path prefix a proxy strips),
-    else `scheme://host`, from the proxy's forwarded headers when `forwarded` (the client
-    is a trusted proxy) and from the request itself otherwise."""
+    else `scheme://host` as a trusted proxy (`forwarded`) passed it on. None from any other
+    client: its Host header is its own choice, and with it a signature captured for another
+    app on the same Twilio account would check out here."""
     if public_url is not None:
         return public_url.rstrip("/")
-    proto = host = ""
-    if forwarded:
-        proto = headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
-        host = headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    if not forwarded:
+        return None
+    proto = headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+    host = headers.get("X-Forwarded-Host", "").split(",")[0].strip()
     return f"{proto or scheme}://{(host or headers.get('Host', '')).strip()}"
 
 
@@ -86,6 +95,10 @@ class TwilioVerifier:
         if not signature:
             return "missing X-Twilio-Signature"
         algorithm = get_signature_algorithm(headers.get(SIGNATURE_SETTINGS_HEADER))
-        if not self._validator.validate(url, params, signature, algorithm):
+        try:
+            valid = self._validator.validate(url, params, signature, algorithm)
+        except ValueError:  # an unparseable URL (a Host with a bad port): nothing Twilio signed
+            return "the request's URL cannot be parsed"
+        if not valid:
             return "X-Twilio-Signature does not match"
         return None

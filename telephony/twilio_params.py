@@ -31,8 +31,17 @@ DIRECTIONS: Final[dict[str, Direction]] = {
 CALL_STATUSES: Final = frozenset(STATUS_RANK)
 
 
+# What Twilio sends on every voice and call-status webhook: a re-split that folds one of
+# them into the parameter before it (`CallerZip=94612Directionoutbound-api`) drops it.
+CALL_PARAMETERS: Final = ("CallSid", "AccountSid", "From", "To", "Direction", "CallStatus")
+
+
 def problem(
-    params: Mapping[str, str], *, account_sid: str | None, status_required: bool = False
+    params: Mapping[str, str],
+    *,
+    account_sid: str | None,
+    status_required: bool = False,
+    required: tuple[str, ...] = (),
 ) -> str | None:
     """Why these cannot be Twilio's call parameters, or None. Never quotes a value."""
     if not CALL_SID.fullmatch(params.get("CallSid", "")):
@@ -53,6 +62,9 @@ def problem(
     stream_sid = params.get("StreamSid")
     if stream_sid and not STREAM_SID.fullmatch(stream_sid):
         return "StreamSid is not a stream SID"
+    for name in required:
+        if not params.get(name):
+            return f"{name} is missing"
     return None
 
 

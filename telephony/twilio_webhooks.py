@@ -14,12 +14,12 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from bridge.clock import utcnow
 from evaluation.templates import DEFAULT_TEMPLATE
-from persistence import NewCall, StatusEvent, StreamStatus
+from persistence import TERMINAL_STATUSES, CallRecord, NewCall, StatusEvent, StreamStatus
 from persistence.store import Store
 from telephony.face import face
 from telephony.privacy import mask_phone, mask_phones_in
-from telephony.twilio_auth import public_base, websocket_base
-from telephony.twilio_params import direction, problem
+from telephony.twilio_auth import UNKNOWN_BASE, public_base, websocket_base
+from telephony.twilio_params import CALL_PARAMETERS, direction, problem
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio", __name__, url_prefix="/twilio")
@@ -78,6 +78,9 @@ def signed(handler: Handler) -> Callable[[], Awaitable[Response | tuple[Response
             return _text("request body too large", 413)
         trusted = twilio.proxies.trusts(request.remote_addr)
         base = public_base(twilio.public_url, request.headers, request.scheme, forwarded=trusted)
+        if base is None:
+            log.warning("Twilio webhook refused on %s: %s", request.path, UNKNOWN_BASE)
+            return _text(f"forbidden: {UNKNOWN_BASE}", 403)
         url = base + request.path
         if request.query_string:
             url += "?" + request.query_string.decode("latin-1")
@@ -86,10 +89,16 @@ def signed(handler: Handler) -> Callable[[], Awaitable[Response | tuple[Response
             log.warning("Twilio webhook refused on %s: %s", request.path, reason)
             return _text(f"forbidden: {reason}", 403)
         params = {k: form[k] for k in form}
-        wrong = problem(
-            params,
-            account_sid=twilio.account_sid,
-            status_required=request.path.endswith("/status"),
+        call_webhook = request.path.endswith(("/voice", "/status"))
+        wrong = (
+            "a parameter is repeated"
+            if len(params) != len(list(form.items(multi=True)))
+            else problem(
+                params,
+                account_sid=twilio.account_sid,
+                status_required=request.path.endswith("/status"),
+                required=CALL_PARAMETERS if call_webhook else (),
+            )
         )
         if wrong is not None:
             # Signed, but not in Twilio's shapes: a signature re-split into new parameters.
@@ -125,9 +134,19 @@ async def _ensure_call(params: dict[str, str], template_id: str | None = None) -
     await store().calls.create_or_get(call)
 
 
-async def _template_for(params: dict[str, str]) -> str:
+def _handled(call: CallRecord) -> bool:
+    """The call has had its stream, or has ended: a voice webhook for it now is a replay
+    (a captured request is valid forever), never Twilio asking what to do."""
+    return (
+        call.stream is not None
+        or "ended" in call.timings
+        or call.status in TERMINAL_STATUSES
+        or call.unavailable_reason is not None
+    )
+
+
+async def _template_for(params: dict[str, str], existing: CallRecord | None) -> str:
     """Inbound calls route by the dialed number; outbound ones were given theirs at dialing."""
-    existing = await store().calls.get(params["CallSid"])
     if existing is not None:
         return existing.template_id
     if direction(params) == "inbound" and params.get("To"):
@@ -141,7 +160,14 @@ async def _template_for(params: dict[str, str]) -> str:
 @signed
 async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
     call_sid = params["CallSid"]
-    template_id = await _template_for(params)
+    existing = await store().calls.get(call_sid)
+    if existing is not None and _handled(existing):
+        # Nothing is opened, held or rewritten for it.
+        log.warning("voice webhook replayed for a handled call", extra={"call_sid": call_sid})
+        response = VoiceResponse()
+        response.hangup()
+        return _twiml(response)
+    template_id = await _template_for(params, existing)
     await _ensure_call(params, template_id)
     now = utcnow()
     await store().calls.mark_time(call_sid, "webhook_received", now)
@@ -164,6 +190,7 @@ async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
         return _twiml(response)
     trusted = twilio.proxies.trusts(request.remote_addr)
     base = public_base(twilio.public_url, request.headers, request.scheme, forwarded=trusted)
+    assert base is not None  # `signed` has built the same base to check the signature
     connect = Connect()
     assert twilio.verifier is not None  # `signed` has checked the request with it
     token = twilio.verifier.stream_token(call_sid)
@@ -192,7 +219,8 @@ def _int_or_none(value: str | None) -> int | None:
 async def call_status(params: dict[str, str]) -> Response | tuple[Response, int]:
     call_sid, status = params["CallSid"], params["CallStatus"]
     # An outbound call's first callbacks can beat everything else here.
-    await _ensure_call(params, await _template_for(params))
+    existing = await store().calls.get(call_sid)
+    await _ensure_call(params, await _template_for(params, existing))
     event = StatusEvent(
         status=status,
         at=utcnow(),

@@ -129,10 +129,10 @@ async def test_proxy_headers_rebuild_the_public_url(mongo_uri: str, db_name: str
 async def test_forwarded_headers_count_only_from_trusted_proxies(
     mongo_uri: str, db_name: str
 ) -> None:
-    settings = settings_for(mongo_uri, db_name, public_url=None, forwarded_allow_ips=("10.9.9.9",))
-    async with service(settings) as svc:
-        form = voice_form(sid("CA"))
-        proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "calls.example.org"}
+    form = voice_form(sid("CA"))
+    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "calls.example.org"}
+    untrusted = settings_for(mongo_uri, db_name, public_url=None, forwarded_allow_ips=("10.9.9.9",))
+    async with service(untrusted) as svc:
         # A signature for another app's URL, replayed with that app's forwarded headers.
         replayed = await svc.post_twilio(
             "/twilio/voice",
@@ -141,11 +141,21 @@ async def test_forwarded_headers_count_only_from_trusted_proxies(
             signed_url="https://calls.example.org/twilio/voice",
         )
         assert replayed.status_code == 403
-        # The URL this client really called is what is checked.
+        # Nor does the Host a client sends choose the URL: without PUBLIC_URL, only a
+        # trusted proxy says where Twilio called.
         direct = await svc.post_twilio(
             "/twilio/voice", form, headers=proxied, signed_url=svc.base + "/twilio/voice"
         )
-        assert direct.status_code == 200
+        assert direct.status_code == 403 and "FORWARDED_ALLOW_IPS" in direct.text
+    trusted = settings_for(mongo_uri, db_name, public_url=None)  # 127.0.0.1 is trusted
+    async with service(trusted) as svc:
+        through_proxy = await svc.post_twilio(
+            "/twilio/voice",
+            form,
+            headers=proxied,
+            signed_url="https://calls.example.org/twilio/voice",
+        )
+        assert through_proxy.status_code == 200
 
 
 async def test_unavailable_when_realtime_is_off(mongo_uri: str, db_name: str) -> None:
