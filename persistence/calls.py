@@ -28,6 +28,7 @@ from persistence.records import (
 )
 
 MAX_PAGE = 500
+MAX_STREAM_EVENTS = 20  # a call has one stream: started, stopped, an error or two
 
 
 def _record(doc: Document) -> CallRecord:
@@ -173,8 +174,24 @@ class Calls:
         return await self._c.count_documents({"call_sid": call_sid}, limit=1) == 1
 
     async def add_stream_status(self, call_sid: str, status: StreamStatus) -> bool:
-        """One of Twilio's stream status callbacks; false if the call is unknown."""
-        return await self._push(call_sid, "stream_events", status.model_dump(exclude_none=True))
+        """One of Twilio's stream status callbacks, stored once however often it is sent
+        (a captured callback can be replayed at will), and at most MAX_STREAM_EVENTS of
+        them; false if the call is unknown."""
+        key = f"{status.stream_sid or '-'}:{status.event}"
+        await self._c.update_one(
+            {
+                "call_sid": call_sid,
+                "stream_event_keys": {"$ne": key},
+                f"stream_events.{MAX_STREAM_EVENTS - 1}": {"$exists": False},
+            },
+            {
+                "$push": {
+                    "stream_events": status.model_dump(exclude_none=True),
+                    "stream_event_keys": key,
+                }
+            },
+        )
+        return await self._c.count_documents({"call_sid": call_sid}, limit=1) == 1
 
     async def set_unavailable(self, call_sid: str, reason: str, at: datetime) -> bool:
         """Why the call was answered without an interview (line off, worker full)."""

@@ -28,6 +28,7 @@ PATH = "/twilio/media-stream"
 NORMAL = 1000
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
+START_WAIT_S = 5.0  # Twilio sends `start` at once; an upgrade that does not is not Twilio
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -112,11 +113,17 @@ async def serve(
             raise ConnectionError("the media stream is closed")
         await send({"type": "websocket.send", "text": text})
 
+    admission = twilio.admission
+    counted = False
+
     async def open_session(start: Start, send: Send) -> StreamListener | None:
+        # Counted against the worker's cap once its call is claimed: an upgrade replayed
+        # with a captured URL, which never sends `start`, holds no slot.
+        nonlocal counted
+        admission.stream_opened()
+        counted = True
         return await twilio.interviews.open(start, send, close)
 
-    admission = twilio.admission
-    admission.stream_opened()
     stream = TwilioStream(
         calls,
         send_text,
@@ -125,9 +132,20 @@ async def serve(
         issued_for=lambda call_sid: hmac.compare_digest(verifier.stream_token(call_sid), token),
     )
     ending = "stream disconnected"
+    loop = asyncio.get_running_loop()
+    start_by = loop.time() + START_WAIT_S
     try:
         while True:
-            message = await receive()
+            if stream.start is None:  # Twilio sends `start` right after `connected`
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, start_by - loop.time()))
+                except TimeoutError:
+                    ending = "stream refused"
+                    log.warning("media stream closed: no start within %.0f s", START_WAIT_S)
+                    await close(POLICY_VIOLATION, "no start")
+                    break
+            else:
+                message = await receive()
             if message["type"] != "websocket.receive":
                 closed = True  # websocket.disconnect: the caller (or Twilio) went away
                 break
@@ -149,7 +167,8 @@ async def serve(
         await close(INTERNAL_ERROR, "internal error")
     finally:
         # Shielded: a second cancellation must not lose the call's final record.
-        admission.stream_closed()
+        if counted:
+            admission.stream_closed()
         try:
             await asyncio.shield(stream.finish(ending))
         except Exception:

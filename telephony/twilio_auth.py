@@ -38,8 +38,7 @@ class ProxyTrust:
 
 
 UNKNOWN_BASE = (
-    "PUBLIC_URL is not set and the request did not come through a proxy in "
-    "FORWARDED_ALLOW_IPS"
+    "PUBLIC_URL is not set and the request did not come through a proxy in FORWARDED_ALLOW_IPS"
 )
 
 

@@ -513,13 +513,16 @@ async def test_a_replayed_stream_upgrade_cannot_hold_a_slot(mongo_uri: str, db_n
         squatter = env.svc.peer(call_sid, account_sid=ACCOUNT)
         await squatter.connect()  # the same signed URL; then nothing at all
         await squatter.send_connected()
-        await asyncio.sleep(5.0)  # far longer than Twilio takes from upgrade to `start`
         response = await env.svc.post_twilio(
             "/twilio/voice", {**genuine_voice(sid("CA")), "AccountSid": ACCOUNT}
         )
-        held = not squatter.closed.is_set()
+        # Not left open either: Twilio sends `start` at once, and a stream without one is
+        # closed within seconds.
+        await squatter.wait_closed(timeout=15)
+        close_code = squatter.close_code
         await squatter.close()
-    assert (bool(_stream_urls(response.text)), held) == (True, False), response.text
+    assert _stream_urls(response.text), response.text  # the squatter held no slot
+    assert close_code == 1008
 
 
 async def test_a_replayed_stream_status_callback_is_recorded_once(svc: Service) -> None:
