@@ -179,7 +179,6 @@ class CallSession:
 
     async def _on_event(self, event: rt.ServerEvent) -> None:
         now = self.clock.now()
-        self.caller.audio.alive()
         match event:
             case rt.AudioDelta():
                 await self.out.audio(event, now)
@@ -189,6 +188,7 @@ class CallSession:
                 self.caller.audio.turn_started(event.item_id, event.audio_start_ms)
                 await self.out.barge_in()
             case rt.SpeechStopped():
+                self.caller.audio.turn_ended(event.item_id, event.audio_end_ms)
                 self.out.speech_stopped_at = now
             case rt.Committed():
                 self.ledger.caller_committed(event.item_id)
@@ -209,9 +209,12 @@ class CallSession:
             case rt.ResponseDone():
                 await self._on_response_done(event)
             case rt.ServerError(code="conversation_already_has_active_response"):
-                # Asked while a reply was still active: ask again once it is done.
+                # Asked while a reply was still active: ask again once it is done, unless a
+                # reply begun since answers it (the model's own turn detection) and there
+                # was nothing particular to say.
                 log.debug("response.create refused while a reply was active", extra=self._ctx)
-                self._refused = self._last_request
+                if self._requested or self._last_request != (None,):
+                    self._refused = self._last_request
             case rt.ServerError() if event.ends_session:
                 # Expected after 60 minutes: the connection closes next and is reopened.
                 log.info("model session expired; it will be reopened", extra=self._ctx)

@@ -540,10 +540,11 @@ async def test_an_answer_the_lost_model_never_transcribed_is_replayed_to_the_nex
     answer = await caller_frames(rig, 50, 100)  # 2 s of answer
     await rig.link.feed(rt.SpeechStopped("item_a", 3000), rt.Committed("item_a", None))
     await rig.link.drop()  # before the transcript, before a reply
-    # The new connection hears the answer again (from its padded start) before live audio;
-    # its own turn detection answers it, so the session does not ask for a reply itself.
+    # The new connection hears again everything since the last transcribed turn (none yet:
+    # the call's start), answer included, before live audio; its own turn detection
+    # answers it, so the session does not ask for a reply itself.
     replayed = rig.link.audio[150:]
-    assert replayed == before[-15:] + answer
+    assert replayed == before + answer
     assert rig.link.commands[-1] == ("note", RECONNECT_NOTE)
     assert rig.link.sent("respond") == [("respond", None)]  # only the greeting's
     live = await caller_frames(rig, 150, 2)
