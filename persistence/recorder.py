@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from persistence.call_writes import (
     EvaluationWrite,
@@ -51,6 +52,13 @@ class CallWriter:
         self._writer.put(TurnWrite(turn=turn.model_copy(update=update) if update else turn))
 
     def evaluation(self, evaluation: Evaluation) -> None:
+        if self._redact is not None:  # its notes and points quote the answer
+            evaluation = evaluation.model_copy(
+                update={
+                    "notes": self._redact(evaluation.notes) if evaluation.notes else None,
+                    "key_points_covered": [self._redact(p) for p in evaluation.key_points_covered],
+                }
+            )
         self._writer.put(EvaluationWrite(evaluation=evaluation))
 
     def first_audio(self, at: datetime) -> None:
@@ -60,6 +68,12 @@ class CallWriter:
         self._writer.put(RunningCostWrite(call_sid=self.call_sid, usd=usd, at=at))
 
     def outcome(self, outcome: CallOutcome, at: datetime) -> None:
+        if self._redact is not None and outcome.report is not None:
+            # The report repeats the evaluations' notes and points, and sums the call up.
+            report = _strings_redacted(outcome.report.model_dump(mode="json"), self._redact)
+            outcome = outcome.model_copy(
+                update={"report": type(outcome.report).model_validate(report)}
+            )
         self._writer.put(OutcomeWrite(call_sid=self.call_sid, outcome=outcome, at=at))
 
     async def close(self, timeout_s: float) -> bool:
@@ -87,3 +101,15 @@ class StreamRecords:
 
     def stream_ended(self, call_sid: str, end: StreamEnd, at: datetime) -> None:
         self._writer.put(StreamEndWrite(call_sid=call_sid, end=end, at=at))
+
+
+def _strings_redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """Every string inside `value` redacted (identifiers and enum values pass unchanged:
+    the patterns only match free-standing numbers and addresses)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_strings_redacted(v, redact) for v in value]
+    if isinstance(value, dict):
+        return {k: _strings_redacted(v, redact) for k, v in value.items()}
+    return value

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import re
 
-# E.164 with optional separators, bare runs of 10-15 digits, and "(415) 555-0100".
+# E.164 with optional separators, bare runs of 10-15 digits, "(415) 555-0100", national
+# numbers as speech-to-text writes them ("415-555-0123", "415 555 0123") and those
+# dialed with a trunk 0 ("020 7946 0958", 7-15 digits in two or three groups).
 # The look-arounds keep identifiers such as CallSids (CA + hex) untouched.
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d(?:[ .\-()]{0,2}\d){6,14}|\d{10,15}|\(\d{3}\)\s?\d{3}-\d{4})(?!\w)"
+    r"(?<![\w+])(?:"
+    r"\+\d(?:[ .\-()]{0,2}\d){6,14}"
+    r"|\d{10,15}"
+    r"|\(\d{3}\)\s?\d{3}-\d{4}"
+    r"|\d{3}[ .\-]\d{3}[ .\-]\d{4}"
+    r"|0\d{1,4}[ .\-]\d{3,4}(?:[ .\-]\d{3,4})?"
+    r")(?![\w.]?\d)"
 )
 
 
