@@ -71,6 +71,10 @@ class ConversationLedger:
         self._turns[seq] = turn
         return [turn]
 
+    def untranscribed(self) -> list[str]:
+        """Caller turns committed whose transcript has not come (nor failed)."""
+        return [item for item, seq in self._caller_seq.items() if seq not in self._turns]
+
     def caller_unheard(self, item_id: str) -> list[Turn]:
         """The caller's turn could not be transcribed: kept, flagged, so the order of turns
         (and the answers evaluations refer to) still lines up."""
@@ -144,19 +148,23 @@ class ConversationLedger:
         for item in self._items.values():
             if item.stored or not item.generated:
                 continue
-            if item.interrupted_at_ms is not None or self.playback.played_ms(
-                item.item_id, now
-            ) >= self.playback.sent_ms(item.item_id):
+            sent = self.playback.sent_ms(item.item_id)
+            played_out = sent > 0 and self.playback.played_ms(item.item_id, now) >= sent
+            if item.interrupted_at_ms is not None or played_out:
                 ready.append(self._store(item))
         return ready
 
     def settle(self, now: float) -> list[Turn]:
-        """The line to the caller or the model is gone: every turn, as far as it was heard."""
+        """The line to the caller or the model is gone: every turn, as far as it was heard.
+        A reply none of which reached the caller did not happen, and is not kept."""
         ready = []
         for item in self._items.values():
             if item.stored:
                 continue
             heard = self.playback.played_ms(item.item_id, now)
+            if heard == 0 and item.interrupted_at_ms is None:
+                item.stored = True
+                continue
             if item.interrupted_at_ms is None and (
                 heard < self.playback.sent_ms(item.item_id) or not item.generated
             ):

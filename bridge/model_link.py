@@ -65,6 +65,10 @@ class ModelLink(Protocol):
         replayed; false if it cannot be done, or `stopping()` says to give up."""
         ...
 
+    async def abort(self) -> None:
+        """Drop the current connection: its reader ends, as with any lost connection."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -216,6 +220,10 @@ class RealtimeLink:
             self._watch_over(conn)
             return True
         return False
+
+    async def abort(self) -> None:
+        if self._conn is not None:
+            self._conn.abort()
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None

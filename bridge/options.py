@@ -36,6 +36,8 @@ class SessionOptions:
     """Sent to models that reason; ignored by the others."""
     model_silence_s: float = 5.0
     """How long the model may say nothing before it is asked whether it is still there."""
+    transcript_wait_s: float = 2.0
+    """At the end of a call, how long a caller turn's transcript is waited for."""
     reconnect_backoff_s: tuple[float, ...] = (0.25, 0.75, 1.5)
     goodbye_timeout_s: float = 15.0
 

@@ -28,7 +28,13 @@ class PlaybackTracker:
         self._marks: dict[str, tuple[str, int]] = {}
         self._next_mark = 0
         self._last_ack_at: float | None = None
+        self._stopped_at: float | None = None
         self.sent_total = 0
+
+    def stop(self, now: float) -> None:
+        """The line to the caller is gone: nothing plays after `now`."""
+        if self._stopped_at is None:
+            self._stopped_at = now
 
     def sent(self, item_id: str, nbytes: int, now: float) -> str:
         """Account for audio sent to Twilio; returns the name of the mark to send after it."""
@@ -70,6 +76,8 @@ class PlaybackTracker:
         item = self._items.get(item_id)
         if item is None:
             return 0
+        if self._stopped_at is not None:
+            now = min(now, self._stopped_at)
         if item.acked_at is not None:
             played = item.acked + (now - item.acked_at) * 1000 * BYTES_PER_MS
         else:

@@ -9,6 +9,7 @@ them together: the call's timers, reconnects, and the end of the call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Protocol
@@ -17,7 +18,15 @@ from bridge import realtime_events as rt
 from bridge.audio import OutboundAudio
 from bridge.caller_line import CallerLine
 from bridge.clock import Clock, LoopClock
-from bridge.ending import Action, CutReply, EndOfCall, HangUp, PlayGoodbye, RequestGoodbye
+from bridge.ending import (
+    Action,
+    CutReply,
+    EndOfCall,
+    HangUp,
+    Phase,
+    PlayGoodbye,
+    RequestGoodbye,
+)
 from bridge.keypad import Keypad
 from bridge.ledger import ConversationLedger
 from bridge.metering import Meter
@@ -27,6 +36,7 @@ from bridge.outcome import call_outcome
 from bridge.playback import PlaybackTracker
 from bridge.playout import Playout
 from bridge.recorder import CallRecorder
+from bridge.reply_watch import ReplyWatch
 from bridge.tool_calls import run_tool
 from bridge.twilio_messages import Dtmf, Mark, Media, Start
 from evaluation.cost import CallCost, Direction
@@ -40,6 +50,8 @@ Send = Callable[[str], Awaitable[None]]
 END_MARK = "end-of-call"
 FAILED = ("failed", "incomplete")
 RECORDS_WAIT_S = 2.0  # the records are journaled: waiting longer only holds the call's end
+WATCH_EVERY_S = 1.0
+TRANSCRIPT_WAIT_S = 2.0  # a transcript follows its turn by a few hundred ms
 FAILURE_MESSAGE = (
     "We are sorry: we are having technical difficulties and have to end this interview. "
     "Someone from our team will contact you to continue. Goodbye."
@@ -107,6 +119,9 @@ class CallSession:
         self._refused: tuple[str | None] | None = None  # refused while a reply was active
         self.keypad = Keypad(self.clock, link.caller_said)
         self._failed_replies = 0  # responses in a row that ended failed or incomplete, unheard
+        # A reply owed and the model silent for twice the silence that has the link ping it.
+        self.watch = ReplyWatch(2 * options.model_silence_s, self._t0)
+        self._transcribed = asyncio.Event()  # a caller turn's transcript (or failure) came
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -127,6 +142,7 @@ class CallSession:
 
     async def on_start(self, start: Start) -> None:
         self._spawn(self._limit_timer())
+        self._spawn(self._watch_replies())
         try:
             await self.link.connect()
         except ModelUnavailable as exc:
@@ -154,6 +170,7 @@ class CallSession:
 
     async def on_end(self, reason: str) -> str | None:
         """The stream ended (caller hung up, Twilio stopped, or we hung up); returns why."""
+        self.ledger.playback.stop(self.clock.now())
         self.ending.stream_ended(reason)
         await self._shutdown()
         return self.ending.reason
@@ -179,9 +196,12 @@ class CallSession:
 
     async def _on_event(self, event: rt.ServerEvent) -> None:
         now = self.clock.now()
+        self.watch.heard(now)
         match event:
             case rt.AudioDelta():
-                await self.out.audio(event, now)
+                self.watch.progressed()
+                if self.ending.phase is not Phase.ENDED:  # no one is left to hear it
+                    await self.out.audio(event, now)
             case rt.TranscriptDelta():
                 self.ledger.transcript_delta(event.item_id, event.delta)
             case rt.SpeechStarted():
@@ -193,6 +213,7 @@ class CallSession:
             case rt.Committed():
                 self.ledger.caller_committed(event.item_id)
             case rt.TranscriptionCompleted():
+                self._transcribed.set()
                 self.caller.audio.turn_settled(event.item_id)
                 self._record(self.ledger.caller_transcript(event.item_id, event.transcript))
                 self.meter.transcription(event.usage)
@@ -226,6 +247,7 @@ class CallSession:
                 log.warning("model error %s", why, extra=self._ctx)
             case rt.TranscriptionFailed():
                 log.warning("caller transcription failed", extra=self._ctx)
+                self._transcribed.set()
                 self.caller.audio.turn_settled(event.item_id)
                 self._record(self.ledger.caller_unheard(event.item_id))
 
@@ -266,9 +288,39 @@ class CallSession:
         """The caller would hear silence: ask again once, then for a short apology."""
         self._failed_replies += 1
         log.warning("model response %s, %d in a row", status, self._failed_replies, extra=self._ctx)
-        if not self.ending.listening or self._failed_replies > 2:
+        if not self.ending.listening:
+            return
+        if self._failed_replies > 2:  # asked again, then for an apology: the model cannot
+            reason = "model replies keep failing"
+            log.error("ending the call: %s", reason, extra=self._ctx)
+            await self._act(self.ending.fail(reason, FAILURE_MESSAGE))
             return
         await self._respond(None if self._failed_replies == 1 else MISSED_REPLY)
+
+    async def _watch_replies(self) -> None:
+        while True:
+            await self.clock.sleep(WATCH_EVERY_S)
+            owed = self.ending.listening and (
+                self._requested
+                or self.out.speech_stopped_at is not None
+                or self.out.reply is not None
+            )
+            remedy = self.watch.remedy(self.clock.now(), owed=owed)
+            if remedy is None:
+                continue
+            log.warning(
+                "model silent for %.0f s with a reply owed: %s",
+                self.watch.stall_s,
+                "asking again" if remedy == "ask_again" else "reopening the connection",
+                extra=self._ctx,
+            )
+            if remedy == "reopen":
+                await self.link.abort()  # its reader ends, and the connection is reopened
+            elif (reply := self.out.reply) is not None:
+                await self.link.cancel(reply.response_id)
+                await self._respond(*self._last_request)
+            else:
+                await self._respond(*self._last_request)
 
     # -- ending -------------------------------------------------------------------------
 
@@ -357,14 +409,28 @@ class CallSession:
             await self._respond()
         return True
 
+    async def _await_transcripts(self) -> None:
+        """A caller who answers and hangs up at once: the transcript follows the turn."""
+        wait_s = self.options.transcript_wait_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while self.ledger.untranscribed() and (left := deadline - loop.time()) > 0:
+            self._transcribed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._transcribed.wait(), left)
+
     async def _shutdown(self) -> None:
-        """Close the model connection at once, then write what the call leaves behind."""
+        """Close the model connection (once any transcript still owed has come), then write
+        what the call leaves behind."""
+        await self._await_transcripts()
         await self.link.close()
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
         now = self.clock.now()
+        for item_id in self.ledger.untranscribed():  # kept in their place, text unknown
+            self._record(self.ledger.caller_unheard(item_id))
         self._record(self.ledger.settle(now))
         duration = now - self._t0
         outcome = call_outcome(

@@ -455,9 +455,22 @@ async def test_failed_replies_are_asked_again_then_apologized_for(
         "model response incomplete, 2 in a row",
         "model response failed, 3 in a row",
     ]
-    await rig.say("Sorry, could you repeat that?", ms=300)  # heard: the count starts again
+    # The apology failed too: a model that cannot reply cannot interview. Twilio says so.
+    await asyncio.wait_for(rig.control.called.wait(), 1)
+    assert rig.control.hang_ups == [FAILURE_MESSAGE]
+    assert await rig.session.on_end("stream stopped") == "model replies keep failing"
+
+
+async def test_a_reply_heard_starts_the_count_of_failed_ones_again(start_rig: StartRig) -> None:
+    rig = await start_rig()
+    for response_id in ("r1", "r2"):
+        await rig.link.feed(
+            rt.ResponseCreated(response_id), rt.ResponseDone(response_id, "failed", None)
+        )
+    await rig.say("Sorry, could you repeat that?", ms=300)  # heard
     await rig.link.feed(rt.ResponseCreated("r4"), rt.ResponseDone("r4", "failed", None))
-    assert rig.link.commands[-1] == ("respond", None)
+    assert rig.link.commands[-1] == ("respond", None)  # asked again, as a first failure is
+    assert rig.control.hang_ups == []
 
 
 async def test_a_response_refused_while_another_is_active_is_asked_again(
@@ -580,3 +593,66 @@ async def test_streaming_transcription_is_billed_by_the_audio_sent(start_rig: St
     line = cost.breakdown().line("transcription")
     assert line.quantity == 3
     assert rig.recorder.running[-1] == pytest.approx(float(Decimal(3) * Decimal("0.017") / 60))
+
+
+async def test_a_model_silent_with_a_reply_owed_is_asked_again_then_reopened(
+    start_rig: StartRig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reply asked for and never created (the model stalls; its pings still answered)."""
+    rig = await start_rig(link=ScriptedLink(reconnects=[True]), model_silence_s=5.0)
+    await rig.clock.advance(9.0)  # the greeting owed, the model silent: not yet
+    assert rig.link.sent("respond") == [("respond", None)]
+    await rig.clock.advance(1.0)  # 10 s: twice the silence the link pings after
+    assert rig.link.sent("respond") == [("respond", None)] * 2
+    await rig.clock.advance(10.0)  # asked again, and silent again
+    assert ("abort",) in rig.link.commands
+    assert rig.session.reconnects == 1  # reopened, the conversation replayed
+    assert [r.getMessage() for r in caplog.records if "reply owed" in r.getMessage()] == [
+        "model silent for 10 s with a reply owed: asking again",
+        "model silent for 10 s with a reply owed: reopening the connection",
+    ]
+
+
+async def test_a_reply_under_way_that_stalls_is_cancelled_and_asked_again(
+    start_rig: StartRig,
+) -> None:
+    rig = await start_rig(model_silence_s=5.0)
+    await rig.say("Hello. What did you work on last?", ms=600)
+    await rig.play_out()
+    response, _item = await rig.reply_starts()  # created, then nothing
+    await rig.clock.advance(11.0)  # 10 s of silence, seen at the next check
+    assert rig.link.sent("cancel") == [("cancel", response)]
+    assert rig.link.sent("respond")[-1] == ("respond", None)
+
+
+async def test_a_silent_model_with_nothing_owed_is_left_alone(start_rig: StartRig) -> None:
+    rig = await start_rig(model_silence_s=5.0)
+    await rig.say("Hello. What did you work on last?", ms=600)
+    await rig.play_out()
+    await rig.clock.advance(60.0)  # the candidate thinks; nothing is owed
+    assert len(rig.link.sent("respond")) == 1 and ("abort",) not in rig.link.commands
+
+
+async def test_a_transcript_still_owed_at_the_hang_up_is_waited_for(start_rig: StartRig) -> None:
+    rig = await start_rig(transcript_wait_s=30.0)
+    await rig.say("Hello. What did you work on last?", ms=600)
+    await rig.play_out()
+    await rig.link.feed(
+        rt.SpeechStarted("item_a", 0), rt.SpeechStopped("item_a", 800), rt.Committed("item_a", None)
+    )
+    ending = asyncio.ensure_future(rig.session.on_end("stream stopped"))
+    await rig.link.feed(rt.TranscriptionCompleted("item_a", "A search engine.", None))
+    await asyncio.wait_for(ending, 5)
+    assert rig.recorder.transcript()[-1] == ("caller", "A search engine.")
+
+
+async def test_a_transcript_that_never_comes_is_kept_as_a_turn_without_text(
+    start_rig: StartRig,
+) -> None:
+    rig = await start_rig()  # waits 10 ms: nothing here will transcribe it
+    await rig.link.feed(
+        rt.SpeechStarted("item_a", 0), rt.SpeechStopped("item_a", 800), rt.Committed("item_a", None)
+    )
+    await rig.session.on_end("stream stopped")
+    (turn,) = [t for t in rig.recorder.turns if t.speaker == "caller"]
+    assert turn.transcription_failed and turn.text == ""

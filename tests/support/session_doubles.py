@@ -170,6 +170,10 @@ class ScriptedLink:
         self.up = self._reconnects.pop(0) if self._reconnects else False
         return self.up
 
+    async def abort(self) -> None:
+        self.commands.append(("abort",))
+        self._queue.put_nowait(_DROP)
+
     async def close(self) -> None:
         self.closed = True
 
@@ -262,6 +266,11 @@ def options(**overrides: Any) -> SessionOptions:
         "max_call_seconds": 1800,
         "cost_alert_usd": Decimal(5),
         "number_type": "local",
+        # Nothing here delivers a transcript at the end of a call: do not wait long for one.
+        "transcript_wait_s": 0.01,
+        # Tests jump the clock by minutes with the scripted model silent; only the tests of
+        # a stalled model shorten this.
+        "model_silence_s": 3600.0,
     }
     values.update(overrides)
     return SessionOptions(**values)
