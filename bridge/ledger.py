@@ -75,6 +75,12 @@ class ConversationLedger:
         """Caller turns committed whose transcript has not come (nor failed)."""
         return [item for item, seq in self._caller_seq.items() if seq not in self._turns]
 
+    def forget_untranscribed(self) -> None:
+        """The connection that committed them is gone and their audio was sent again: the
+        new connection commits them anew, under ids of its own."""
+        for item_id in self.untranscribed():
+            del self._caller_seq[item_id]
+
     def caller_unheard(self, item_id: str) -> list[Turn]:
         """The caller's turn could not be transcribed: kept, flagged, so the order of turns
         (and the answers evaluations refer to) still lines up."""

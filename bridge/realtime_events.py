@@ -364,42 +364,62 @@ def transcription_usage(usage: Any) -> TranscriptionUsage | None:
         return None
 
 
+def _str(msg: Mapping[str, Any], key: str, default: str | None = None) -> str:
+    """A string field; anything else makes the event unreadable (skipped, not acted on)."""
+    value = msg[key] if default is None else msg.get(key, default)
+    if not isinstance(value, str):
+        raise TypeError(f"{key} is not a string")
+    return value
+
+
 def parse_server_event(text: str | bytes) -> ServerEvent:
     """Type the events the session acts on; anything else becomes Ignored(type)."""
     msg = json.loads(text)
     kind = msg.get("type", "") if isinstance(msg, dict) else ""
     if kind == "response.output_audio.delta":
-        return AudioDelta(msg["response_id"], msg["item_id"], msg["delta"])
+        return AudioDelta(_str(msg, "response_id"), _str(msg, "item_id"), _str(msg, "delta"))
     if kind == "response.output_audio_transcript.delta":
-        return TranscriptDelta(msg["response_id"], msg["item_id"], msg.get("delta", ""))
+        return TranscriptDelta(
+            _str(msg, "response_id"), _str(msg, "item_id"), _str(msg, "delta", "")
+        )
     if kind == "input_audio_buffer.speech_started":
-        return SpeechStarted(msg["item_id"], int(msg.get("audio_start_ms", 0)))
+        return SpeechStarted(_str(msg, "item_id"), int(msg.get("audio_start_ms", 0)))
     if kind == "input_audio_buffer.speech_stopped":
-        return SpeechStopped(msg["item_id"], int(msg.get("audio_end_ms", 0)))
+        return SpeechStopped(_str(msg, "item_id"), int(msg.get("audio_end_ms", 0)))
     if kind == "input_audio_buffer.committed":
-        return Committed(msg["item_id"], msg.get("previous_item_id"))
+        return Committed(_str(msg, "item_id"), msg.get("previous_item_id"))
     if kind == "conversation.item.input_audio_transcription.completed":
         return TranscriptionCompleted(
-            msg["item_id"], msg.get("transcript", ""), transcription_usage(msg.get("usage"))
+            _str(msg, "item_id"), _str(msg, "transcript", ""), transcription_usage(msg.get("usage"))
         )
     if kind == "conversation.item.input_audio_transcription.failed":
         error = msg.get("error") or {}
-        return TranscriptionFailed(msg["item_id"], str(error.get("message", "")))
+        return TranscriptionFailed(_str(msg, "item_id"), str(error.get("message", "")))
     if kind == "response.created":
-        return ResponseCreated(msg["response"]["id"])
+        return ResponseCreated(_str(msg["response"], "id"))
     if kind == "response.output_item.added":
         item = msg["item"]
-        return OutputItemAdded(msg["response_id"], item["id"], item["type"], item.get("role"))
+        return OutputItemAdded(
+            _str(msg, "response_id"), _str(item, "id"), _str(item, "type"), item.get("role")
+        )
     if kind == "response.output_audio_transcript.done":
-        return TranscriptDone(msg["response_id"], msg["item_id"], msg.get("transcript", ""))
+        return TranscriptDone(
+            _str(msg, "response_id"), _str(msg, "item_id"), _str(msg, "transcript", "")
+        )
     if kind == "response.function_call_arguments.done":
         return FunctionCall(
-            msg["response_id"], msg["item_id"], msg["call_id"], msg["name"], msg["arguments"]
+            _str(msg, "response_id"),
+            _str(msg, "item_id"),
+            _str(msg, "call_id"),
+            _str(msg, "name"),
+            _str(msg, "arguments"),
         )
     if kind == "response.done":
         response = msg["response"]
         return ResponseDone(
-            response["id"], response.get("status", ""), response_usage(response.get("usage"))
+            _str(response, "id"),
+            _str(response, "status", ""),
+            response_usage(response.get("usage")),
         )
     if kind == "error":
         error = msg.get("error") or {}

@@ -405,6 +405,7 @@ class CallSession:
         if audible:
             await self.link.note(RECONNECT_NOTE)
         # A caller turn in the replay is answered by the model's own turn detection.
+        self.ledger.forget_untranscribed()
         if not await self.caller.replay() and audible:
             await self._respond()
         return True

@@ -101,6 +101,8 @@ def settings_for(
         "openai_api_key": Secret("sk-test"),
         # Nothing listens on the discard port: no test ever reaches a real service.
         "openai_realtime_url": "ws://127.0.0.1:9/v1/realtime",
+        # The tests' webhook receivers listen on loopback.
+        "webhook_allow_networks": ("127.0.0.1",),
     }
     values.update(overrides)
     settings = Settings(**values)  # type: ignore[arg-type]
