@@ -1,6 +1,8 @@
-"""An outside attack on the fixes for issue #11, over real sockets: the service under a real
-server, the Twilio and OpenAI peers, MongoDB. A test that passes is a defence that held;
-one that fails reproduces a fault that remains."""
+"""The live call attacked as an adversary and a flaky network would, over real sockets: the
+service under a real server, the Twilio and OpenAI peers, MongoDB. Forged and replayed
+requests, malformed frames both ways, the model's connection failing at every stage of a
+turn, stalled and failed replies, hang-ups at awkward moments, and what reaches logs and
+stored text."""
 
 from __future__ import annotations
 
@@ -94,8 +96,7 @@ async def test_a_re_split_that_drops_a_parameter_twilio_always_sends_is_refused(
     svc: Service, absorber: str, dropped: str, direction: str
 ) -> None:
     """Twilio always sends Direction and To on a voice webhook. Folding one into the
-    parameter before it keeps the signature, and the shape check only looks at the
-    parameters that are present."""
+    parameter before it keeps the signature; the request is refused for lacking it."""
     call_sid = sid("CA")
     genuine = genuine_voice(call_sid, direction)
     url = PUBLIC + "/twilio/voice"
@@ -335,9 +336,8 @@ async def test_the_host_header_of_an_untrusted_client_does_not_choose_the_signed
     mongo_uri: str, db_name: str
 ) -> None:
     """Another app on the same Twilio account gets webhooks signed for its own URL. With no
-    PUBLIC_URL and no trusted proxy, X-Forwarded-Host is ignored (item 2), but the plain
-    Host header, which any client sets, still chooses the URL the signature is checked
-    against: the captured request replays here as it is."""
+    PUBLIC_URL and no trusted proxy, neither X-Forwarded-Host nor the plain Host header
+    (which any client sets) may choose the URL the signature is checked against."""
     settings = settings_for(mongo_uri, db_name, public_url=None, forwarded_allow_ips=("10.9.9.9",))
     async with service(settings) as svc:
         call_sid = sid("CA")
@@ -356,9 +356,8 @@ async def test_the_host_header_of_an_untrusted_client_does_not_choose_the_signed
 async def test_a_malformed_host_is_refused_quietly(
     mongo_uri: str, db_name: str, host: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Without PUBLIC_URL the signed URL is built from Host; a port the URL parser cannot
-    read must be a refusal (403 for a webhook, 1008 for a media stream), not a 503 or a
-    failed upgrade with an ERROR line per unauthenticated request."""
+    """A Host whose port the URL parser cannot read is a refusal (403 for a webhook, 1008
+    for a media stream), with no ERROR line for an unauthenticated request."""
     async with service(settings_for(mongo_uri, db_name, public_url=None)) as svc:
         response = await svc.http.post(
             "/twilio/voice",
@@ -376,10 +375,9 @@ async def test_a_malformed_host_is_refused_quietly(
 async def test_a_trusted_proxy_forwarding_twilio_is_believed(
     mongo_uri: str, db_name: str, server: ServerName
 ) -> None:
-    """The production server (uvicorn, proxy headers on by default) already replaces the
-    client address with X-Forwarded-For's when the peer is a trusted proxy; the service
-    then checks that address (Twilio's) against FORWARDED_ALLOW_IPS and ignores the proxy's
-    X-Forwarded-Host. A genuine call through the trusted proxy is refused."""
+    """uvicorn would put X-Forwarded-For's address (Twilio's) in the client's place, and the
+    trusted proxy would no longer be recognized; the service decides about proxies
+    itself, so a genuine call through one is answered under both servers."""
     settings = settings_for(mongo_uri, db_name, public_url=None)  # trusts 127.0.0.1
     async with service(settings, server=server) as svc:
         call_sid = sid("CA")
@@ -457,8 +455,8 @@ async def test_a_replayed_voice_webhook_of_a_finished_call_opens_nothing(
     mongo_uri: str, db_name: str
 ) -> None:
     """A voice webhook captured once (a log, a proxy) is valid forever. Replayed after its
-    call has ended, it must not open a model session, hold a slot of the worker's cap, or
-    rewrite the finished call's record."""
+    call has ended, it opens no model session, holds no slot of the worker's cap, and
+    leaves the finished call's record as it was."""
     async with live_env(mongo_uri, db_name, _script(), max_calls_per_worker=1) as env:
         svc = env.svc
         call_sid = sid("CA")
@@ -503,8 +501,7 @@ async def test_a_replayed_voice_webhook_of_a_finished_call_opens_nothing(
 async def test_a_replayed_stream_upgrade_cannot_hold_a_slot(mongo_uri: str, db_name: str) -> None:
     """A media-stream URL and its signature are fixed per call, so a stream upgrade seen
     once can be made again at will. One that never sends `start` (so never claims its
-    call) must not count against MAX_CALLS_PER_WORKER for long, or a handful of them
-    make the worker answer every real caller 'busy'."""
+    call) does not count against MAX_CALLS_PER_WORKER, and is closed."""
     async with live_env(mongo_uri, db_name, _script(), max_calls_per_worker=1) as env:
         call_sid, twilio, caller = await env.dial_in()
         await env.wait_played(twilio, 1)
@@ -840,17 +837,11 @@ DROPS: dict[str, tuple[dict[int, str], dict[int, str], bool, dict[str, Any], flo
 async def test_no_turn_is_lost_when_the_model_connection_fails(
     mongo_uri: str, db_name: str, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The caller gives one answer; the model's connection fails at `kind`. The answer must
-    reach a model session whole, be stored once, and be answered once.
-
-    Two kinds fail. `twice_*`: the reconnection dies too, before its events about the
-    replayed answer are read (a TCP reset discards them); the replay had marked the audio
-    heard and cleared the open turns, so the third session gets only the last second and the
-    answer is lost. `transcribed_no_audio_fast_vad`: the lost connection had already
-    transcribed the answer; the replay still sends the second before its last event, which
-    with a short end-of-turn silence holds the answer's tail: the new session hears it as a
-    new turn, and the response.create it refused is sent again, so the caller is answered
-    twice."""
+    """The caller gives one answer; the model's connection fails at `kind`. The answer
+    reaches a model session whole, is stored once, and is answered once. `twice_*`: the
+    reconnection dies too, before its events about the replayed answer are read.
+    `transcribed_no_audio_fast_vad`: the lost connection had already transcribed the
+    answer; with a short end-of-turn silence, no tail of it may come back as a new turn."""
     from tests.support.faults import FaultPlan, install
 
     drops, freezes, early, settings, latency_ms = DROPS[kind]
@@ -974,8 +965,8 @@ async def test_a_half_open_model_is_noticed_within_the_documented_time(
 async def test_failed_replies_never_leave_the_caller_in_silence(
     mongo_uri: str, db_name: str, failures: list[str]
 ) -> None:
-    """Item 12: retried once, then a short apology. When the apology fails too, the caller
-    must still hear something (the model or Twilio), not silence until they hang up."""
+    """Item 12: retried once, then a short apology; when the apology fails too, Twilio says
+    so and the call ends: never silence until the caller hangs up."""
     from tests.support.faults import FaultPlan, install
 
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -1029,9 +1020,8 @@ async def test_an_answer_committed_just_before_the_caller_hangs_up_is_kept(
     mongo_uri: str, db_name: str
 ) -> None:
     """The candidate answers and hangs up at once; the transcript arrives asynchronously,
-    a few hundred ms after the turn is committed. The session closes the model connection
-    at the hang-up, so the last answer never reaches the stored transcript, not even as a
-    turn flagged without text (as a failed transcription is, item 16)."""
+    a few hundred ms after the turn is committed. It is waited for, and the reply the
+    caller never heard is not stored."""
     script = _drop_script()
     script.transcript_delay_ms = 600
     async with live_env(mongo_uri, db_name, script) as env:
@@ -1222,7 +1212,8 @@ async def test_redacted_transcripts_hold_no_phone_number_as_transcription_writes
     mongo_uri: str, db_name: str
 ) -> None:
     """REDACT_TRANSCRIPTS: speech-to-text writes a spoken US number as 415-555-0123 or
-    415 555 0123 (no country code, no parentheses): neither is masked."""
+    415 555 0123 (no country code, no parentheses), a UK one as 020 7946 0958: all are
+    masked."""
     said = (
         "You can reach me at 415-555-0123, or on 415 555 0199 in the evening, "
         "and my London number is 020 7946 0958."
@@ -1246,7 +1237,7 @@ async def test_redacted_calls_keep_no_spoken_contact_details_in_evaluations(
     mongo_uri: str, db_name: str
 ) -> None:
     """The model's evaluation quotes the answer; with REDACT_TRANSCRIPTS its notes and key
-    points are stored verbatim (only turns are redacted)."""
+    points are redacted as the turns are."""
     quoted = json.dumps(
         {
             "answer_quality": "good",
@@ -1329,8 +1320,8 @@ async def test_a_model_that_stops_replying_on_a_healthy_socket_is_noticed(
     mongo_uri: str, db_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The model accepts the answer and creates its reply, then produces nothing (the API
-    stalls); its socket answers pings, so the half-open watchdog never fires. The caller
-    waits in silence until they give up: nothing asks again, apologizes or reconnects."""
+    stalls); its socket answers pings, so the half-open watchdog never fires. The reply
+    is asked for again, and the caller hears it."""
     from tests.support.faults import FaultPlan, install
 
     plan = install(monkeypatch, FaultPlan())
