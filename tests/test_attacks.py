@@ -820,13 +820,20 @@ DROPS: dict[str, tuple[dict[int, str], dict[int, str], bool, dict[str, Any], flo
         {},
         0,
     ),
-    "half_open_as_caller_starts": ({}, {0: "input_audio_buffer.speech_started"}, False, {}, 0),
-    "half_open_before_greeting": ({}, {0: "response.created"}, True, {}, 0),
+    # Half-open: noticed after 1 s of silence here (the default's time has a test of its own).
+    "half_open_as_caller_starts": (
+        {},
+        {0: "input_audio_buffer.speech_started"},
+        False,
+        {"model_silence_s": 1.0},
+        0,
+    ),
+    "half_open_before_greeting": ({}, {0: "response.created"}, True, {"model_silence_s": 1.0}, 0),
     "half_open_reconnect": (
         {0: "input_audio_buffer.speech_stopped"},
         {1: "session.updated"},
         False,
-        {},
+        {"model_silence_s": 1.0},
         0,
     ),
 }
@@ -1286,7 +1293,7 @@ async def test_a_call_on_the_default_models_is_priced_as_billed(
     from tests.test_live_call import priced_by_hand, total_usd
 
     plan = install(monkeypatch, FaultPlan())
-    async with live_env(mongo_uri, db_name, _drop_script()) as env:
+    async with live_env(mongo_uri, db_name, _drop_script(), model_silence_s=1.0) as env:
         call_sid, twilio, caller = await env.dial_in()
         await env.wait_played(twilio, 1)
         if fault == "drop_as_caller_finishes":
