@@ -27,6 +27,7 @@ from bridge.ending import (
     PlayGoodbye,
     RequestGoodbye,
 )
+from bridge.handover import HANDED_OVER, HandOver, HandOverHook
 from bridge.keypad import Keypad
 from bridge.ledger import ConversationLedger
 from bridge.metering import Meter
@@ -81,8 +82,12 @@ class CallSession:
         cost: CallCost | None,
         direction: Direction = "inbound",
         clock: Clock | None = None,
+        hand_over: HandOverHook | None = None,
     ) -> None:
+        """`hand_over`: tried when the model is lost for good, before the apology."""
         self.call_sid, self.stream_sid = start.call_sid, start.stream_sid
+        self._hand_over, self.handed_over = hand_over, False
+        self._handing_over: asyncio.Future[bool] | None = None
         self.template, self.options, self.direction = template, options, direction
         self._close_stream, self._control = close_stream, control
         self.link, self.recorder = link, recorder
@@ -388,6 +393,8 @@ class CallSession:
         history, ending = self.ledger.history(), self.ending
         note = lambda: self.progress.progress_note(self.clock.now())  # noqa: E731
         if not await self.link.reconnect(history, note, lambda: not ending.model_needed):
+            if ending.listening and await self._handed_over():
+                return False
             if ending.listening:
                 reason = "model unavailable after reconnect attempts"
                 log.error("ending the call: %s", reason, extra=self._ctx)
@@ -420,9 +427,51 @@ class CallSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._transcribed.wait(), left)
 
+    async def _handed_over(self) -> bool:
+        """Whether the call went on over the relay engine (which then writes its outcome)."""
+        if self._hand_over is None:
+            return False
+        # A caller turn the lost model committed and never transcribed is kept now, in its
+        # place, so the relay (reading the stored turns) continues after it.
+        for item_id in self.ledger.untranscribed():
+            self._record(self.ledger.caller_unheard(item_id))
+        state = HandOver(
+            self.call_sid,
+            self.template.template_id,
+            self._t0,
+            self.reconnects,
+            self.out.interruptions,
+            self.out.latency,
+            self.caller.sent_s,
+            self.meter.cost,
+            self.recorder.close,
+        )
+        # Twilio may stop the stream before it answers the redirect: the stream's end
+        # waits for this (see _shutdown) rather than cancelling it.
+        self._handing_over = asyncio.ensure_future(self._hand_over(state))
+        try:
+            self.handed_over = await asyncio.shield(self._handing_over)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("handing the call over to the relay failed", extra=self._ctx)
+        if self.handed_over:  # the relay owns the call's timers and its end from now on
+            current = asyncio.current_task()
+            for task in list(self._tasks):
+                if task is not current:
+                    task.cancel()
+        return self.handed_over
+
     async def _shutdown(self) -> None:
         """Close the model connection (once any transcript still owed has come), then write
         what the call leaves behind."""
+        if self._handing_over is not None:
+            try:
+                self.handed_over = await asyncio.wait_for(
+                    asyncio.shield(self._handing_over), RECORDS_WAIT_S
+                )
+            except Exception:
+                self.handed_over = False
         await self._await_transcripts()
         await self.link.close()
         current = asyncio.current_task()
@@ -433,6 +482,10 @@ class CallSession:
         for item_id in self.ledger.untranscribed():  # kept in their place, text unknown
             self._record(self.ledger.caller_unheard(item_id))
         self._record(self.ledger.settle(now))
+        if self.handed_over:
+            self.ending.reason = HANDED_OVER
+            await self.recorder.close(RECORDS_WAIT_S)
+            return
         duration = now - self._t0
         outcome = call_outcome(
             template=self.template,
