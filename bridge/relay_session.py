@@ -30,10 +30,11 @@ from bridge.outcome import call_outcome
 from bridge.playback import PlaybackTracker
 from bridge.recorder import CallRecorder
 from bridge.session import FAILURE_MESSAGE, RECORDS_WAIT_S
+from bridge.time_limit import TimeLimit
 from bridge.tool_calls import run_tool
 from evaluation.cost import CallCost, Direction, NumberType
-from evaluation.instructions import MISSED_REPLY, TAKEOVER_NOTE, build_instructions, wrap_up_note
-from evaluation.progress import WRAP_UP_S, InterviewProgress, call_limit_s
+from evaluation.instructions import MISSED_REPLY, TAKEOVER_NOTE, build_instructions
+from evaluation.progress import InterviewProgress, call_limit_s
 from evaluation.templates import Template
 from evaluation.tools import TOOLS, EvaluateAnswer
 from persistence.records import Evaluation, Turn
@@ -157,6 +158,15 @@ class RelaySession:
         self.reconnects = continued.reconnects if continued else 0
         self.limit_s = call_limit_s(template, options.max_call_seconds)
         self.ending = EndOfCall()
+        self.time_limit = TimeLimit(
+            self.clock,
+            self.ending,
+            limit_s=self.limit_s,
+            goodbye_timeout_s=options.goodbye_timeout_s,
+            act=self._act,
+            spawn=self._spawn,
+            log_extra=self._ctx,
+        )
         streamed = continued.streamed_s if continued else 0.0
         self.meter = Meter(
             cost,
@@ -430,23 +440,12 @@ class RelaySession:
         await self._say(relay.end_message())
 
     async def _limit_timer(self) -> None:
-        now = self.clock.now() - self._t0
-        wrap_up_at = max(0.0, self.limit_s - WRAP_UP_S)
-        await self.clock.sleep(max(0.0, wrap_up_at - now))
-        if self.ending.wrap_up():
-            self.context.said("developer", wrap_up_note())
-        await self.clock.sleep(max(0.0, self.limit_s - max(wrap_up_at, now)))
-        action = self.ending.time_up(replying=self._reply is not None)
-        if action is not None:
-            log.info("call reached its time limit; ending it", extra=self._ctx)
-            self._spawn(self._goodbye_timer())  # a limit is a limit, goodbye or not
-            await self._act(action)
+        async def note(text: str) -> None:
+            self.context.said("developer", text)
 
-    async def _goodbye_timer(self) -> None:
-        await self.clock.sleep(self.options.goodbye_timeout_s)
-        if (action := self.ending.goodbye_timed_out()) is not None:
-            log.warning("goodbye did not finish in time; ending the session", extra=self._ctx)
-            await self._act(action)
+        elapsed_s = self.clock.now() - self._t0
+        replying = lambda: self._reply is not None  # noqa: E731
+        await self.time_limit.run(note=note, replying=replying, elapsed_s=elapsed_s)
 
     async def _shutdown(self) -> None:
         reply, self._reply = self._reply, None

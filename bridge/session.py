@@ -38,11 +38,12 @@ from bridge.playback import PlaybackTracker
 from bridge.playout import Playout
 from bridge.recorder import CallRecorder
 from bridge.reply_watch import ReplyWatch
+from bridge.time_limit import TimeLimit
 from bridge.tool_calls import run_tool
 from bridge.twilio_messages import Dtmf, Mark, Media, Start
 from evaluation.cost import CallCost, Direction
-from evaluation.instructions import MISSED_REPLY, RECONNECT_NOTE, wrap_up_note
-from evaluation.progress import WRAP_UP_S, InterviewProgress, call_limit_s
+from evaluation.instructions import MISSED_REPLY, RECONNECT_NOTE
+from evaluation.progress import InterviewProgress, call_limit_s
 from evaluation.templates import Template
 from persistence.records import Turn
 
@@ -110,6 +111,15 @@ class CallSession:
         # The template's own duration, capped by the service-wide MAX_CALL_SECONDS.
         self.limit_s = call_limit_s(template, options.max_call_seconds)
         self.progress = InterviewProgress(template, self._t0, options.max_call_seconds)
+        self.time_limit = TimeLimit(
+            self.clock,
+            self.ending,
+            limit_s=self.limit_s,
+            goodbye_timeout_s=options.goodbye_timeout_s,
+            act=self._act,
+            spawn=self._spawn,
+            log_extra=self._ctx,
+        )
         self.meter = Meter(
             cost,
             recorder,
@@ -336,29 +346,15 @@ class CallSession:
             case PlayGoodbye():
                 # Twilio echoes this mark once the goodbye has been heard.
                 await self.out.mark(END_MARK)
-                self._spawn(self._goodbye_timer())
+                self._spawn(self.time_limit.goodbye_timer())
             case CutReply():
                 await self.out.barge_in()
             case HangUp(say=say):
                 self._spawn(self._hang_up(say))
 
     async def _limit_timer(self) -> None:
-        wrap_up_at = max(0.0, self.limit_s - WRAP_UP_S)
-        await self.clock.sleep(wrap_up_at)
-        if self.ending.wrap_up():
-            await self.link.note(wrap_up_note())
-        await self.clock.sleep(self.limit_s - wrap_up_at)
-        action = self.ending.time_up(replying=self.out.reply is not None)
-        if action is not None:
-            log.info("call reached its time limit; ending it", extra=self._ctx)
-            self._spawn(self._goodbye_timer())  # a limit is a limit, goodbye or not
-            await self._act(action)
-
-    async def _goodbye_timer(self) -> None:
-        await self.clock.sleep(self.options.goodbye_timeout_s)
-        if (action := self.ending.goodbye_timed_out()) is not None:
-            log.warning("goodbye did not finish in time; hanging up", extra=self._ctx)
-            await self._hang_up(action.say)
+        replying = lambda: self.out.reply is not None  # noqa: E731
+        await self.time_limit.run(note=self.link.note, replying=replying)
 
     async def _hang_up(self, say: str | None) -> None:
         done = False

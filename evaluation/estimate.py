@@ -87,6 +87,12 @@ class Estimate:
         }
 
 
+def _prompt_tokens(template: Template, a: EstimateAssumptions) -> int:
+    """The instructions and tool schemas, as text tokens every response is billed again."""
+    instructions = math.ceil(len(build_instructions(template)) / a.chars_per_token)
+    return instructions + math.ceil(len(json.dumps(TOOLS)) / a.chars_per_token)
+
+
 def estimate_cost(
     template: Template,
     minutes: float,
@@ -107,9 +113,7 @@ def estimate_cost(
     a = assumptions or EstimateAssumptions()
     meter = CallCost(prices, model, transcription_model=transcription_model)
     seconds = max(0.0, minutes * 60)
-    fixed_text = math.ceil(len(build_instructions(template)) / a.chars_per_token) + math.ceil(
-        len(json.dumps(TOOLS)) / a.chars_per_token
-    )
+    fixed_text = _prompt_tokens(template, a)
     responses = max(1, round(seconds / a.seconds_per_response)) if seconds else 0
     step = seconds / responses if responses else 0.0
     caller_rate = a.caller_audio_tokens_per_s * a.caller_talk_share
@@ -178,9 +182,7 @@ def estimate_relay_cost(
     a = assumptions or EstimateAssumptions()
     meter = CallCost(prices, realtime_model, text_model=text_model)
     seconds = max(0.0, minutes * 60)
-    fixed_text = math.ceil(len(build_instructions(template)) / a.chars_per_token) + math.ceil(
-        len(json.dumps(TOOLS)) / a.chars_per_token
-    )
+    fixed_text = _prompt_tokens(template, a)
     responses = max(1, round(seconds / a.seconds_per_response)) if seconds else 0
     step = seconds / responses if responses else 0.0
     speech = a.transcription_text_tokens_per_s
