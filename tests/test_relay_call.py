@@ -282,3 +282,24 @@ async def test_a_call_whose_realtime_model_is_gone_for_good_goes_on_over_the_rel
     assert call.cost.total_usd is not None
     billed = call.cost.total_usd - transcription.usd
     assert billed == pytest.approx(float(by_hand), abs=1e-6)
+
+
+async def test_a_redirect_twilio_refuses_ends_the_call_with_the_apology(
+    mongo_uri: str, db_name: str
+) -> None:
+    realtime = Script(responses=[Say("Hello, first question.", audio_ms=500)])
+    async with relay_env(mongo_uri, db_name, Script(), realtime) as renv:
+        env = renv.env
+        call_sid, twilio, caller = await env.dial_in()
+        await env.wait_played(twilio, 1)
+        env.rest.fail_with = 500  # Twilio refuses every update: the redirect, the hang-up
+        env.model.refuse_connections = True
+        await env.model.drop()
+        call = await env.ended(call_sid, timeout=20)
+        await caller.stop()
+
+    assert env.rest.updates == [] and renv.redirects == {}
+    assert call.ended_reason == "model unavailable after reconnect attempts"
+    assert call.completion == "failed" and call.report is not None
+    assert [e.engine for e in call.engines] == ["realtime"]
+    assert renv.text.requests == []
