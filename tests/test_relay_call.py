@@ -9,11 +9,15 @@ from decimal import Decimal
 
 import pytest
 
+from bridge.clock import utcnow
 from persistence import CallRecord
+from persistence.api_records import WebhookEndpoint
+from persistence.records import HANDED_OVER
+from tests.support.api import Receiver
 from tests.support.openai import CallTool, Say, Script
 from tests.support.relay_harness import RelayEnv, relay_env
 from tests.support.relay_peer import relay_element
-from tests.support.waiting import eventually
+from tests.support.waiting import RECHECK_S, eventually
 from tests.test_live_call import priced_by_hand as realtime_priced_by_hand
 
 pytestmark = pytest.mark.slow
@@ -303,3 +307,54 @@ async def test_a_redirect_twilio_refuses_ends_the_call_with_the_apology(
     assert call.completion == "failed" and call.report is not None
     assert [e.engine for e in call.engines] == ["realtime"]
     assert renv.text.requests == []
+
+
+async def test_a_call_handed_over_sends_one_call_completed_when_the_relay_ends(
+    mongo_uri: str, db_name: str
+) -> None:
+    receiver = Receiver(secret="whsec_relay")
+    await receiver.start()
+    realtime = Script(responses=[Say("Hello, first question.", audio_ms=400)])
+    text = Script(
+        responses=[[Say("Thank you. Goodbye."), CallTool("end_interview", '{"reason": "other"}')]]
+    )
+    try:
+        async with relay_env(mongo_uri, db_name, text, realtime) as renv:
+            env = renv.env
+            await env.svc.store.webhooks.add(
+                WebhookEndpoint(
+                    id="wh_relay",
+                    url=receiver.url,
+                    events=["call.completed"],
+                    secret=receiver.secret,
+                    created_at=utcnow(),
+                    key_id="k",
+                )
+            )
+            call_sid, twilio, caller = await env.dial_in()
+            await env.wait_played(twilio, 1)
+            env.model.refuse_connections = True
+            await env.model.drop()
+            await renv.wait(lambda: call_sid in renv.redirects, "the redirect to the relay")
+            await caller.stop()
+            await twilio.wait_closed()
+
+            async def handed_over() -> bool:
+                call = await env.svc.store.calls.get(call_sid)
+                return (
+                    call is not None and call.stream is not None and call.stream.end == HANDED_OVER
+                )
+
+            # The media stream's end is written (and its hook has run) before the relay starts.
+            await eventually(handed_over, timeout=10, what="the stream's end", every=RECHECK_S)
+            peer = await renv.join(call_sid, renv.redirects[call_sid])
+            await renv.wait(lambda: peer.ended is not None, "the relay session ended")
+            call = await ended(renv, call_sid)
+            await eventually(
+                lambda: receiver.received, timeout=10, what="call.completed", on=receiver.changes
+            )
+    finally:
+        await receiver.stop()
+    (event,) = receiver.received  # the hand-over did not end the call; the relay did
+    assert event.event == "call.completed"
+    assert event.body["data"]["completion"] == call.completion == "completed"
