@@ -11,7 +11,11 @@ from bridge.latency import CallLatency
 from evaluation.cost import CallCost
 from persistence.records import HANDED_OVER
 
-__all__ = ["HANDED_OVER", "HandOver", "HandOverHook"]
+__all__ = ["HANDED_OVER", "HAND_OVER_WAIT_S", "HandOver", "HandOverHook"]
+
+HAND_OVER_WAIT_S = 15.0
+"""How long a media stream's end waits for a hand-over under way: Twilio's REST client
+gives up after 10 s, and the records are written first."""
 
 
 @dataclass

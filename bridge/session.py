@@ -27,7 +27,7 @@ from bridge.ending import (
     PlayGoodbye,
     RequestGoodbye,
 )
-from bridge.handover import HANDED_OVER, HandOver, HandOverHook
+from bridge.handover import HAND_OVER_WAIT_S, HANDED_OVER, HandOver, HandOverHook
 from bridge.keypad import Keypad
 from bridge.ledger import ConversationLedger
 from bridge.metering import Meter
@@ -464,7 +464,7 @@ class CallSession:
         if self._handing_over is not None:
             try:
                 self.handed_over = await asyncio.wait_for(
-                    asyncio.shield(self._handing_over), RECORDS_WAIT_S
+                    asyncio.shield(self._handing_over), HAND_OVER_WAIT_S
                 )
             except Exception:
                 self.handed_over = False
