@@ -12,14 +12,25 @@ from typing import Any
 
 from bridge import relay_messages as relay
 from bridge import responses_events as te
+from bridge.handover import HANDED_OVER, HandOver
 from bridge.relay_session import Continued, RelayOptions, RelaySession
+from bridge.session import FAILURE_MESSAGE
 from evaluation.cost import CallCost
 from evaluation.instructions import TAKEOVER_NOTE
 from evaluation.prices import load_prices
 from evaluation.templates import DEFAULT_TEMPLATE
 from evaluation.usage import ResponseUsage
 from persistence.records import Evaluation, Turn
-from tests.support.session_doubles import EPOCH, ManualClock, MemoryRecorder, quiesce
+from tests.support.session_doubles import (
+    EPOCH,
+    ManualClock,
+    MemoryRecorder,
+    ScriptedLink,
+    quiesce,
+)
+from tests.support.session_doubles import (
+    Rig as RealtimeRig,
+)
 
 CALL = "CA" + "7" * 32
 SETUP = relay.Setup("VX1", CALL, "AC" + "1" * 32, "inbound")
@@ -312,3 +323,47 @@ async def test_a_goodbye_that_never_comes_still_ends_the_call() -> None:
     assert r.sent[-1] == {"type": "end"}
     await r.session.on_end("relay ended")
     assert r.model.cancelled == 1 and r.recorder.outcomes[0].completion == "timed_out"
+
+
+async def test_a_realtime_call_handed_over_leaves_its_end_to_the_relay() -> None:
+    handed: list[HandOver] = []
+
+    async def hand_over(state: HandOver) -> bool:
+        handed.append(state)
+        return await state.flush(1.0)
+
+    rig = await RealtimeRig.started(
+        link=ScriptedLink(reconnects=[False]), hand_over=hand_over, max_call_seconds=120
+    )
+    await rig.say("Hello, first question.", ms=500)
+    await rig.play_out()
+    await rig.link.drop()
+    await quiesce()
+    (state,) = handed
+    assert (state.call_sid, state.template_id, state.reconnects) == (
+        rig.session.call_sid,
+        "default",
+        0,
+    )
+    assert rig.control.hang_ups == []  # no apology: the call goes on elsewhere
+    await rig.clock.advance(200)  # past the limit: the realtime session's timers are gone
+    assert not [c for c in rig.link.commands if c[0] == "respond" and c[1]]
+    assert await rig.session.on_end("stream stopped") == HANDED_OVER
+    assert rig.recorder.outcomes == []  # the relay writes the call's outcome
+    assert [t.text for t in rig.recorder.turns] == ["Hello, first question."]
+
+
+async def test_a_hand_over_that_fails_leaves_the_apology() -> None:
+    async def hand_over(state: HandOver) -> bool:
+        raise ConnectionError("Twilio unreachable")
+
+    rig = await RealtimeRig.started(link=ScriptedLink(reconnects=[False]), hand_over=hand_over)
+    await rig.say("Hello, first question.", ms=500)
+    await rig.play_out()
+    await rig.link.drop()
+    await asyncio.wait_for(rig.control.called.wait(), 1)
+    assert rig.control.hang_ups == [FAILURE_MESSAGE]
+    assert await rig.session.on_end("stream stopped") == (
+        "model unavailable after reconnect attempts"
+    )
+    assert rig.recorder.outcomes[0].completion == "failed"
