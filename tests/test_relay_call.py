@@ -13,7 +13,7 @@ from bridge.clock import utcnow
 from persistence import CallRecord
 from persistence.api_records import WebhookEndpoint
 from persistence.records import HANDED_OVER
-from tests.support.api import Receiver
+from tests.support.api import RECEIVERS, Receiver
 from tests.support.openai import CallTool, Say, Script
 from tests.support.relay_harness import RelayEnv, relay_env
 from tests.support.relay_peer import relay_element
@@ -319,7 +319,9 @@ async def test_a_call_handed_over_sends_one_call_completed_when_the_relay_ends(
         responses=[[Say("Thank you. Goodbye."), CallTool("end_interview", '{"reason": "other"}')]]
     )
     try:
-        async with relay_env(mongo_uri, db_name, text, realtime) as renv:
+        async with relay_env(
+            mongo_uri, db_name, text, realtime, webhook_allow_networks=RECEIVERS
+        ) as renv:
             env = renv.env
             await env.svc.store.webhooks.add(
                 WebhookEndpoint(
