@@ -145,13 +145,17 @@ class RelaySessions:
         template = await load_template(store, template_id)
         direction: Direction = call.direction if call is not None else "inbound"
         clock = LoopClock()
+        history = await store.turns.for_call(call_sid)
+        evaluations = await store.evaluations.for_call(call_sid)
+        cost = CallCost(
+            settings.prices, settings.openai_realtime_model, text_model=settings.openai_text_model
+        )
         continued: Continued | None = None
-        cost: CallCost | None
-        if waiting is not None:
+        if waiting is not None:  # handed over by a realtime session on this worker
             handover = waiting.handover
             continued = Continued(
-                history=await store.turns.for_call(call_sid),
-                evaluations=await store.evaluations.for_call(call_sid),
+                history=history,
+                evaluations=evaluations,
                 started_at_s=handover.started_at_s,
                 reconnects=handover.reconnects,
                 interruptions=handover.interruptions,
@@ -159,14 +163,18 @@ class RelaySessions:
                 streamed_s=handover.streamed_s,
                 media_s=waiting.media_s,
             )
-            cost = handover.cost
-            if cost is not None:
+            if handover.cost is not None:
+                cost = handover.cost
                 cost.use_text_model(settings.openai_text_model)
-        else:
-            cost = CallCost(
-                settings.prices,
-                settings.openai_realtime_model,
-                text_model=settings.openai_text_model,
+        elif history and call is not None:
+            # Handed over by a realtime session on another worker: the conversation and the
+            # call's clock come from the database; that worker's cost meter does not.
+            started = call.timings.get("stream_started", call.created_at)
+            elapsed_s = max(0.0, (utcnow() - started).total_seconds())
+            continued = Continued(history, evaluations, started_at_s=clock.now() - elapsed_s)
+            log.warning(
+                "continuing a call handed over by another worker; its cost covers the relay only",
+                extra={"call_sid": call_sid},
             )
         return RelaySession(
             call_sid=call_sid,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +15,11 @@ from persistence import CallRecord
 from persistence.api_records import WebhookEndpoint
 from persistence.records import HANDED_OVER
 from tests.support.api import RECEIVERS, Receiver
+from tests.support.call_harness import ACCOUNT
 from tests.support.openai import CallTool, Say, Script
 from tests.support.relay_harness import RelayEnv, relay_env
 from tests.support.relay_peer import relay_element
+from tests.support.telephony_fixtures import service, settings_for
 from tests.support.waiting import RECHECK_S, eventually
 from tests.test_live_call import priced_by_hand as realtime_priced_by_hand
 
@@ -360,3 +363,69 @@ async def test_a_call_handed_over_sends_one_call_completed_when_the_relay_ends(
     (event,) = receiver.received  # the hand-over did not end the call; the relay did
     assert event.event == "call.completed"
     assert event.body["data"]["completion"] == call.completion == "completed"
+
+
+async def test_a_takeover_that_lands_on_another_worker_goes_on_from_the_database(
+    mongo_uri: str, db_name: str, tmp_path: Path
+) -> None:
+    realtime = Script(
+        responses=[
+            Say("Hello. Tell me about a recent project.", audio_ms=600),
+            Say("Thanks. How do you debug a slow API?", audio_ms=600),
+        ],
+        caller_transcripts=["I built a billing service."],
+    )
+    text = Script(
+        responses=[
+            [
+                Say("Thank you, that is all. Goodbye."),
+                CallTool("end_interview", '{"reason": "other"}'),
+            ]
+        ]
+    )
+    async with relay_env(mongo_uri, db_name, text, realtime) as renv:
+        env = renv.env
+        call_sid, twilio, caller = await env.dial_in()
+        await env.wait_played(twilio, 1)
+        caller.say()
+        await env.wait_played(twilio, 2)
+        env.model.refuse_connections = True
+        await env.model.drop()
+        await renv.wait(lambda: call_sid in renv.redirects, "the redirect to the relay")
+        await caller.stop()
+        await twilio.wait_closed()
+        # The load balancer sends the relay socket to a second worker on the same database.
+        other_worker = settings_for(
+            mongo_uri,
+            db_name,
+            openai_realtime_url=env.model.url,
+            openai_responses_url=renv.text.url,
+            twilio_account_sid=ACCOUNT,
+            twilio_api_url=env.rest.base,
+            data_dir=tmp_path / "worker-2",
+        )
+        async with service(other_worker) as other:
+            peer = await renv.join(call_sid, renv.redirects[call_sid], base=other.base)
+            await renv.wait(lambda: peer.ended is not None, "the relay session ended")
+            call = await ended(renv, call_sid)
+            turns = await env.turns(call_sid)
+
+    assert peer.errors == [] and renv.text.errors == []
+    first = renv.text.requests[0]["input"]
+    assert first[:3] == [
+        {"role": "assistant", "content": "Hello. Tell me about a recent project."},
+        {"role": "user", "content": "I built a billing service."},
+        {"role": "assistant", "content": "Thanks. How do you debug a slow API?"},
+    ]
+    assert [(t.seq, t.speaker, t.text) for t in turns] == [
+        (0, "assistant", "Hello. Tell me about a recent project."),
+        (1, "caller", "I built a billing service."),
+        (2, "assistant", "Thanks. How do you debug a slow API?"),
+        (3, "assistant", "Sorry, one moment... let's continue."),
+        (4, "assistant", "Thank you, that is all. Goodbye."),
+    ]
+    assert call.completion == "completed" and [e.engine for e in call.engines] == [
+        "realtime",
+        "relay",
+    ]
+    assert call.report is not None and call.report.duration_s >= 1  # the whole call's time

@@ -49,13 +49,14 @@ class RelayEnv:
         self.env.rest.live_calls.add(call_sid)
         return call_sid, response.text
 
-    async def join(self, call_sid: str, twiml: str) -> RelayPeer:
-        """Twilio runs <Connect><ConversationRelay>: the socket, then `setup`."""
+    async def join(self, call_sid: str, twiml: str, base: str | None = None) -> RelayPeer:
+        """Twilio runs <Connect><ConversationRelay>: the socket, then `setup`. `base`: the
+        worker the load balancer sends it to (the test's service unless given)."""
         relay = relay_element(twiml)
         url = relay.get("url")
         params = {p.get("name"): p.get("value") for p in relay.iter("Parameter")}
         peer = RelayPeer(
-            ws_url=self.env.svc.base.replace("http://", "ws://") + urlsplit(url).path,
+            ws_url=(base or self.env.svc.base).replace("http://", "ws://") + urlsplit(url).path,
             signed_url=url,
             auth_token=AUTH_TOKEN,
             call_sid=call_sid,
