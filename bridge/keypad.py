@@ -26,6 +26,13 @@ class Keypad:
         """Once no digit has come for PAUSE_S, tell the burst."""
         while (wait := self._last_at + PAUSE_S - self._clock.now()) > 0:
             await self._clock.sleep(wait)
+        if (burst := self.take()) is not None:
+            await self._tell(burst)
+
+    def take(self) -> str | None:
+        """The burst keyed in so far, as told, now (the caller spoke after it); None if none."""
         digits, self._digits = self._digits, []
+        if not digits:
+            return None
         keys = f"key {digits[0]}" if len(digits) == 1 else f"keys {' '.join(digits)}"
-        await self._tell(f"[pressed keypad {keys}]")
+        return f"[pressed keypad {keys}]"

@@ -49,11 +49,26 @@ class Meter:
             log.error("cost could not be computed (%s)", exc, extra=self._extra)
             return None
 
+    @property
+    def cost(self) -> CallCost | None:
+        """The call's cost meter, for an engine that takes the call over."""
+        return self._cost
+
     def response(self, usage: ResponseUsage | None) -> None:
         """A response is done: count it, store the running total, warn once past the alert."""
         if self._cost is None:
             return
         self._guard(lambda cost: cost.add_response_usage(usage))
+        self._counted()
+
+    def text_response(self, usage: ResponseUsage | None) -> None:
+        """A text model's response is done (the ConversationRelay engine)."""
+        if self._cost is None:
+            return
+        self._guard(lambda cost: cost.add_text_usage(usage))
+        self._counted()
+
+    def _counted(self) -> None:
         self._guard(lambda cost: cost.set_audio_streamed(self._streamed_s()))
         total = self._guard(lambda cost: cost.running_total)
         if total is None:
@@ -70,9 +85,22 @@ class Meter:
             self._guard(lambda cost: cost.add_transcription(usage))
 
     def final(
-        self, duration_s: float, direction: Direction, number_type: NumberType
+        self,
+        duration_s: float,
+        direction: Direction,
+        number_type: NumberType,
+        *,
+        media_streams_s: float | None = None,
+        relay_s: float | None = None,
     ) -> CostRecord | None:
-        """The whole call's breakdown, Twilio's minutes included."""
-        self._guard(lambda cost: cost.set_telephony(duration_s, direction, number_type))
+        """The whole call's breakdown, Twilio's minutes included; `media_streams_s` and
+        `relay_s` split the call between the engines when not all of it streamed audio."""
+        self._guard(
+            lambda cost: cost.set_telephony(
+                duration_s, direction, number_type, media_streams_s=media_streams_s
+            )
+        )
+        if relay_s is not None:
+            self._guard(lambda cost: cost.set_relay(relay_s))
         self._guard(lambda cost: cost.set_audio_streamed(self._streamed_s()))
         return self._guard(lambda cost: CostRecord.model_validate(cost.breakdown().to_dict()))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 from bridge.ending import EndOfCall
-from bridge.playout import Playout
+from bridge.latency import CallLatency
 from evaluation.progress import InterviewProgress
 from evaluation.report import Report, build_report
 from evaluation.templates import Template
@@ -14,12 +15,21 @@ from persistence.records import CallOutcome, CostRecord, Latency, LatencyStats
 log = logging.getLogger(__name__)
 
 
+class Voice(Protocol):
+    """The engine's side of the line (Playout, or the relay's voice): barge-ins and latency."""
+
+    @property
+    def interruptions(self) -> int: ...
+    @property
+    def latency(self) -> CallLatency: ...
+
+
 def call_outcome(
     *,
     template: Template,
     progress: InterviewProgress,
     ending: EndOfCall,
-    playout: Playout,
+    playout: Voice,
     reconnects: int,
     duration_s: float,
     cost: CostRecord | None,

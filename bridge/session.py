@@ -27,6 +27,7 @@ from bridge.ending import (
     PlayGoodbye,
     RequestGoodbye,
 )
+from bridge.handover import HAND_OVER_WAIT_S, HANDED_OVER, HandOver, HandOverHook
 from bridge.keypad import Keypad
 from bridge.ledger import ConversationLedger
 from bridge.metering import Meter
@@ -37,11 +38,12 @@ from bridge.playback import PlaybackTracker
 from bridge.playout import Playout
 from bridge.recorder import CallRecorder
 from bridge.reply_watch import ReplyWatch
+from bridge.time_limit import TimeLimit
 from bridge.tool_calls import run_tool
 from bridge.twilio_messages import Dtmf, Mark, Media, Start
 from evaluation.cost import CallCost, Direction
-from evaluation.instructions import MISSED_REPLY, RECONNECT_NOTE, wrap_up_note
-from evaluation.progress import WRAP_UP_S, InterviewProgress, call_limit_s
+from evaluation.instructions import MISSED_REPLY, RECONNECT_NOTE
+from evaluation.progress import InterviewProgress, call_limit_s
 from evaluation.templates import Template
 from persistence.records import Turn
 
@@ -81,8 +83,12 @@ class CallSession:
         cost: CallCost | None,
         direction: Direction = "inbound",
         clock: Clock | None = None,
+        hand_over: HandOverHook | None = None,
     ) -> None:
+        """`hand_over`: tried when the model is lost for good, before the apology."""
         self.call_sid, self.stream_sid = start.call_sid, start.stream_sid
+        self._hand_over, self.handed_over = hand_over, False
+        self._handing_over: asyncio.Future[bool] | None = None
         self.template, self.options, self.direction = template, options, direction
         self._close_stream, self._control = close_stream, control
         self.link, self.recorder = link, recorder
@@ -105,6 +111,15 @@ class CallSession:
         # The template's own duration, capped by the service-wide MAX_CALL_SECONDS.
         self.limit_s = call_limit_s(template, options.max_call_seconds)
         self.progress = InterviewProgress(template, self._t0, options.max_call_seconds)
+        self.time_limit = TimeLimit(
+            self.clock,
+            self.ending,
+            limit_s=self.limit_s,
+            goodbye_timeout_s=options.goodbye_timeout_s,
+            act=self._act,
+            spawn=self._spawn,
+            log_extra=self._ctx,
+        )
         self.meter = Meter(
             cost,
             recorder,
@@ -331,29 +346,15 @@ class CallSession:
             case PlayGoodbye():
                 # Twilio echoes this mark once the goodbye has been heard.
                 await self.out.mark(END_MARK)
-                self._spawn(self._goodbye_timer())
+                self._spawn(self.time_limit.goodbye_timer())
             case CutReply():
                 await self.out.barge_in()
             case HangUp(say=say):
                 self._spawn(self._hang_up(say))
 
     async def _limit_timer(self) -> None:
-        wrap_up_at = max(0.0, self.limit_s - WRAP_UP_S)
-        await self.clock.sleep(wrap_up_at)
-        if self.ending.wrap_up():
-            await self.link.note(wrap_up_note())
-        await self.clock.sleep(self.limit_s - wrap_up_at)
-        action = self.ending.time_up(replying=self.out.reply is not None)
-        if action is not None:
-            log.info("call reached its time limit; ending it", extra=self._ctx)
-            self._spawn(self._goodbye_timer())  # a limit is a limit, goodbye or not
-            await self._act(action)
-
-    async def _goodbye_timer(self) -> None:
-        await self.clock.sleep(self.options.goodbye_timeout_s)
-        if (action := self.ending.goodbye_timed_out()) is not None:
-            log.warning("goodbye did not finish in time; hanging up", extra=self._ctx)
-            await self._hang_up(action.say)
+        replying = lambda: self.out.reply is not None  # noqa: E731
+        await self.time_limit.run(note=self.link.note, replying=replying)
 
     async def _hang_up(self, say: str | None) -> None:
         done = False
@@ -388,6 +389,8 @@ class CallSession:
         history, ending = self.ledger.history(), self.ending
         note = lambda: self.progress.progress_note(self.clock.now())  # noqa: E731
         if not await self.link.reconnect(history, note, lambda: not ending.model_needed):
+            if ending.listening and await self._handed_over():
+                return False
             if ending.listening:
                 reason = "model unavailable after reconnect attempts"
                 log.error("ending the call: %s", reason, extra=self._ctx)
@@ -420,9 +423,51 @@ class CallSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._transcribed.wait(), left)
 
+    async def _handed_over(self) -> bool:
+        """Whether the call went on over the relay engine (which then writes its outcome)."""
+        if self._hand_over is None:
+            return False
+        # A caller turn the lost model committed and never transcribed is kept now, in its
+        # place, so the relay (reading the stored turns) continues after it.
+        for item_id in self.ledger.untranscribed():
+            self._record(self.ledger.caller_unheard(item_id))
+        state = HandOver(
+            self.call_sid,
+            self.template.template_id,
+            self._t0,
+            self.reconnects,
+            self.out.interruptions,
+            self.out.latency,
+            self.caller.sent_s,
+            self.meter.cost,
+            self.recorder.close,
+        )
+        # Twilio may stop the stream before it answers the redirect: the stream's end
+        # waits for this (see _shutdown) rather than cancelling it.
+        self._handing_over = asyncio.ensure_future(self._hand_over(state))
+        try:
+            self.handed_over = await asyncio.shield(self._handing_over)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("handing the call over to the relay failed", extra=self._ctx)
+        if self.handed_over:  # the relay owns the call's timers and its end from now on
+            current = asyncio.current_task()
+            for task in list(self._tasks):
+                if task is not current:
+                    task.cancel()
+        return self.handed_over
+
     async def _shutdown(self) -> None:
         """Close the model connection (once any transcript still owed has come), then write
         what the call leaves behind."""
+        if self._handing_over is not None:
+            try:
+                self.handed_over = await asyncio.wait_for(
+                    asyncio.shield(self._handing_over), HAND_OVER_WAIT_S
+                )
+            except Exception:
+                self.handed_over = False
         await self._await_transcripts()
         await self.link.close()
         current = asyncio.current_task()
@@ -433,6 +478,10 @@ class CallSession:
         for item_id in self.ledger.untranscribed():  # kept in their place, text unknown
             self._record(self.ledger.caller_unheard(item_id))
         self._record(self.ledger.settle(now))
+        if self.handed_over:
+            self.ending.reason = HANDED_OVER
+            await self.recorder.close(RECORDS_WAIT_S)
+            return
         duration = now - self._t0
         outcome = call_outcome(
             template=self.template,

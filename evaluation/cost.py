@@ -1,4 +1,4 @@
-"""The running cost of one call: Realtime tokens, transcription and Twilio minutes.
+"""The running cost of one call: model tokens, transcription and Twilio minutes.
 
 The meter is fed each response's usage as it arrives, so a call that ends
 abruptly still has an accurate model cost; Twilio's share is set from the call
@@ -14,6 +14,10 @@ reported counts become billable ones):
   transcription reports, or, for streaming models (per_minute_streamed), by the
   seconds of caller audio sent to the model, whatever the transcriptions report.
 
+- A call (or the part of it) run by ConversationRelay bills the text model's tokens
+  (text_model_* lines) and ConversationRelay's minutes, rounded up like Twilio's others;
+  Media Streams minutes then cover only the part of the call streamed to the Realtime API.
+
 CostBreakdown.to_dict() gives dollars as floats rounded to 6 decimal places
 (micro-dollars) so MongoDB can sum and sort them; the Decimal values stay exact
 on the objects themselves. The model and Twilio lines are always present; a
@@ -28,7 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final, Literal
 
-from evaluation.prices import PriceError, PriceTable, RealtimeRates, TranscriptionRates
+from evaluation.prices import PriceError, PriceTable, RealtimeRates, TextRates, TranscriptionRates
 from evaluation.usage import (
     ResponseUsage,
     TranscriptionSeconds,
@@ -95,6 +99,7 @@ class CostBreakdown:
     responses: int
     lines: tuple[CostLine, ...]
     total: Decimal
+    text_model: str | None = None
 
     def line(self, name: str) -> CostLine:
         for line in self.lines:
@@ -103,13 +108,16 @@ class CostBreakdown:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "currency": "USD",
             "model": self.model,
             "responses": self.responses,
             "total_usd": _usd(self.total),
             "lines": {line.name: line.to_dict() for line in self.lines},
         }
+        if self.text_model is not None:
+            out["text_model"] = self.text_model
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +126,7 @@ class _Telephony:
     voice_rate: Decimal
     media_streams: bool
     amd: bool
+    media_minutes: int | None = None  # None: the whole call
 
 
 class CallCost:
@@ -128,9 +137,12 @@ class CallCost:
         "_model",
         "_prices",
         "_rates",
+        "_relay_s",
         "_responses",
         "_streamed_s",
         "_telephony",
+        "_text",
+        "_text_usage",
         "_transcription",
         "_transcription_s",
         "_transcription_tokens",
@@ -138,7 +150,12 @@ class CallCost:
     )
 
     def __init__(
-        self, prices: PriceTable, model: str, *, transcription_model: str | None = None
+        self,
+        prices: PriceTable,
+        model: str,
+        *,
+        transcription_model: str | None = None,
+        text_model: str | None = None,
     ) -> None:
         self._prices = prices
         self._model = model
@@ -153,6 +170,29 @@ class CallCost:
         self._responses = 0
         self._telephony: _Telephony | None = None
         self._alerted: set[Decimal] = set()
+        self._text: TextRates | None = None
+        self._text_usage = ResponseUsage.ZERO
+        self._relay_s = Decimal(0)
+        if text_model is not None:
+            self.use_text_model(text_model)
+
+    def use_text_model(self, model: str) -> None:
+        """Bill a text model from now on (a call handed over to ConversationRelay);
+        raises UnknownModelError for an unpriced one, or PriceError without a relay price."""
+        self._prices.relay_per_min()
+        self._text = self._prices.text(model)
+
+    def add_text_usage(self, usage: ResponseUsage | None) -> None:
+        """One text-model response; None for one that reported no usage."""
+        if self._text is None:
+            raise PriceError("text usage given but no text model was set")
+        self._responses += 1
+        if usage is not None:
+            self._text_usage += usage
+
+    def set_relay(self, seconds: float) -> None:
+        """The time the call spent on ConversationRelay (repeatable; the last value wins)."""
+        self._relay_s = TranscriptionSeconds.billed(seconds=seconds).seconds
 
     def add_response_usage(self, usage: ResponseUsage | None) -> None:
         """Add one response's usage; None for a response that reported none."""
@@ -187,8 +227,10 @@ class CallCost:
         number_type: NumberType = "local",
         media_streams: bool = True,
         amd: bool = False,
+        media_streams_s: float | None = None,
     ) -> None:
-        """Set Twilio's share from the call duration; outbound calls use one rate for both."""
+        """Set Twilio's share from the call duration; outbound calls use one rate for both.
+        `media_streams_s`: the part of the call on a media stream, when not all of it."""
         twilio = self._prices.twilio
         if direction == "outbound":
             rate = twilio.outbound_per_min
@@ -200,7 +242,8 @@ class CallCost:
             rate = twilio.inbound_toll_free_per_min
         else:
             raise ValueError(f"number_type must be local or toll_free, not {number_type!r}")
-        self._telephony = _Telephony(twilio_minutes(duration_s), rate, media_streams, amd)
+        media = None if media_streams_s is None else twilio_minutes(media_streams_s)
+        self._telephony = _Telephony(twilio_minutes(duration_s), rate, media_streams, amd, media)
 
     def _lines(self) -> list[CostLine]:
         r, t = self._rates, self._usage
@@ -226,18 +269,37 @@ class CallCost:
                 _line("transcription_audio_in", n.audio_in, "tokens", tr.audio_in or zero),
                 _line("transcription_out", n.out, "tokens", tr.out or zero),
             ]
+        text = self._text
+        if text is not None:
+            u = self._text_usage
+            lines += [
+                _line("text_model_in", u.text_in, "tokens", text.text_in),
+                _line("text_model_in_cached", u.text_in_cached, "tokens", text.text_in_cached),
+                _line("text_model_out", u.text_out + u.audio_out, "tokens", text.text_out),
+            ]
         twilio = self._prices.twilio
         tel = self._telephony or _Telephony(0, twilio.inbound_local_per_min, False, False)
+        media = tel.minutes if tel.media_minutes is None else tel.media_minutes
         lines += [
             _line("twilio_voice", tel.minutes, "minutes", tel.voice_rate),
             _line(
                 "twilio_media_streams",
-                tel.minutes if tel.media_streams else 0,
+                media if tel.media_streams else 0,
                 "minutes",
                 twilio.media_streams_per_min,
             ),
             _line("twilio_amd", 1 if tel.amd else 0, "calls", twilio.amd_per_call),
         ]
+        if text is not None:
+            relay_minutes = twilio_minutes(float(self._relay_s))
+            lines.append(
+                _line(
+                    "twilio_conversation_relay",
+                    relay_minutes,
+                    "minutes",
+                    self._prices.relay_per_min(),
+                )
+            )
         return lines
 
     def breakdown(self) -> CostBreakdown:
@@ -247,6 +309,7 @@ class CallCost:
             responses=self._responses,
             lines=tuple(lines),
             total=sum((line.amount for line in lines), Decimal(0)),
+            text_model=self._text.model if self._text is not None else None,
         )
 
     @property

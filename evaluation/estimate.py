@@ -19,6 +19,12 @@ EstimateAssumptions and returned with the figure):
 - Transcription covers the caller's speech (10 audio tokens/s in and 3 text
   tokens/s out when billed by token).
 - Twilio: the duration rounded up to whole minutes, Media Streams on.
+
+On ConversationRelay (`estimate_relay_cost`) Twilio hears and speaks: the text model is
+given the conversation as text, the caller's and the assistant's speech at 3 text tokens
+per second of talk each (about 2.5 words/s), the assistant's as its output; the same
+responses, cache hits and tool-call output as above; ConversationRelay's minutes instead of
+Media Streams and transcription.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class EstimateAssumptions:
     context_limit_tokens: int = 28_000
     cache_hit_ratio: float = 0.8
     transcription_text_tokens_per_s: float = 3.0
+    """Also the text of speech on ConversationRelay, for the caller and the assistant."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +87,12 @@ class Estimate:
         }
 
 
+def _prompt_tokens(template: Template, a: EstimateAssumptions) -> int:
+    """The instructions and tool schemas, as text tokens every response is billed again."""
+    instructions = math.ceil(len(build_instructions(template)) / a.chars_per_token)
+    return instructions + math.ceil(len(json.dumps(TOOLS)) / a.chars_per_token)
+
+
 def estimate_cost(
     template: Template,
     minutes: float,
@@ -100,9 +113,7 @@ def estimate_cost(
     a = assumptions or EstimateAssumptions()
     meter = CallCost(prices, model, transcription_model=transcription_model)
     seconds = max(0.0, minutes * 60)
-    fixed_text = math.ceil(len(build_instructions(template)) / a.chars_per_token) + math.ceil(
-        len(json.dumps(TOOLS)) / a.chars_per_token
-    )
+    fixed_text = _prompt_tokens(template, a)
     responses = max(1, round(seconds / a.seconds_per_response)) if seconds else 0
     step = seconds / responses if responses else 0.0
     caller_rate = a.caller_audio_tokens_per_s * a.caller_talk_share
@@ -146,6 +157,55 @@ def estimate_cost(
     return Estimate(
         minutes=minutes,
         model=model,
+        responses=responses,
+        prompt_tokens=fixed_text,
+        assumptions=a,
+        breakdown=meter.breakdown(),
+    )
+
+
+def estimate_relay_cost(
+    template: Template,
+    minutes: float,
+    prices: PriceTable,
+    text_model: str,
+    *,
+    realtime_model: str,
+    direction: Direction = "inbound",
+    number_type: NumberType = "local",
+    amd: bool = False,
+    assumptions: EstimateAssumptions | None = None,
+) -> Estimate:
+    """Estimate one interview of `minutes` on ConversationRelay with `text_model`; raises
+    UnknownModelError for an unpriced model (the realtime one names the breakdown's
+    model lines, which stay at zero)."""
+    a = assumptions or EstimateAssumptions()
+    meter = CallCost(prices, realtime_model, text_model=text_model)
+    seconds = max(0.0, minutes * 60)
+    fixed_text = _prompt_tokens(template, a)
+    responses = max(1, round(seconds / a.seconds_per_response)) if seconds else 0
+    step = seconds / responses if responses else 0.0
+    speech = a.transcription_text_tokens_per_s
+    caller_rate, assistant_rate = speech * a.caller_talk_share, speech * a.assistant_talk_share
+    spoken_out = round(assistant_rate * step)
+    prev = 0
+    for k in range(1, responses + 1):
+        text_in = fixed_text + (a.text_out_tokens_per_response + spoken_out) * (k - 1)
+        text_in += round(caller_rate * step * k)
+        cached = math.floor(min(text_in, prev) * a.cache_hit_ratio)
+        meter.add_text_usage(
+            ResponseUsage.billed_text(
+                input_tokens=text_in,
+                cached_tokens=cached,
+                output_tokens=a.text_out_tokens_per_response + spoken_out,
+            )
+        )
+        prev = text_in
+    meter.set_telephony(seconds, direction, number_type, media_streams=False, amd=amd)
+    meter.set_relay(seconds)
+    return Estimate(
+        minutes=minutes,
+        model=text_model,
         responses=responses,
         prompt_tokens=fixed_text,
         assumptions=a,

@@ -72,6 +72,16 @@ MISSED_REPLY = (
 )
 
 
+# What the caller hears as ConversationRelay takes over a call whose realtime model is lost,
+# and what the text model is told then.
+TAKEOVER_GREETING = "Sorry, one moment... let's continue."
+TAKEOVER_NOTE = (
+    "The call has just moved to a new line, and the candidate heard: "
+    f'"{TAKEOVER_GREETING}" Continue the interview exactly where it left off, without '
+    "apologizing again: if the last question was not answered, ask it again briefly."
+)
+
+
 def wrap_up_note() -> str:
     """The system note the live call sends WRAP_UP_S before its limit."""
     return (

@@ -80,6 +80,16 @@ class TranscriptionRates:
 
 
 @dataclass(frozen=True, slots=True)
+class TextRates:
+    """USD per 1M tokens for one text model (the ConversationRelay engine's)."""
+
+    model: str
+    text_in: Decimal
+    text_in_cached: Decimal
+    text_out: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class TwilioRates:
     """USD per minute (rounded up per call), or per call for AMD."""
 
@@ -91,6 +101,7 @@ class TwilioRates:
 
 
 _REALTIME_FIELDS: Final = tuple(f.name for f in fields(RealtimeRates) if f.name != "model")
+_TEXT_FIELDS: Final = tuple(f.name for f in fields(TextRates) if f.name != "model")
 _TOKEN_TRANSCRIPTION_FIELDS: Final = ("text_in", "audio_in", "out")
 _TWILIO_FIELDS: Final = tuple(f.name for f in fields(TwilioRates))
 
@@ -108,6 +119,9 @@ class PriceTable:
     on: date | None = None
     shutdowns: Mapping[str, date] = field(default_factory=lambda: MappingProxyType({}))
     """Models whose shutdown the provider has announced, and the day."""
+    text_rates: Mapping[str, TextRates] = field(default_factory=lambda: MappingProxyType({}))
+    conversation_relay_per_min: Decimal | None = None
+    """Twilio's ConversationRelay charge per minute (rounded up per call); None: unknown."""
 
     def shutdown(self, model: str) -> date | None:
         """When `model` (or its family, for a dated snapshot) is announced to stop working."""
@@ -122,6 +136,18 @@ class PriceTable:
             if name in self.realtime_rates:
                 return self.realtime_rates[name]
         raise UnknownModelError(model, tuple(self.realtime_rates), self.on)
+
+    def text(self, model: str) -> TextRates:
+        """Rates for a text model; raises UnknownModelError rather than pricing it at 0."""
+        for name in (model, base_model(model)):
+            if name in self.text_rates:
+                return self.text_rates[name]
+        raise UnknownModelError(model, tuple(self.text_rates), self.on)
+
+    def relay_per_min(self) -> Decimal:
+        if self.conversation_relay_per_min is None:
+            raise PriceError(f"no ConversationRelay price{f' on {self.on}' if self.on else ''}")
+        return self.conversation_relay_per_min
 
     def transcription(self, model: str) -> TranscriptionRates:
         for name in (model, base_model(model)):
@@ -181,6 +207,16 @@ class _RealtimeEntry(_Entry):
     audio_out: Money = None
 
 
+class _TextEntry(_Entry):
+    text_in: Money = None
+    text_in_cached: Money = None
+    text_out: Money = None
+
+
+class _RelayEntry(_Entry):
+    per_minute: Money = None
+
+
 class _TranscriptionEntry(_Entry):
     per_minute: Money = None
     per_minute_streamed: Money = None
@@ -204,10 +240,13 @@ class _Layer(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     about: object = None
+    notes: object = None
     realtime: dict[str, object] = Field(default_factory=dict)
     transcription: dict[str, object] = Field(default_factory=dict)
     twilio: object = None
     shutdowns: dict[str, date] = Field(default_factory=dict)
+    text: dict[str, object] = Field(default_factory=dict)
+    conversation_relay: object = None
 
 
 def _listed(value: Any) -> Any:
@@ -217,6 +256,8 @@ def _listed(value: Any) -> Any:
 _REALTIME: Final = TypeAdapter(tuple[_RealtimeEntry, ...])
 _TRANSCRIPTION: Final = TypeAdapter(tuple[_TranscriptionEntry, ...])
 _TWILIO: Final = TypeAdapter(tuple[_TwilioEntry, ...])
+_TEXT: Final = TypeAdapter(tuple[_TextEntry, ...])
+_RELAY: Final = TypeAdapter(tuple[_RelayEntry, ...])
 _Rates = dict[str, Decimal]
 _E = TypeVar("_E", bound=_Entry)
 
@@ -287,6 +328,30 @@ def _layers(
     return layers
 
 
+_R = TypeVar("_R", RealtimeRates, TextRates)
+
+
+def _complete(
+    section: dict[str, _Rates],
+    name: str,
+    kind: type[_R],
+    required: tuple[str, ...],
+    problems: list[str],
+    when: str,
+) -> dict[str, _R]:
+    """Each model with all its fields for the date; a model given only some is a problem."""
+    complete: dict[str, _R] = {}
+    for model, rates in section.items():
+        missing = [f for f in required if f not in rates]
+        if not rates:
+            continue
+        if missing:
+            problems.append(f"{name}.{model}: no {', '.join(missing)}{when}")
+        else:
+            complete[model] = kind(model=model, **rates)
+    return complete
+
+
 def load_prices(
     override_file: Path | None = None,
     overrides: Mapping[str, Any] | None = None,
@@ -302,6 +367,8 @@ def load_prices(
     realtime: dict[str, _Rates] = {}
     transcription: dict[str, _Rates] = {}
     twilio: _Rates = {}
+    text: dict[str, _Rates] = {}
+    relay: _Rates = {}
     shutdowns: dict[str, date] = {}
     for source, data in _layers(override_file, overrides):
         reader = _Reader(source, on)
@@ -316,18 +383,17 @@ def load_prices(
                 transcription.setdefault(model, {}).update(rates)
             if "twilio" in layer.model_fields_set:
                 twilio.update(reader.rates(_TWILIO, layer.twilio, "twilio"))
+            for model, value in layer.text.items():
+                text.setdefault(model, {}).update(reader.rates(_TEXT, value, "text", model))
+            if "conversation_relay" in layer.model_fields_set:
+                relay.update(reader.rates(_RELAY, layer.conversation_relay, "conversation_relay"))
         problems += reader.problems
 
     when = f" on {on.isoformat()}" if on else ""
-    realtime_rates: dict[str, RealtimeRates] = {}
-    for model, rates in realtime.items():
-        missing = [f for f in _REALTIME_FIELDS if f not in rates]
-        if not rates:
-            continue
-        if missing:
-            problems.append(f"realtime.{model}: no {', '.join(missing)}{when}")
-        else:
-            realtime_rates[model] = RealtimeRates(model=model, **rates)
+    realtime_rates = _complete(
+        realtime, "realtime", RealtimeRates, _REALTIME_FIELDS, problems, when
+    )
+    text_rates = _complete(text, "text", TextRates, _TEXT_FIELDS, problems, when)
     transcription_rates: dict[str, TranscriptionRates] = {}
     for model, rates in transcription.items():
         tokens = [f for f in _TOKEN_TRANSCRIPTION_FIELDS if f in rates]
@@ -357,4 +423,6 @@ def load_prices(
         twilio=TwilioRates(**twilio),
         on=on,
         shutdowns=MappingProxyType(shutdowns),
+        text_rates=MappingProxyType(text_rates),
+        conversation_relay_per_min=relay.get("per_minute"),
     )

@@ -72,6 +72,22 @@ class ResponseUsage:
             audio_out=audio_out,
         )
 
+    @classmethod
+    def billed_text(
+        cls, *, input_tokens: int, cached_tokens: int, output_tokens: int
+    ) -> ResponseUsage:
+        """From a text model's counts (the Responses API's usage), all of them text."""
+        return cls.billed(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            text_in=input_tokens,
+            audio_in=0,
+            cached_text_in=cached_tokens,
+            cached_audio_in=0,
+            text_out=output_tokens,
+            audio_out=0,
+        )
+
     def __add__(self, other: ResponseUsage) -> ResponseUsage:
         return ResponseUsage(
             text_in=self.text_in + other.text_in,

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from persistence.records import CallOutcome, Evaluation, StreamEnd, Turn
+from persistence.records import HANDED_OVER, CallOutcome, Evaluation, RelayEnd, StreamEnd, Turn
 from persistence.store import Store
 
 
@@ -99,9 +99,33 @@ class StreamEndWrite(_Write):
     end: StreamEnd
     at: datetime
 
+    @property
+    def ends_call(self) -> bool:
+        """False when the call went on over ConversationRelay."""
+        return self.end.reason != HANDED_OVER
+
     async def apply(self, store: Store) -> None:
         await store.calls.record_stream_end(self.call_sid, self.end, self.at)
         await store.calls.mark_time(self.call_sid, "stream_stopped", self.at)
+        if self.ends_call:
+            await store.calls.finalize(self.call_sid, self.end.reason, self.at)
+
+
+class RelayEndWrite(_Write):
+    """The ConversationRelay session's summary, its stop time and the end of the call."""
+
+    kind: Literal["relay_end"] = "relay_end"
+    call_sid: str
+    end: RelayEnd
+    at: datetime
+
+    @property
+    def ends_call(self) -> bool:
+        return True
+
+    async def apply(self, store: Store) -> None:
+        await store.calls.record_relay_end(self.call_sid, self.end, self.at)
+        await store.calls.mark_time(self.call_sid, "relay_stopped", self.at)
         await store.calls.finalize(self.call_sid, self.end.reason, self.at)
 
 
@@ -112,7 +136,8 @@ CallWrite = Annotated[
     | RunningCostWrite
     | KeypressWrite
     | OutcomeWrite
-    | StreamEndWrite,
+    | StreamEndWrite
+    | RelayEndWrite,
     Field(discriminator="kind"),
 ]
 CALL_WRITE: TypeAdapter[CallWrite] = TypeAdapter(CallWrite)

@@ -19,8 +19,10 @@ from persistence.records import (
     CallOutcome,
     CallPage,
     CallRecord,
+    EngineUse,
     Keypress,
     NewCall,
+    RelayEnd,
     StatusEvent,
     StreamClaim,
     StreamEnd,
@@ -131,12 +133,18 @@ class Calls:
 
         Atomic in the database, so a second stream is refused even on another worker.
         """
+        return await self._claim(call_sid, "stream", {"sid": stream_sid}, "stream_started", at)
+
+    async def _claim(
+        self, call_sid: str, field: str, ids: Document, timing: str, at: datetime
+    ) -> StreamClaim:
+        key = next(iter(ids))
         result = await self._c.update_one(
-            {"call_sid": call_sid, "stream.sid": {"$exists": False}},
+            {"call_sid": call_sid, f"{field}.{key}": {"$exists": False}},
             {
                 "$set": {
-                    "stream": {"sid": stream_sid, "started_at": at},
-                    "timings.stream_started": at,
+                    field: {**ids, "started_at": at},
+                    f"timings.{timing}": at,
                     "updated_at": at,
                 }
             },
@@ -155,6 +163,28 @@ class Calls:
     async def _push(self, call_sid: str, field: str, entry: Document) -> bool:
         result = await self._c.update_one({"call_sid": call_sid}, {"$push": {field: entry}})
         return result.matched_count == 1
+
+    async def add_engine(self, call_sid: str, use: EngineUse) -> bool:
+        """The engine that runs the call from now on (realtime, relay), and why."""
+        return await self._push(call_sid, "engines", use.model_dump())
+
+    async def claim_relay(self, call_sid: str, session_id: str, at: datetime) -> StreamClaim:
+        """Bind the call's one ConversationRelay session, atomically across workers."""
+        return await self._claim(call_sid, "relay", {"session_id": session_id}, "relay_started", at)
+
+    async def record_relay_end(self, call_sid: str, end: RelayEnd, at: datetime) -> bool:
+        return await self._set(
+            call_sid,
+            {
+                "relay.stopped_at": at,
+                "relay.end": end.reason,
+                "relay.prompts": end.prompts,
+                "relay.interrupts": end.interrupts,
+                "relay.errors": end.errors,
+                "relay.bad_input": end.bad_input,
+            },
+            at,
+        )
 
     async def add_keypress(
         self, call_sid: str, digit: str, at: datetime, n: int | None = None

@@ -29,6 +29,9 @@ CallStatus = Literal[
     "canceled",
 ]
 StreamClaim = Literal["claimed", "duplicate", "unknown"]
+Engine = Literal["realtime", "relay"]
+HANDED_OVER = "handed over to ConversationRelay"
+"""A media stream's end reason when its call went on over the relay: not the call's end."""
 
 # Twilio call statuses in lifecycle order; every terminal status shares the top rank,
 # so once a call has ended no late callback can move it back or sideways.
@@ -90,6 +93,37 @@ class StreamEnd(Record):
     bad_input: dict[str, int]
 
 
+class EngineUse(Record):
+    """Which engine ran the call from `at` on, and why it was chosen."""
+
+    engine: Engine
+    at: datetime
+    reason: str
+
+
+class RelayInfo(Record):
+    """The call's ConversationRelay session: claimed at `setup`, summed up when it ends."""
+
+    session_id: str
+    started_at: datetime
+    stopped_at: datetime | None = None
+    end: str | None = None
+    prompts: int = 0
+    interrupts: int = 0
+    errors: list[str] = Field(default_factory=list)
+    bad_input: dict[str, int] = Field(default_factory=dict)
+
+
+class RelayEnd(Record):
+    """What a ConversationRelay session leaves behind: why it ended and what came in."""
+
+    reason: str
+    prompts: int
+    interrupts: int
+    errors: list[str]
+    bad_input: dict[str, int]
+
+
 class Keypress(Record):
     digit: str
     at: datetime
@@ -139,6 +173,8 @@ class CostRecord(Record):
     responses: int | None = None
     total_usd: float | None = None
     lines: dict[str, CostLineRecord] = Field(default_factory=dict)
+    text_model: str | None = None
+    """The ConversationRelay engine's text model, when it ran any of the call."""
 
 
 class CallOutcome(Record):
@@ -179,6 +215,8 @@ class CallRecord(Record):
     latency: Latency | None = None
     interruptions: int | None = None
     reconnects: int | None = None
+    engines: list[EngineUse] = Field(default_factory=list)
+    relay: RelayInfo | None = None
 
 
 class CallFilter(Record):

@@ -7,7 +7,7 @@ from quart import Quart
 from service import health
 from service.services import EXTENSION, Services
 from service.settings import Settings
-from telephony import face, media_stream, twilio_webhooks
+from telephony import face, media_stream, relay_socket, twilio_webhooks
 from telephony.api import mount as recruiter_api
 
 MAX_BODY_BYTES = 1 << 20
@@ -26,6 +26,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Quart:
     app.register_blueprint(twilio_webhooks.bp)
     recruiter_api.install(app, svc.api_face)
     media_stream.install(app)
+    relay_socket.install(app)
 
     if owned:
 

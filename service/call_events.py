@@ -1,8 +1,9 @@
 """The hook a finished call's records run: its webhook events go into the outbox.
 
 The worker's durable writer calls `after_write` after each call write it applies; the
-end of a call's stream (which the writer applies after the call's outcome) reads the
-finished call back and records its events. Idempotent, since writes are retried and
+end of a call's stream or relay session (which the writer applies after the call's
+outcome) reads the finished call back and records its events; a stream whose call was
+handed over to the relay does not end the call. Idempotent, since writes are retried and
 replayed from the journal after a crash.
 """
 
@@ -14,7 +15,7 @@ from decimal import Decimal
 
 from bridge.clock import utcnow
 from persistence.api_records import EventEntry
-from persistence.call_writes import CallWrite, StreamEndWrite
+from persistence.call_writes import CallWrite, RelayEndWrite, StreamEndWrite
 from persistence.records import CallRecord
 from persistence.store import DatabaseError, Store
 from telephony.api.events import call_finished
@@ -36,7 +37,7 @@ class CallEvents:
     async def after_write(self, write: CallWrite) -> None:
         """A database error is raised, so the writer retries it with the write; any other
         failure is logged here, as it must never cost the call's own write."""
-        if not isinstance(write, StreamEndWrite):
+        if not isinstance(write, StreamEndWrite | RelayEndWrite) or not write.ends_call:
             return
         try:
             await self.call_ended(write.call_sid)

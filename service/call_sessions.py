@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bridge.clock import LoopClock
+from bridge.handover import HandOverHook
 from bridge.model_link import RealtimeLink
 from bridge.options import SessionOptions, open_realtime
 from bridge.pending import PendingSessions
@@ -93,8 +94,11 @@ class InterviewSessions:
         open_writer: Callable[[], DurableWriter | None],
         control: CallControl | None,
         model_opener: ModelOpener | None = None,
+        hand_over: HandOverHook | None = None,
     ) -> None:
+        """`hand_over`: moves a call whose model is lost for good to the relay engine."""
         self._settings = settings
+        self._hand_over = hand_over
         self._open_store = open_store
         self._open_writer = open_writer
         self._control = control
@@ -174,4 +178,5 @@ class InterviewSessions:
             cost=cost,
             direction=direction,
             clock=clock,
+            hand_over=self._hand_over,
         )

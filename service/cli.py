@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bridge.clock import utcnow
-from evaluation.estimate import estimate_cost
+from evaluation.estimate import estimate_cost, estimate_relay_cost
 from evaluation.prices import PriceError
 from evaluation.templates import (
     DEFAULT_TEMPLATE,
@@ -100,14 +100,25 @@ def estimate(args: argparse.Namespace) -> int:
     template = _template_from(args.template)
     model = args.model or settings.openai_realtime_model
     try:
-        result = estimate_cost(
-            template,
-            args.minutes,
-            settings.prices,
-            model,
-            transcription_model=settings.transcription_model,
-            direction=args.direction,
-        )
+        if args.engine == "relay":
+            model = args.model or settings.openai_text_model
+            result = estimate_relay_cost(
+                template,
+                args.minutes,
+                settings.prices,
+                model,
+                realtime_model=settings.openai_realtime_model,
+                direction=args.direction,
+            )
+        else:
+            result = estimate_cost(
+                template,
+                args.minutes,
+                settings.prices,
+                model,
+                transcription_model=settings.transcription_model,
+                direction=args.direction,
+            )
     except PriceError as exc:
         print(f"voice-interview: {exc}", file=sys.stderr)
         return 2
@@ -223,6 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_est.add_argument("--template", help="template JSON file (default: the built-in one)")
     p_est.add_argument("--model", help="Realtime model (default: OPENAI_REALTIME_MODEL)")
     p_est.add_argument("--direction", choices=("inbound", "outbound"), default="inbound")
+    p_est.add_argument(
+        "--engine",
+        choices=("realtime", "relay"),
+        default="realtime",
+        help="relay: ConversationRelay with OPENAI_TEXT_MODEL (or --model)",
+    )
     p_est.set_defaults(func=estimate)
     p_tpl = sub.add_parser("save-template", help="validate a template JSON file and store it")
     p_tpl.add_argument("file")

@@ -9,21 +9,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
 from bridge.clock import utcnow
+from bridge.options import open_realtime
 from bridge.recorder import StreamCalls
 from persistence.durable_writer import DurableWriter
 from persistence.embedded import EmbeddedServer, running_uri
 from persistence.recorder import StreamRecords
 from persistence.store import Store, StoreUnavailable
 from persistence.write_retries import Sleep
+from service.breaker import CircuitBreaker
 from service.call_events import CallEvents
-from service.call_sessions import InterviewSessions, ModelOpener
+from service.call_sessions import InterviewSessions, ModelOpener, session_options
 from service.capacity import Admission, CallCapacity
+from service.engine_choice import EngineChoice
+from service.relay_sessions import RelaySessions
 from service.settings import Settings
+from service.takeover import Takeover
 from telephony.api.context import ApiFace
 from telephony.api.delivery import DeliveryLoop
 from telephony.api.destinations import Destinations
@@ -73,12 +79,30 @@ class Services:
         self.call_events = CallEvents(
             lambda: self.store, settings.cost_alert_usd, self.deliveries.wake
         )
+        # The second engine (ConversationRelay): every Realtime connection reports to its
+        # breaker, and a call whose model is lost for good is handed over to it.
+        self.engines = EngineChoice(settings, self._breaker(settings))
+        options = session_options(settings)
+        opener = model_opener or (lambda _sid, template: open_realtime(options, template))
+        self.relays = RelaySessions(
+            settings,
+            self.engines,
+            open_store=lambda: self.store,
+            open_writer=lambda: self.writer,
+            verifier=self.twilio_verifier,
+        )
+        takeover = (
+            Takeover(self.relays, self.twilio_calls, settings.public_url)
+            if self.twilio_calls is not None and settings.public_url is not None
+            else None
+        )
         self.interviews = InterviewSessions(
             settings,
             open_store=lambda: self.store,
             open_writer=lambda: self.writer,
             control=self.twilio_calls,
-            model_opener=model_opener,
+            model_opener=self.engines.guard(opener),
+            hand_over=takeover,
         )
         # This worker's live media streams against MAX_CALLS_PER_WORKER.
         self.admission = Admission(
@@ -93,6 +117,7 @@ class Services:
             open_store=lambda: self.store,
             proxies=ProxyTrust(settings.forwarded_allow_ips),
             open_stream_calls=self._stream_calls,
+            relays=self.relays,
         )
         self.api_face = ApiFace(
             open_store=lambda: self.store,
@@ -103,6 +128,15 @@ class Services:
             destinations=destinations,
         )
         self._background: set[asyncio.Task[None]] = set()
+
+    @staticmethod
+    def _breaker(settings: Settings) -> CircuitBreaker:
+        return CircuitBreaker(
+            failures=settings.breaker_failures,
+            window_s=settings.breaker_window_s,
+            open_s=settings.breaker_open_s,
+            now=time.monotonic,
+        )
 
     async def start(self, *, background: bool = True) -> None:
         """Open the database; an embedded one must start, an external one may come later.
@@ -168,6 +202,7 @@ class Services:
     async def stop(self) -> None:
         await self.interviews.pending.close_all()
         await self.deliveries.stop()
+        await self.relays.close()
         for task in list(self._background):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

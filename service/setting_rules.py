@@ -58,6 +58,22 @@ def one_of(choices: Any, *, upper: bool = False) -> WrapValidator:
     return WrapValidator(check)
 
 
+def any_case(choices: Any) -> WrapValidator:
+    """A Literal's choices as spelled there, whatever case they are typed in."""
+    options: tuple[str, ...] = get_args(choices)
+    by_lower = {option.lower(): option for option in options}
+    message = f"must be one of {', '.join(options)}, got {{got}}"
+
+    def check(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        normal = by_lower.get(value.lower(), value) if isinstance(value, str) else value
+        try:
+            return handler(normal)
+        except ValidationError:
+            raise invalid(message, repr(value)) from None
+
+    return WrapValidator(check)
+
+
 def between(low: int, high: int, *, what: str = "a whole number", hint: str = "") -> WrapValidator:
     """A closed range; a value outside it is reported as the number it parsed to."""
     note = f" ({hint})" if hint else ""

@@ -50,6 +50,9 @@ from evaluation.templates import Voice
 from service import setting_rules as rules
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+InterviewEngine = Literal["auto", "realtime", "relay"]
+TtsProvider = Literal["ElevenLabs", "Google", "Amazon"]
+TranscriptionProvider = Literal["Deepgram", "Google"]
 
 _MODEL_NAME = r"^[A-Za-z0-9._-]{1,100}$"
 
@@ -67,6 +70,12 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("\n".join(problems))
+
+
+def _unpriced(exc: PriceError) -> PydanticCustomError:
+    return PydanticCustomError(
+        "unpriced", "{problem} (add it with PRICES_FILE or PRICE_OVERRIDES)", {"problem": str(exc)}
+    )
 
 
 _AccountSid = Annotated[str, StringConstraints(pattern=r"^AC[0-9a-fA-F]{32}$")]
@@ -154,6 +163,51 @@ class Settings(BaseModel):
     log_level: Annotated[LogLevel, rules.one_of(LogLevel, upper=True)] = "INFO"
     host: str = "127.0.0.1"
     port: Annotated[int, rules.between(1, 65535)] = 8000
+    # -- The second engine: Twilio ConversationRelay with a text model (Responses API) --
+    # auto: realtime, or the relay when realtime is off or its circuit breaker is open (and
+    # a live call whose model cannot be reopened is handed to the relay); realtime: never
+    # the relay; relay: every call.
+    interview_engine: Annotated[InterviewEngine, rules.one_of(InterviewEngine)] = "auto"
+    openai_text_model: Annotated[
+        str,
+        StringConstraints(pattern=_MODEL_NAME),
+        rules.worded("must be a model name such as gpt-4.1-mini, got {got}"),
+    ] = "gpt-4.1-mini"
+    openai_responses_url: Annotated[str, rules.url("https", "http")] = (
+        "https://api.openai.com/v1/responses"
+    )
+    relay_voice: Annotated[  # None: the speech provider's default voice for the language
+        str | None,
+        StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,100}$"),
+        rules.worded("must be a voice name such as en-US-Journey-O, got {got}"),
+    ] = None
+    relay_language: Annotated[  # None: the template's language
+        str | None,
+        StringConstraints(pattern=r"^[a-zA-Z]{2,3}(-[A-Za-z0-9]{2,8})*$"),
+        rules.worded("must be a language tag such as en-US, got {got}"),
+    ] = None
+    relay_tts_provider: Annotated[TtsProvider, rules.any_case(TtsProvider)] = "ElevenLabs"
+    relay_transcription_provider: Annotated[
+        TranscriptionProvider, rules.any_case(TranscriptionProvider)
+    ] = "Deepgram"
+    # The Realtime API's circuit breaker: this many failed connections within the window
+    # open it (new calls go to the relay); after BREAKER_OPEN_S one call probes again.
+    breaker_failures: Annotated[int, rules.between(1, 1000)] = 3
+    breaker_window_s: Annotated[int, rules.between(1, 3600)] = 60
+    breaker_open_s: Annotated[int, rules.between(1, 3600)] = 30
+
+    @field_validator("openai_text_model")
+    @classmethod
+    def _text_priced(cls, model: str, info: ValidationInfo) -> str:
+        """The relay's model must be priced too, and ConversationRelay itself."""
+        prices = info.data.get("prices")
+        if isinstance(prices, PriceTable):
+            try:
+                prices.text(model)
+                prices.relay_per_min()
+            except PriceError as exc:
+                raise _unpriced(exc) from None
+        return model
 
     @field_validator("openai_realtime_model", "transcription_model")
     @classmethod
@@ -165,11 +219,7 @@ class Settings(BaseModel):
             try:
                 (prices.realtime if realtime else prices.transcription)(model)
             except PriceError as exc:
-                raise PydanticCustomError(
-                    "unpriced",
-                    "{problem} (add it with PRICES_FILE or PRICE_OVERRIDES)",
-                    {"problem": str(exc)},
-                ) from None
+                raise _unpriced(exc) from None
         return model
 
     @property

@@ -14,6 +14,8 @@ from typing import Protocol
 from quart import Quart, current_app
 
 from bridge.recorder import StreamCalls
+from bridge.relay_messages import Setup
+from bridge.relay_stream import RelayCalls, RelayListener
 from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
 from persistence.store import Store, StoreUnavailable
@@ -47,6 +49,27 @@ class Interviews(Protocol):
     ) -> StreamListener | None: ...
 
 
+class Relays(Protocol):
+    """The second engine (ConversationRelay): which engine a call gets, its TwiML, and a
+    session per relay socket."""
+
+    def choose(self) -> tuple[str | None, str]:
+        """("realtime" | "relay", why), or (None, why no engine can take the call)."""
+        ...
+
+    async def twiml(self, call_sid: str, template_id: str, base: str) -> str:
+        """<Connect><ConversationRelay> for the call, its socket at `base`."""
+        ...
+
+    async def record_engine(self, call_sid: str, engine: str, reason: str) -> None: ...
+
+    def records(self) -> RelayCalls:
+        """The call document as relay sessions write it (durably)."""
+        ...
+
+    async def open(self, setup: Setup, send: Send) -> RelayListener | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TwilioFace:
     public_url: str | None
@@ -62,6 +85,8 @@ class TwilioFace:
     """Clients whose forwarded headers say where Twilio called us."""
     open_stream_calls: Callable[[], StreamCalls | None]
     """The call document as media streams write it (durably), once start-up has opened it."""
+    relays: Relays | None = None
+    """The ConversationRelay engine; None: every call uses the Realtime API."""
 
     def store(self) -> Store:
         store = self.open_store()

@@ -78,6 +78,15 @@ def stream_token(auth_token: str, call_sid: str) -> str:
     return digest.hexdigest()[:32]
 
 
+def relay_token(auth_token: str, call_sid: str) -> str:
+    """The per-call last segment of a ConversationRelay URL: the media stream's scheme, for
+    another purpose, so one URL cannot be replayed as the other."""
+    digest = hmac.new(
+        auth_token.encode(), b"conversation-relay:" + call_sid.encode(), hashlib.sha256
+    )
+    return digest.hexdigest()[:32]
+
+
 class TwilioVerifier:
     """Wraps the SDK's RequestValidator, which also handles Twilio's port quirk."""
 
@@ -87,6 +96,9 @@ class TwilioVerifier:
 
     def stream_token(self, call_sid: str) -> str:
         return stream_token(self._auth_token, call_sid)
+
+    def relay_token(self, call_sid: str) -> str:
+        return relay_token(self._auth_token, call_sid)
 
     def check(self, url: str, params: object, headers: HeaderMap) -> str | None:
         """None when the signature is good; otherwise a short reason for the log."""

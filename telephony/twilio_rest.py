@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
@@ -32,16 +33,24 @@ class TwilioCalls:
         else:
             calls.update(status="completed")
 
+    async def redirect(self, call_sid: str, twiml: str) -> bool:
+        """Give the live call new TwiML (another engine); false if Twilio would not."""
+        calls = self._client.api.account.calls(call_sid)
+        return await self._call(call_sid, "redirect", lambda: calls.update(twiml=twiml))
+
     async def hang_up(self, call_sid: str, say: str | None = None) -> bool:
         """End the call (after `say`, if given); false if Twilio would not."""
+        return await self._call(call_sid, "hang-up", lambda: self._update(call_sid, say))
+
+    async def _call(self, call_sid: str, what: str, update: Callable[[], object]) -> bool:
         try:
-            await asyncio.to_thread(self._update, call_sid, say)
+            await asyncio.to_thread(update)
         except TwilioException as exc:
             log.error(
-                "Twilio refused the hang-up: %s", str(exc)[:200], extra={"call_sid": call_sid}
+                "Twilio refused the %s: %s", what, str(exc)[:200], extra={"call_sid": call_sid}
             )
             return False
         except OSError as exc:
-            log.error("Twilio unreachable for hang-up (%s)", type(exc).__name__)
+            log.error("Twilio unreachable for %s (%s)", what, type(exc).__name__)
             return False
         return True

@@ -173,7 +173,11 @@ async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
     await store().calls.mark_time(call_sid, "webhook_received", now)
     twilio = face()
     response = VoiceResponse()
-    why = twilio.interviews.unavailable_reason
+    relays = twilio.relays
+    engine, chosen = relays.choose() if relays is not None else ("realtime", "Realtime API")
+    why = chosen if engine is None else twilio.interviews.unavailable_reason
+    if engine == "relay":
+        why = None
     if why is not None:
         await store().calls.set_unavailable(call_sid, why, now)
         log.warning("call answered as unavailable: %s", why, extra={"call_sid": call_sid})
@@ -191,6 +195,12 @@ async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
     trusted = twilio.proxies.trusts(request.remote_addr)
     base = public_base(twilio.public_url, request.headers, request.scheme, forwarded=trusted)
     assert base is not None  # `signed` has built the same base to check the signature
+    if relays is not None:
+        await relays.record_engine(call_sid, engine or "realtime", chosen)
+    if relays is not None and engine == "relay":
+        twiml = await relays.twiml(call_sid, template_id, base)
+        log.info("voice webhook answered with ConversationRelay", extra={"call_sid": call_sid})
+        return Response(twiml, content_type="application/xml")
     connect = Connect()
     assert twilio.verifier is not None  # `signed` has checked the request with it
     token = twilio.verifier.stream_token(call_sid)

@@ -409,7 +409,8 @@ async def test_model_drop_mid_reply_apologizes(mongo_uri: str, db_name: str) -> 
 
 async def test_model_gone_for_good_apologizes_and_hangs_up(mongo_uri: str, db_name: str) -> None:
     script = Script(responses=[Say("Hello, first question.", audio_ms=500)])
-    async with live_env(mongo_uri, db_name, script) as env:
+    # With INTERVIEW_ENGINE=auto the call would go on over the relay (tests/test_relay_call).
+    async with live_env(mongo_uri, db_name, script, interview_engine="realtime") as env:
         call_sid, twilio, caller = await env.dial_in()
         await env.wait_played(twilio, 1)
         env.model.refuse_connections = True

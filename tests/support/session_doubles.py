@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from bridge import realtime_events as rt
+from bridge.handover import HandOverHook
 from bridge.model_link import ModelUnavailable
 from bridge.options import SessionOptions
 from bridge.realtime_client import RealtimeEndpoint
@@ -311,6 +312,7 @@ class Rig:
         template: Template = DEFAULT_TEMPLATE,
         link: ScriptedLink | None = None,
         cost: CallCost | None = None,
+        hand_over: HandOverHook | None = None,
         **option_overrides: Any,
     ) -> Rig:
         clock, twilio = ManualClock(), TwilioLine(start().stream_sid)
@@ -327,6 +329,7 @@ class Rig:
             control=control,
             cost=cost,
             clock=clock,
+            hand_over=hand_over,
         )
         await session.on_start(start())
         await quiesce()

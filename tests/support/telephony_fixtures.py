@@ -76,6 +76,12 @@ class Service:
     async def incoming_call(self, call_sid: str | None = None, **params: str) -> str:
         """Have 'Twilio' ring the voice webhook; returns the CallSid."""
         call_sid = call_sid or sid("CA")
+        response = await self.voice(call_sid, **params)
+        assert response.status_code == 200, response.text
+        return call_sid
+
+    async def voice(self, call_sid: str, **params: str) -> httpx.Response:
+        """'Twilio' rings the voice webhook for `call_sid`; its answer (TwiML)."""
         form = {
             "CallSid": call_sid,
             "AccountSid": "AC" + "0" * 32,
@@ -85,9 +91,7 @@ class Service:
             "CallStatus": "ringing",
             **params,
         }
-        response = await self.post_twilio("/twilio/voice", form)
-        assert response.status_code == 200, response.text
-        return call_sid
+        return await self.post_twilio("/twilio/voice", form)
 
 
 def settings_for(

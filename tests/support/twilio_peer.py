@@ -76,6 +76,14 @@ def sign(auth_token: str, url: str, params: dict[str, str] | None = None) -> str
     return signature
 
 
+def signed_headers(auth_token: str, url: str, signature: str | None) -> dict[str, str]:
+    """The upgrade's X-Twilio-Signature: over `url` with no parameters, unless overridden
+    (an empty override sends none)."""
+    if signature is None:
+        signature = sign(auth_token, url)
+    return {"X-Twilio-Signature": signature} if signature else {}
+
+
 @dataclass
 class Segment:
     """A piece of server audio and when the emulated handset plays it."""
@@ -136,10 +144,7 @@ class TwilioPeer:
     # -- connection -------------------------------------------------------------------
 
     async def connect(self) -> None:
-        signature = self.signature
-        if signature is None:
-            signature = sign(self.auth_token, self.signed_url)
-        headers = {"X-Twilio-Signature": signature} if signature else {}
+        headers = signed_headers(self.auth_token, self.signed_url, self.signature)
         self._ws = await connect(self.ws_url, additional_headers=headers, max_size=2**20)
         self._reader = asyncio.create_task(self._read())
 

@@ -3,7 +3,9 @@
 Strict like the real one: Basic auth with the account SID and auth token, the
 2010-04-01 path, form-encoded parameters, and exactly one of Status or Twiml.
 When a call is ended it tells the test, which plays Twilio's part by stopping the
-media stream. Every update or refusal it records is announced on `changed`.
+media stream; new TwiML that goes on with the call (a redirect to ConversationRelay) is
+told to `on_redirect` instead, and the call stays live. Every update or refusal it records
+is announced on `changed`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class TwilioRestPeer:
     updates: list[Update] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     on_end: Callable[[str], Awaitable[None]] | None = None
+    on_redirect: Callable[[str, str], Awaitable[None]] | None = None
     fail_with: int | None = None  # answer every update with this HTTP status
     live_calls: set[str] = field(default_factory=set)  # calls in progress; others are 404
     base: str = ""
@@ -91,10 +94,19 @@ class TwilioRestPeer:
                 self.fail_with
             )
         self.updates.append(Update(call_sid, status, twiml))
-        self.live_calls.discard(call_sid)  # it has ended: a second update is refused
         self.changed.notify()
-        if self.on_end is not None:
-            await self.on_end(call_sid)
+        goes_on = (
+            twiml is not None
+            and not any(el.tag == "Hangup" for el in ET.fromstring(twiml).iter())
+            and any(el.tag == "Connect" for el in ET.fromstring(twiml).iter())
+        )
+        if goes_on:
+            if self.on_redirect is not None:
+                await self.on_redirect(call_sid, twiml or "")
+        else:
+            self.live_calls.discard(call_sid)  # it has ended: a second update is refused
+            if self.on_end is not None:
+                await self.on_end(call_sid)
         return jsonify(
             sid=call_sid,
             account_sid=account,

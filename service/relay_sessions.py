@@ -1,0 +1,195 @@
+"""The ConversationRelay engine as the Twilio face sees it: which engine a call gets, the
+relay TwiML, and a relay session per socket, continuing a call handed over from the
+realtime engine when there is one."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from bridge.clock import LoopClock, utcnow
+from bridge.handover import HandOver
+from bridge.relay_messages import Setup
+from bridge.relay_session import Continued, RelayOptions, RelaySession
+from bridge.relay_stream import RelayListener
+from bridge.stream import Send
+from evaluation.cost import CallCost, Direction
+from evaluation.instructions import TAKEOVER_GREETING
+from evaluation.templates import DEFAULT_TEMPLATE
+from persistence.durable_writer import DurableWriter
+from persistence.recorder import CallWriter
+from persistence.records import EngineUse
+from persistence.relay_records import RelayRecords
+from persistence.store import Store
+from service.call_sessions import load_template
+from service.engine_choice import EngineChoice
+from service.responses_http import ResponsesClient, ResponsesEndpoint
+from service.settings import Settings
+from telephony.privacy import redact_text
+from telephony.relay_twiml import RelayVoiceSettings, relay_twiml
+from telephony.twilio_auth import TwilioVerifier, websocket_base
+
+log = logging.getLogger(__name__)
+HANDOVER_TTL_S = 60.0  # Twilio opens the relay socket within seconds of the redirect
+
+
+@dataclass
+class _Waiting:
+    handover: HandOver
+    media_s: float
+    until: float
+
+
+class RelaySessions:
+    """Implements the Twilio face's `Relays`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engines: EngineChoice,
+        *,
+        open_store: Callable[[], Store | None],
+        open_writer: Callable[[], DurableWriter | None],
+        verifier: TwilioVerifier | None,
+    ) -> None:
+        self._settings = settings
+        self._open_writer = open_writer
+        self.engines = engines
+        self._open_store = open_store
+        self._verifier = verifier
+        self._http: httpx.AsyncClient | None = None
+        self._handovers: dict[str, _Waiting] = {}
+        key = settings.openai_api_key
+        self._endpoint = ResponsesEndpoint(
+            settings.openai_responses_url, key.reveal() if key is not None else ""
+        )
+        self.options = RelayOptions(
+            text_model=settings.openai_text_model,
+            max_call_seconds=settings.max_call_seconds,
+            cost_alert_usd=settings.cost_alert_usd,
+            number_type=settings.twilio_number_type,
+        )
+        self.voice = RelayVoiceSettings(
+            settings.relay_language,
+            settings.relay_voice,
+            settings.relay_tts_provider,
+            settings.relay_transcription_provider,
+        )
+
+    def _store(self) -> Store:
+        store = self._open_store()
+        assert store is not None, "relay sessions are only opened after start-up"
+        return store
+
+    def _writer(self) -> DurableWriter:
+        writer = self._open_writer()
+        assert writer is not None, "relay sessions are only opened after start-up"
+        return writer
+
+    def records(self) -> RelayRecords:
+        return RelayRecords(self._store().calls, self._writer())
+
+    def choose(self) -> tuple[str | None, str]:
+        choice = self.engines.choose()
+        return choice.engine, choice.reason
+
+    async def twiml(
+        self, call_sid: str, template_id: str, base: str, greeting: str | None = None
+    ) -> str:
+        assert self._verifier is not None, "relay TwiML is only given to signed requests"
+        template = await load_template(self._store(), template_id)
+        return relay_twiml(
+            socket_base=websocket_base(base),
+            token=self._verifier.relay_token(call_sid),
+            greeting=greeting or template.greeting,
+            language=template.language,
+            settings=self.voice,
+            parameters={"call_id": call_sid, "template_id": template_id},
+        )
+
+    async def record_engine(self, call_sid: str, engine: str, reason: str) -> None:
+        use = EngineUse(engine=engine, at=utcnow(), reason=reason)  # type: ignore[arg-type]
+        await self._store().calls.add_engine(call_sid, use)
+
+    def expect(self, handover: HandOver, media_s: float) -> None:
+        """A call is being redirected here: its relay session continues from `handover`."""
+        now = time.monotonic()
+        for sid in [s for s, w in self._handovers.items() if w.until < now]:
+            del self._handovers[sid]
+        self._handovers[handover.call_sid] = _Waiting(handover, media_s, now + HANDOVER_TTL_S)
+
+    def forget(self, call_sid: str) -> None:
+        self._handovers.pop(call_sid, None)
+
+    def _client(self) -> ResponsesClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient()
+        return ResponsesClient(self._endpoint, self._http)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def open(self, setup: Setup, send: Send) -> RelayListener | None:
+        settings, store, call_sid = self._settings, self._store(), setup.call_sid
+        waiting = self._handovers.pop(call_sid, None)
+        call = await store.calls.get(call_sid)
+        template_id = setup.custom_parameters.get("template_id") or (
+            call.template_id if call is not None else DEFAULT_TEMPLATE.template_id
+        )
+        template = await load_template(store, template_id)
+        direction: Direction = call.direction if call is not None else "inbound"
+        clock = LoopClock()
+        history = await store.turns.for_call(call_sid)
+        evaluations = await store.evaluations.for_call(call_sid)
+        cost = CallCost(
+            settings.prices, settings.openai_realtime_model, text_model=settings.openai_text_model
+        )
+        continued: Continued | None = None
+        if waiting is not None:  # handed over by a realtime session on this worker
+            handover = waiting.handover
+            continued = Continued(
+                history=history,
+                evaluations=evaluations,
+                started_at_s=handover.started_at_s,
+                reconnects=handover.reconnects,
+                interruptions=handover.interruptions,
+                latency=handover.latency,
+                streamed_s=handover.streamed_s,
+                media_s=waiting.media_s,
+            )
+            if handover.cost is not None:
+                cost = handover.cost
+                cost.use_text_model(settings.openai_text_model)
+        elif history and call is not None:
+            # Handed over by a realtime session on another worker: the conversation and the
+            # call's clock come from the database; that worker's cost meter does not.
+            started = call.timings.get("stream_started", call.created_at)
+            elapsed_s = max(0.0, (utcnow() - started).total_seconds())
+            continued = Continued(history, evaluations, started_at_s=clock.now() - elapsed_s)
+            log.warning(
+                "continuing a call handed over by another worker; its cost covers the relay only",
+                extra={"call_sid": call_sid},
+            )
+        return RelaySession(
+            call_sid=call_sid,
+            send=send,
+            stream=self._client().stream,
+            recorder=CallWriter(
+                self._writer(),
+                call_sid,
+                redact=redact_text if settings.redact_transcripts else None,
+            ),
+            template=template,
+            options=self.options,
+            cost=cost,
+            greeting=TAKEOVER_GREETING if continued is not None else template.greeting,
+            direction=direction,
+            continued=continued,
+            clock=clock,
+        )
