@@ -28,6 +28,7 @@ class AssistantItem:
     heard_out: bool = False  # heard in full, as an engine without playback marks says
     generated: bool = False  # the model has finished it (transcript or response done)
     stored: bool = False
+    latency_ms: float | None = None  # end of the caller's speech to its first audio
 
 
 def cut_text(text: str, heard_ms: int, total_ms: float) -> str:
@@ -203,6 +204,7 @@ class ConversationLedger:
             interrupted=cut is not None,
             truncated_at_ms=cut,
             item_id=item.item_id,
+            latency_ms=item.latency_ms,
         )
         self._turns[turn.seq] = turn
         return turn

@@ -97,6 +97,7 @@ class Playout:
             reply.first_delta = True
             if self.speech_stopped_at is not None:
                 self.latency.model.add((now - self.speech_stopped_at) * 1000)
+                item.latency_ms = self.latency.model.samples[-1]
                 self.speech_stopped_at = None
         payload = self._outbound.process(event.delta)
         if not payload:

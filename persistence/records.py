@@ -251,6 +251,8 @@ class Turn(Record):
     created_at: datetime | None = None
     transcription_failed: bool = False
     """The caller spoke but their words could not be transcribed: the text is unknown."""
+    latency_ms: float | None = None
+    """An assistant reply's delay: end of the caller's speech to the reply's first audio."""
 
 
 class Evaluation(Record):

@@ -34,6 +34,7 @@ from telephony.api.context import ApiFace
 from telephony.api.delivery import DeliveryLoop
 from telephony.api.destinations import Destinations
 from telephony.face import TwilioFace
+from telephony.ops.context import OpsFace
 from telephony.twilio_auth import ProxyTrust, TwilioVerifier
 from telephony.twilio_rest import TwilioCalls
 
@@ -126,6 +127,13 @@ class Services:
             retry_gap=timedelta(minutes=settings.interview_retry_minutes),
             wake_deliveries=self.deliveries.wake,
             destinations=destinations,
+        )
+        self.ops_face = OpsFace(
+            open_store=lambda: self.store,
+            clock=utcnow,
+            idle=timedelta(minutes=settings.ops_idle_minutes),
+            secure_cookies=(settings.public_url or "").startswith("https://"),
+            live_poll_s=settings.ops_live_poll_ms / 1000,
         )
         self._background: set[asyncio.Task[None]] = set()
 

@@ -160,6 +160,10 @@ class Settings(BaseModel):
     api_rate_limit: Annotated[int, rules.between(1, 1_000_000)] = 600
     webhook_retry_ms: Annotated[int, rules.between(100, 3_600_000)] = 30_000
     interview_retry_minutes: Annotated[int, rules.between(5, 10_080)] = 120
+    # The ops console: a session unused this long is signed out, and how often its live
+    # page asks the database for new turns where change streams are missing.
+    ops_idle_minutes: Annotated[int, rules.between(1, 1440)] = 30
+    ops_live_poll_ms: Annotated[int, rules.between(100, 60_000)] = 1000
     log_level: Annotated[LogLevel, rules.one_of(LogLevel, upper=True)] = "INFO"
     host: str = "127.0.0.1"
     port: Annotated[int, rules.between(1, 65535)] = 8000

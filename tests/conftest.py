@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from playwright.async_api import Browser
 
 from persistence.store import Store
+from tests.support.browser import launch
 from tests.support.embedded import discard, start_in_memory
 
 
@@ -56,3 +58,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests first, so the parallel workers share them out from the start and end
     together, instead of one worker running the last long ones alone."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless Chromium per test process, shared by every browser test in it."""
+    pw, chromium = await launch()
+    try:
+        yield chromium
+    finally:
+        await chromium.close()
+        await pw.stop()

@@ -1,0 +1,207 @@
+"""The call log as the ops console reads it: outcomes, filters, sorts and keyset pages.
+
+Beside `persistence.call_log` (the recruiter API's): the console filters on more (cost,
+duration, the number's last four digits, the engine, an outcome that folds together the
+status, the answering-machine verdict and why a call was turned away) and sorts on more
+than the time, so its queries live here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Literal, get_args
+
+from persistence._types import Collection, Database, Document
+from persistence.interviews import both
+from persistence.records import CallRecord, Record
+
+Outcome = Literal["completed", "no-answer", "busy", "voicemail", "failed", "unavailable"]
+OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
+SortKey = Literal["newest", "oldest", "score", "cost", "duration"]
+SORT_KEYS: Final[tuple[SortKey, ...]] = get_args(SortKey)
+# Twilio's AnsweredBy values that mean no person took the call (the dialer stores them as
+# `answered_by`).
+MACHINE: Final = (
+    "machine_start",
+    "machine_end_beep",
+    "machine_end_silence",
+    "machine_end_other",
+    "fax",
+)
+SORTS: Final[dict[SortKey, tuple[str, int]]] = {
+    "newest": ("created_at", -1),
+    "oldest": ("created_at", 1),
+    "score": ("report.score", -1),
+    "cost": ("cost.total_usd", -1),
+    "duration": ("duration_s", -1),
+}
+MAX_PAGE = 200
+_LAST4 = re.compile(r"^\d{4}$")
+
+_PERSON: Document = {"unavailable_reason": None, "answered_by": {"$nin": list(MACHINE)}}
+OUTCOME_QUERIES: Final[dict[Outcome, Document]] = {
+    "unavailable": {"unavailable_reason": {"$ne": None}},
+    "voicemail": {"unavailable_reason": None, "answered_by": {"$in": list(MACHINE)}},
+    "busy": {**_PERSON, "status": "busy"},
+    "no-answer": {**_PERSON, "status": "no-answer"},
+    "failed": {
+        **_PERSON,
+        "$or": [{"status": {"$in": ["failed", "canceled"]}}, {"completion": "failed"}],
+    },
+    "completed": {**_PERSON, "status": "completed", "completion": {"$ne": "failed"}},
+}
+
+
+def outcome_of(doc: Document) -> Outcome | None:
+    """The same classification as OUTCOME_QUERIES, for one document; None while the call
+    has not ended."""
+    if doc.get("unavailable_reason") is not None:
+        return "unavailable"
+    if doc.get("answered_by") in MACHINE:
+        return "voicemail"
+    status = doc.get("status")
+    if status in ("busy", "no-answer"):
+        return "busy" if status == "busy" else "no-answer"
+    if status in ("failed", "canceled") or doc.get("completion") == "failed":
+        return "failed"
+    if status == "completed":
+        return "completed"
+    return None
+
+
+def engine_of(doc: Document) -> str:
+    """The engine that ran the call last; calls from before engines were recorded ran on
+    the Realtime API."""
+    engines = doc.get("engines") or []
+    last = engines[-1] if engines and isinstance(engines[-1], dict) else {}
+    return str(last.get("engine", "realtime"))
+
+
+class CallSearch(Record):
+    """What the call log is narrowed to; every field optional."""
+
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    outcome: Outcome | None = None
+    direction: Literal["inbound", "outbound"] | None = None
+    template_id: str | None = None
+    engine: Literal["realtime", "relay"] | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    min_cost: float | None = None
+    max_cost: float | None = None
+    min_duration: int | None = None
+    max_duration: int | None = None
+    last4: str | None = None
+    sort: SortKey = "newest"
+
+    def query(self) -> Document:
+        parts: list[Document] = []
+        if self.outcome is not None:
+            parts.append(OUTCOME_QUERIES[self.outcome])
+        for field, value in (("direction", self.direction), ("template_id", self.template_id)):
+            if value is not None:
+                parts.append({field: value})
+        if self.engine == "relay":
+            parts.append({"engines.engine": "relay"})
+        elif self.engine == "realtime":
+            parts.append({"engines.engine": {"$ne": "relay"}})
+        for field, low, high in (
+            ("created_at", self.created_from, self.created_to),
+            ("report.score", self.min_score, self.max_score),
+            ("cost.total_usd", self.min_cost, self.max_cost),
+            ("duration_s", self.min_duration, self.max_duration),
+        ):
+            bounds: Document = {}
+            if low is not None:
+                bounds["$gte"] = low
+            if high is not None:
+                bounds["$lt" if field == "created_at" else "$lte"] = high
+            if bounds:
+                parts.append({field: bounds})
+        if self.last4 is not None:
+            if not _LAST4.match(self.last4):
+                raise ValueError("last4 must be four digits")
+            ends = {"$regex": self.last4 + "$"}
+            parts.append({"$or": [{"from_masked": ends}, {"to_masked": ends}]})
+        field, _ = SORTS[self.sort]
+        if field != "created_at":  # a call without the value has no place in that order
+            parts.append({field: {"$ne": None}})
+        if not parts:
+            return {}
+        return parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """A call as the console lists it: the typed record, and what it derives from the
+    document."""
+
+    call: CallRecord
+    outcome: Outcome | None
+    engine: str
+    answered_by: str | None
+
+    @classmethod
+    def from_doc(cls, doc: Document) -> CallRow:
+        answered = doc.get("answered_by")
+        return cls(
+            call=CallRecord.model_validate(doc),
+            outcome=outcome_of(doc),
+            engine=engine_of(doc),
+            answered_by=answered if isinstance(answered, str) else None,
+        )
+
+    def sort_value(self, sort: SortKey) -> Any:
+        """The row's value in the page's order, for the next page's cursor."""
+        value: Any = self.call.model_dump()
+        for part in SORTS[sort][0].split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+
+def _after(sort: SortKey, position: tuple[Any, str] | None) -> Document:
+    if position is None:
+        return {}
+    field, direction = SORTS[sort]
+    value, call_sid = position
+    op = "$lt" if direction < 0 else "$gt"
+    return {"$or": [{field: {op: value}}, {field: value, "call_sid": {op: call_sid}}]}
+
+
+class CallViews:
+    def __init__(self, db: Database) -> None:
+        self._calls: Collection = db["calls"]
+
+    async def page(
+        self, search: CallSearch, after: tuple[Any, str] | None, limit: int
+    ) -> list[CallRow]:
+        """One page in the search's order, after a (value, call_sid) position; ask for one
+        more than a page to learn whether another follows."""
+        if not 1 <= limit <= MAX_PAGE + 1:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE + 1}")
+        query = both(search.query(), _after(search.sort, after))
+        field, direction = SORTS[search.sort]
+        cursor = self._calls.find(query).sort([(field, direction), ("call_sid", direction)])
+        return [CallRow.from_doc(doc) async for doc in cursor.limit(limit)]
+
+    async def each(self, search: CallSearch) -> AsyncIterator[CallRow]:
+        """Every call the search finds, in its order (the CSV export)."""
+        field, direction = SORTS[search.sort]
+        cursor = self._calls.find(search.query()).sort(
+            [(field, direction), ("call_sid", direction)]
+        )
+        async for doc in cursor.batch_size(500):
+            yield CallRow.from_doc(doc)
+
+    async def get(self, call_sid: str) -> CallRow | None:
+        doc = await self._calls.find_one({"call_sid": call_sid})
+        return CallRow.from_doc(doc) if doc is not None else None
+
+    async def templates(self) -> list[str]:
+        """Templates that calls were made with, for the filter's choices."""
+        values = await self._calls.distinct("template_id")
+        return sorted(str(v) for v in values)
