@@ -11,7 +11,7 @@ from quart import Blueprint, Quart, Response, current_app, render_template
 from werkzeug.exceptions import HTTPException
 
 from persistence.store import DatabaseError, StoreUnavailable
-from telephony.ops import access, calls, live
+from telephony.ops import access, calls, live, queue
 from telephony.ops.context import OpsFace
 from telephony.ops.context import install as install_face
 
@@ -25,7 +25,7 @@ assets = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
-PAGES: tuple[Blueprint, ...] = (access.bp, calls.bp, live.bp)
+PAGES: tuple[Blueprint, ...] = (access.bp, calls.bp, live.bp, queue.bp)
 BLUEPRINTS: tuple[Blueprint, ...] = (assets, *PAGES)
 
 
