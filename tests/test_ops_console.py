@@ -264,3 +264,26 @@ async def test_a_recruiter_sees_results_but_no_costs(console: Console, page: Pag
     assert "cost" not in (await response.json())["call"]
     csv_text = await (await page.request.get(console.base + "/ops/calls.csv")).text()
     assert "cost_usd" not in csv_text.splitlines()[0]
+
+
+async def test_the_dashboard_counts_todays_calls(console: Console, page: Page) -> None:
+    call = await console.env.svc.store.calls.get(console.interview_sid)
+    assert call is not None and call.report is not None and call.cost is not None
+    await sign_in(page, console.base, console.keys["ops"], "/ops")
+    await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    today = page.locator("table.daily tbody tr").last
+    cells = today.locator("td")
+    # Three calls: the interview answered and completed; the busy and unanswered ones not.
+    await expect(today.locator("th")).to_have_text(call.created_at.date().isoformat())
+    await expect(cells.nth(0)).to_have_text("3")
+    await expect(cells.nth(1)).to_have_text("1")
+    await expect(cells.nth(2)).to_have_text("33.3%")
+    await expect(cells.nth(3)).to_have_text("1")
+    await expect(cells.nth(5)).to_have_text(str(call.report.score))
+    cost = page.locator("table.template-costs tbody tr").last.locator("td").first
+    await expect(cost).to_have_text(f"${call.cost.total_usd:,.4f}")
+    await expect(page.locator("svg.chart")).to_have_count(5)
+    await screenshot(page, "dashboard")
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(console.base + "/ops/calls")
+    await screenshot(page, "calls-phone")

@@ -7,11 +7,11 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from quart import Blueprint, Quart, Response, current_app, render_template
+from quart import Blueprint, Quart, current_app, render_template
 from werkzeug.exceptions import HTTPException
 
 from persistence.store import DatabaseError, StoreUnavailable
-from telephony.ops import access, calls, live, queue
+from telephony.ops import access, calls, dashboard, live, queue
 from telephony.ops.context import OpsFace
 from telephony.ops.context import install as install_face
 
@@ -25,13 +25,8 @@ assets = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
-PAGES: tuple[Blueprint, ...] = (access.bp, calls.bp, live.bp, queue.bp)
+PAGES: tuple[Blueprint, ...] = (access.bp, dashboard.bp, calls.bp, live.bp, queue.bp)
 BLUEPRINTS: tuple[Blueprint, ...] = (assets, *PAGES)
-
-
-@assets.get("/")
-async def home() -> Response:
-    return access.see_other("/ops/calls")
 
 
 def install(app: Quart, face: OpsFace) -> None:
