@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, get_args
 
 from persistence._types import Collection, Database, Document
@@ -39,6 +39,27 @@ SORTS: Final[dict[SortKey, tuple[str, int]]] = {
     "duration": ("duration_s", -1),
 }
 MAX_PAGE = 200
+# What `CallSearch.matches` reads of each call.
+_FILTERED: Final = [
+    "call_sid",
+    "created_at",
+    "status",
+    "completion",
+    "unavailable_reason",
+    "answered_by",
+    "direction",
+    "template_id",
+    "engines",
+    "report.score",
+    "cost.total_usd",
+    "duration_s",
+    "from_masked",
+    "to_masked",
+]
+# The newest-first page's first slice of time, widened fourfold while it finds too few calls;
+# past the last span it reads without a lower bound.
+FIRST_SPAN = timedelta(hours=1)
+LAST_SPAN = timedelta(days=3 * 365)
 _LAST4 = re.compile(r"^\d{4}$")
 
 _PERSON: Document = {"unavailable_reason": None, "answered_by": {"$nin": list(MACHINE)}}
@@ -98,7 +119,9 @@ class CallSearch(Record):
     last4: str | None = None
     sort: SortKey = "newest"
 
-    def query(self) -> Document:
+    def query(self, *, since: datetime | None = None, upto: datetime | None = None) -> Document:
+        """The filter, flat where it can be; `since` and `upto` narrow the time further
+        (a slice of time to read, the last page's time)."""
         parts: list[Document] = []
         if self.outcome is not None:
             parts.append(OUTCOME_QUERIES[self.outcome])
@@ -108,9 +131,10 @@ class CallSearch(Record):
         if self.engine == "relay":
             parts.append({"engines.engine": "relay"})
         elif self.engine == "realtime":
-            parts.append({"engines.engine": {"$ne": "relay"}})
+            parts.append({"engines.engine": {"$ne": "relay"}})  # no part of it on the relay
+        lowest = max((t for t in (self.created_from, since) if t is not None), default=None)
         for field, low, high in (
-            ("created_at", self.created_from, self.created_to),
+            ("created_at", lowest, self.created_to),
             ("report.score", self.min_score, self.max_score),
             ("cost.total_usd", self.min_cost, self.max_cost),
             ("duration_s", self.min_duration, self.max_duration),
@@ -122,6 +146,8 @@ class CallSearch(Record):
                 bounds["$lt" if field == "created_at" else "$lte"] = high
             if bounds:
                 parts.append({field: bounds})
+        if upto is not None:
+            parts.append({"created_at": {"$lte": upto}})
         if self.last4 is not None:
             if not _LAST4.match(self.last4):
                 raise ValueError("last4 must be four digits")
@@ -130,9 +156,72 @@ class CallSearch(Record):
         field, _ = SORTS[self.sort]
         if field != "created_at":  # a call without the value has no place in that order
             parts.append({field: {"$ne": None}})
-        if not parts:
-            return {}
-        return parts[0] if len(parts) == 1 else {"$and": parts}
+        return flatten(parts)
+
+    def matches(self, doc: Document) -> bool:
+        """The same filter as `query()`, on one document already read (see `page`)."""
+        if self.outcome is not None and outcome_of(doc) != self.outcome:
+            return False
+        if self.direction is not None and doc.get("direction") != self.direction:
+            return False
+        if self.template_id is not None and doc.get("template_id") != self.template_id:
+            return False
+        if self.engine is not None:
+            relay = any(
+                isinstance(e, dict) and e.get("engine") == "relay" for e in doc.get("engines") or []
+            )
+            if relay != (self.engine == "relay"):
+                return False
+        at = doc.get("created_at")
+        if self.created_from is not None and not (at is not None and at >= self.created_from):
+            return False
+        if self.created_to is not None and not (at is not None and at < self.created_to):
+            return False
+        for path, low, high in (
+            ("report.score", self.min_score, self.max_score),
+            ("cost.total_usd", self.min_cost, self.max_cost),
+            ("duration_s", self.min_duration, self.max_duration),
+        ):
+            value = _get(doc, path)
+            if (low is not None or high is not None) and not isinstance(value, int | float):
+                return False
+            if (low is not None and value < low) or (high is not None and value > high):
+                return False
+        if self.last4 is not None and not any(
+            str(doc.get(f, "")).endswith(self.last4) for f in ("from_masked", "to_masked")
+        ):
+            return False
+        field, _ = SORTS[self.sort]
+        return field == "created_at" or _get(doc, field) is not None
+
+
+def _get(doc: Document, path: str) -> Any:
+    value: Any = doc
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _operators(cond: Any) -> bool:
+    return isinstance(cond, dict) and bool(cond) and all(k.startswith("$") for k in cond)
+
+
+def flatten(parts: list[Document]) -> Document:
+    """The parts as one flat filter, operators on one field merged, with `$and` only for
+    what cannot merge: a query planner may overlook an index behind `$and` or `$or` (the
+    embedded server does, and then reads every call)."""
+    flat: Document = {}
+    rest: list[Document] = []
+    for part in parts:
+        for key, cond in part.items():
+            old: Any = flat.get(key)
+            if key not in flat:
+                flat[key] = cond
+            elif _operators(old) and _operators(cond) and not set(old) & set(cond):
+                flat[key] = {**old, **cond}
+            else:
+                rest.append({key: cond})
+    return {"$and": [flat, *rest]} if rest else flat
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,10 +246,7 @@ class CallRow:
 
     def sort_value(self, sort: SortKey) -> Any:
         """The row's value in the page's order, for the next page's cursor."""
-        value: Any = self.call.model_dump()
-        for part in SORTS[sort][0].split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        return value
+        return _get(self.call.model_dump(), SORTS[sort][0])
 
 
 def _after(sort: SortKey, position: tuple[Any, str] | None) -> Document:
@@ -177,13 +263,60 @@ class CallViews:
         self._calls: Collection = db["calls"]
 
     async def page(
-        self, search: CallSearch, after: tuple[Any, str] | None, limit: int
+        self,
+        search: CallSearch,
+        after: tuple[Any, str] | None,
+        limit: int,
+        now: datetime | None = None,
     ) -> list[CallRow]:
         """One page in the search's order, after a (value, call_sid) position; ask for one
-        more than a page to learn whether another follows."""
+        more than a page to learn whether another follows.
+
+        Newest first, the usual order, walks back through time a slice at a time (each
+        slice four times the last), reading only the fields the filters need through the
+        time index and filtering here, until the page is full; then reads those calls
+        whole. A planner that serves a filter with an index only when the index covers
+        every filtered field (the embedded server's) would otherwise read every call."""
         if not 1 <= limit <= MAX_PAGE + 1:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE + 1}")
-        query = both(search.query(), _after(search.sort, after))
+        if search.sort != "newest":
+            query = both(search.query(), _after(search.sort, after))
+            return await self._find(query, search, limit)
+        top: datetime | None = after[0] if after is not None else search.created_to
+        upper: Document = {} if top is None else {("$lte" if after else "$lt"): top}
+        end = now or datetime.now(UTC)
+        span = FIRST_SPAN
+        picked: list[Document] = []
+        while len(picked) < limit:
+            floor = (top or end) - span
+            last = span > LAST_SPAN or (
+                search.created_from is not None and floor <= search.created_from
+            )
+            window = dict(upper)
+            if not last:
+                window["$gte"] = floor
+            cursor = self._calls.find({"created_at": window} if window else {}, _FILTERED)
+            found = [
+                doc
+                async for doc in cursor.sort([("created_at", -1), ("call_sid", -1)])
+                if search.matches(doc)
+                and (after is None or doc["created_at"] < top or doc["call_sid"] < after[1])
+            ]
+            picked += found[: limit - len(picked)]
+            if last:
+                break
+            upper, span = {"$lt": floor}, span * 4
+        if not picked:
+            return []
+        full = {
+            doc["call_sid"]: doc
+            async for doc in self._calls.find(
+                {"call_sid": {"$in": [d["call_sid"] for d in picked]}}
+            )
+        }
+        return [CallRow.from_doc(full[d["call_sid"]]) for d in picked if d["call_sid"] in full]
+
+    async def _find(self, query: Document, search: CallSearch, limit: int) -> list[CallRow]:
         field, direction = SORTS[search.sort]
         cursor = self._calls.find(query).sort([(field, direction), ("call_sid", direction)])
         return [CallRow.from_doc(doc) async for doc in cursor.limit(limit)]
@@ -200,8 +333,3 @@ class CallViews:
     async def get(self, call_sid: str) -> CallRow | None:
         doc = await self._calls.find_one({"call_sid": call_sid})
         return CallRow.from_doc(doc) if doc is not None else None
-
-    async def templates(self) -> list[str]:
-        """Templates that calls were made with, for the filter's choices."""
-        values = await self._calls.distinct("template_id")
-        return sorted(str(v) for v in values)

@@ -16,47 +16,13 @@ from persistence.live_feed import LiveEvent, LiveFeed
 from persistence.records import Turn
 from persistence.store import Store
 from telephony.ops import cursors
+from tests.support.call_docs import call_doc as make_call_doc
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-KINDS: list[dict[str, Any]] = [
-    {"status": "completed", "completion": "completed"},
-    {"status": "busy"},
-    {"status": "no-answer"},
-    {"status": "completed", "answered_by": "machine_end_beep"},
-    {"status": "failed"},
-    {"status": "completed", "completion": "failed"},
-    {"status": "completed", "unavailable_reason": "busy: 40 calls in progress"},
-]
 
 
 def call_doc(i: int) -> dict[str, Any]:
-    kind = KINDS[i % len(KINDS)]
-    doc: dict[str, Any] = {
-        "call_sid": f"CA{i:032x}",
-        "direction": "inbound" if i % 2 else "outbound",
-        "from_masked": f"+*******{i % 10000:04d}",
-        "to_masked": "+*******0100",
-        "template_id": "backend" if i % 3 else "default",
-        "created_at": T0 + timedelta(minutes=i // 2),  # pairs share a time: the tie-break
-        "updated_at": T0,
-        "duration_s": 30 + i,
-        **kind,
-    }
-    if kind.get("completion") == "completed":
-        doc["report"] = {
-            "template_id": "default",
-            "score": float(i % 100),
-            "questions": [],
-            "questions_answered": 0,
-            "completion": "completed",
-            "end_reason": None,
-            "summary": None,
-            "interruptions": 0,
-            "reconnects": 0,
-            "duration_s": 1.0,
-        }
-        doc["cost"] = {"total_usd": round(0.01 * i, 4), "lines": {}}
-    return doc
+    return make_call_doc(i, T0)
 
 
 @pytest.fixture
@@ -206,3 +172,33 @@ async def test_the_live_feed_polls_where_change_streams_are_missing(store: Store
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+SEARCHES = [
+    CallSearch(),
+    *(CallSearch(outcome=o) for o in OUTCOMES),
+    CallSearch(direction="inbound", template_id="default", min_duration=40, max_duration=120),
+    CallSearch(min_score=20, max_score=60, min_cost=0.1, max_cost=0.9),
+    CallSearch(last4="0042"),
+    CallSearch(engine="realtime"),
+    CallSearch(engine="relay"),
+    CallSearch(created_from=T0 + timedelta(minutes=20), created_to=T0 + timedelta(minutes=40)),
+    CallSearch(sort="score"),
+]
+
+
+async def test_the_filter_read_here_and_the_databases_agree(views: CallViews, store: Store) -> None:
+    """`page` filters what it reads itself; the CSV and the other orders ask the database."""
+    await store.db["calls"].update_one(
+        {"call_sid": call_doc(3)["call_sid"]},
+        {"$set": {"engines": [{"engine": "realtime"}, {"engine": "relay"}]}},
+    )
+    docs = [d async for d in store.db["calls"].find({})]
+    for search in SEARCHES:
+        by_database = {d["call_sid"] async for d in store.db["calls"].find(search.query())}
+        here = {d["call_sid"] for d in docs if search.matches(d)}
+        assert by_database == here, search
+        assert here, search
+        if len(here) <= 200:
+            paged = {r.call.call_sid for r in await views.page(search, None, 201)}
+            assert paged == here, search

@@ -11,6 +11,7 @@ from typing import Any
 
 from quart import Blueprint, Response, abort, render_template, request
 
+from evaluation.templates import DEFAULT_TEMPLATE
 from persistence.call_views import OUTCOMES, SORT_KEYS, CallRow
 from telephony.ops import cursors, search_form
 from telephony.ops.access import sees_costs
@@ -37,6 +38,12 @@ CSV_COLUMNS = (
 )
 
 
+async def _templates() -> list[str]:
+    """The filter's choices: the stored templates and the built-in one."""
+    stored = await ops().store().templates.list()
+    return sorted({DEFAULT_TEMPLATE.template_id, *(t.template_id for t in stored)})
+
+
 def cost_usd(row: CallRow) -> float | None:
     cost = row.call.cost
     if cost is None:
@@ -55,7 +62,7 @@ async def call_log() -> str:
         except cursors.CursorError as exc:
             errors["cursor"] = str(exc)
     views = ops().calls()
-    found = await views.page(search, after, PAGE + 1)
+    found = await views.page(search, after, PAGE + 1, ops().now())
     rows, more = found[:PAGE], len(found) > PAGE
     next_link = None
     if more:
@@ -69,7 +76,7 @@ async def call_log() -> str:
         args=request.args,
         outcomes=OUTCOMES,
         sorts=SORT_KEYS,
-        templates=await views.templates(),
+        templates=await _templates(),
         next_link=next_link,
         first_link="?" + search_form.query_string(request.args, cursor=None)
         if after is not None
