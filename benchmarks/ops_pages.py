@@ -33,7 +33,7 @@ from telephony.api.auth import new_key
 from tests.support.call_docs import call_doc
 from tests.support.servers import running
 
-BATCH = 5000
+BATCH = 1000
 
 
 async def fill(settings: Settings, calls: int) -> str:
@@ -93,7 +93,9 @@ async def main(calls: int, loads: int) -> None:
         db = EmbeddedServer(Path(tmp) / "db")
         uri = await db.start()
         try:
-            settings = Settings(mongodb_uri=uri, mongodb_db="bench", data_dir=Path(tmp))
+            settings = Settings(
+                mongodb_uri=uri, mongodb_db="bench", data_dir=Path(tmp), mongodb_timeout_ms=60_000
+            )
             sid = await fill(settings, calls)
             app = create_app(settings)
             async with running(app, "uvicorn") as base, httpx.AsyncClient(base_url=base) as http:

@@ -68,6 +68,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     "rate_limits": [
         IndexModel([("expires_at", ASCENDING)], name="expires", expireAfterSeconds=0),
     ],
+    # The ops console's sign-in sessions: an idle one is removed once it has expired.
+    "ops_sessions": [
+        IndexModel([("expires_at", ASCENDING)], name="expires", expireAfterSeconds=0),
+    ],
 }
 
 

@@ -25,9 +25,12 @@ FORBIDDEN: dict[str, set[str]] = {
     "telephony": {"service"},
     # The recruiter API: a telephony-side face, reaching MongoDB only through persistence.
     "telephony/api": {"service", "bridge"} | DATABASE,
+    # The ops console: the same, its reads in persistence modules of its own.
+    "telephony/ops": {"service", "bridge"} | DATABASE,
 }
 # Its logic with no I/O: importable and testable without a server, a database or Quart.
 PURE_API_MODULES = ("planning", "cursors", "signing", "scheduling", "phones")
+PURE_OPS_MODULES = ("cursors", "charts", "call_layout")
 
 
 def _imports(path: Path) -> set[str]:
@@ -61,7 +64,8 @@ def test_no_module_imports_what_its_room_may_not(package: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "package", ["bridge", "telephony", "telephony/api", "persistence", "evaluation"]
+    "package",
+    ["bridge", "telephony", "telephony/api", "telephony/ops", "persistence", "evaluation"],
 )
 def test_only_the_composition_root_reads_the_environment(package: str) -> None:
     for path in _modules(package):
@@ -78,6 +82,10 @@ def test_only_the_composition_root_reads_the_environment(package: str) -> None:
         *(
             (f"telephony.api.{name}", {"pymongo", "quart", "httpx", "persistence.store"})
             for name in PURE_API_MODULES
+        ),
+        *(
+            (f"telephony.ops.{name}", {"pymongo", "quart", "httpx", "persistence.store"})
+            for name in PURE_OPS_MODULES
         ),
     ],
 )

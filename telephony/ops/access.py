@@ -80,7 +80,7 @@ def _safe_next(target: str | None) -> str:
     """Only a path of the console: never a redirect to another site."""
     if target and target.startswith("/ops") and not target.startswith("//"):
         return target
-    return "/ops"
+    return "/ops/"
 
 
 async def _session() -> ConsoleSession | None:
