@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, Page
 
 from persistence.store import Store
-from tests.support.browser import launch
+from tests.support.browser import launch, new_page
 from tests.support.embedded import discard, start_in_memory
 
 
@@ -69,3 +69,13 @@ async def browser() -> AsyncIterator[Browser]:
     finally:
         await chromium.close()
         await pw.stop()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A laptop-sized page of its own (cookies included), closed after the test."""
+    context, opened = await new_page(browser)
+    try:
+        yield opened
+    finally:
+        await context.close()

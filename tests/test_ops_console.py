@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from playwright.async_api import Browser, Locator, Page
+from playwright.async_api import Locator, Page
 
 from telephony.api.auth import new_key
-from tests.support.browser import expect, new_page, screenshot, sign_in
+from tests.support.browser import expect, screenshot, sign_in
 from tests.support.call_harness import ACCOUNT, Env, live_env
 from tests.support.openai import CallTool, Say, Script
 from tests.support.twilio_peer import sid
@@ -113,15 +113,6 @@ async def console(mongo_uri: str) -> AsyncIterator[Console]:
             busy_sid=await unanswered(env, "busy", "+14155557777"),
             no_answer_sid=await unanswered(env, "no-answer", "+14155558888"),
         )
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context, page = await new_page(browser)
-    try:
-        yield page
-    finally:
-        await context.close()
 
 
 def listed(page: Page) -> Locator:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Page
 
 from tests.support.api import Api, api_server, interview_body
-from tests.support.browser import expect, new_page, screenshot, sign_in
+from tests.support.browser import expect, screenshot, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -20,15 +20,6 @@ pytestmark = pytest.mark.slow
 async def api(mongo_uri: str) -> AsyncIterator[Api]:
     async with api_server(mongo_uri, public_url="https://voice.example.test") as server:
         yield server
-
-
-@pytest.fixture
-async def page(browser: Browser) -> AsyncIterator[Page]:
-    context, page = await new_page(browser)
-    try:
-        yield page
-    finally:
-        await context.close()
 
 
 async def make(api: Api, name: str, phone: str) -> str:

@@ -1,8 +1,9 @@
 """A call's page laid out from its records, with no I/O: the transcript with offsets and
 each evaluation beside the answer it scores, and the report as a scorecard.
 
-An evaluation is stored when the model calls the tool, right after the answer it judges,
-so it belongs beside the last caller turn said before it.
+An evaluation is stored when the model calls the tool, after the answer it judges and
+before the reply that follows, so it belongs beside the caller's last turn before that
+reply.
 """
 
 from __future__ import annotations
@@ -65,11 +66,19 @@ def transcript(
     ]
     callers = [line for line in lines if line.turn.speaker == "caller"]
     for evaluation in evaluations:
-        before = [
-            line
-            for line in callers
-            if line.turn.created_at is not None and line.turn.created_at <= evaluation.created_at
-        ]
+        # The reply that followed the evaluation was stored after it; the answer judged is
+        # the caller's last turn before that reply (its transcript may have come later).
+        reply = next(
+            (
+                line.turn.seq
+                for line in lines
+                if line.turn.speaker == "assistant"
+                and line.turn.created_at is not None
+                and line.turn.created_at >= evaluation.created_at
+            ),
+            None,
+        )
+        before = [line for line in callers if reply is None or line.turn.seq < reply]
         target = before[-1] if before else (callers[0] if callers else None)
         if target is not None:
             target.evaluations.append(evaluation)
