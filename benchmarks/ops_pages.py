@@ -5,6 +5,7 @@ disk, as `./dev serve` runs it).
 
     .venv/bin/python benchmarks/ops_pages.py                 # 100,000 calls, 30 loads each
     .venv/bin/python benchmarks/ops_pages.py --calls 20000 --loads 10
+    .venv/bin/python benchmarks/ops_pages.py --data var/bench   # keep the database, reuse it
 
 Figures: median and p95 of the wall time per page, including the session check that every
 page makes.
@@ -37,13 +38,19 @@ BATCH = 1000
 
 
 async def fill(settings: Settings, calls: int) -> str:
-    """The calls, and one of them with a 30-turn transcript and its evaluations."""
+    """The calls, and one of them with a 30-turn transcript and its evaluations (kept from
+    an earlier run when the database already has them)."""
     app = create_app(settings)
     async with running(app):
         store = services(app).store
         assert store is not None
         t0 = datetime.now(UTC) - timedelta(days=90)
         every = timedelta(days=90) / (calls // 2 + 1)
+        if await store.db["calls"].count_documents({}) == calls:
+            print(f"{calls:,} calls already stored")
+            last = await store.db["turns"].find_one({})
+            assert last is not None
+            return str(last["call_sid"])
         started = time.perf_counter()
         for first in range(0, calls, BATCH):
             docs = [call_doc(i, t0, every=every) for i in range(first, min(calls, first + BATCH))]
@@ -88,17 +95,21 @@ async def timed(http: httpx.AsyncClient, path: str, loads: int) -> list[float]:
     return times
 
 
-async def main(calls: int, loads: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        db = EmbeddedServer(Path(tmp) / "db")
+async def main(calls: int, loads: int, data: Path | None) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = data or Path(scratch)
+        db = EmbeddedServer(tmp / "db")
         uri = await db.start()
         try:
             settings = Settings(
-                mongodb_uri=uri, mongodb_db="bench", data_dir=Path(tmp), mongodb_timeout_ms=60_000
+                mongodb_uri=uri, mongodb_db="bench", data_dir=tmp, mongodb_timeout_ms=60_000
             )
             sid = await fill(settings, calls)
             app = create_app(settings)
-            async with running(app, "uvicorn") as base, httpx.AsyncClient(base_url=base) as http:
+            async with (
+                running(app, "uvicorn") as base,
+                httpx.AsyncClient(base_url=base, timeout=120) as http,
+            ):
                 store = services(app).store
                 assert store is not None
                 key, key_id, key_hash = new_key()
@@ -116,6 +127,7 @@ async def main(calls: int, loads: int) -> None:
                     "filtered: number ends in 4242": "/ops/calls?last4=4242",
                     "sorted by score": "/ops/calls?sort=score",
                     "call detail (30 turns)": f"/ops/calls/{sid}",
+                    "dashboard, 14 days": "/ops/",
                 }
                 print(f"{'page':<45} {'median ms':>10} {'p95 ms':>8}")
                 for name, path in pages.items():
@@ -130,5 +142,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--loads", type=int, default=30)
+    parser.add_argument("--data", type=Path, help="keep the database here and reuse it")
     args = parser.parse_args()
-    asyncio.run(main(args.calls, args.loads))
+    asyncio.run(main(args.calls, args.loads, args.data))
