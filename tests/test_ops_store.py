@@ -31,12 +31,14 @@ async def views(store: Store) -> CallViews:
     return CallViews(store.db)
 
 
-async def walk(views: CallViews, search: CallSearch, size: int) -> list[str]:
+async def walk(
+    views: CallViews, search: CallSearch, size: int, now: datetime | None = None
+) -> list[str]:
     """Every page's call_sids, following cursors as the page does."""
     seen: list[str] = []
     after = None
     while True:
-        found = await views.page(search, after, size + 1)
+        found = await views.page(search, after, size + 1, now)
         seen += [r.call.call_sid for r in found[:size]]
         if len(found) <= size:
             return seen
@@ -202,3 +204,25 @@ async def test_the_filter_read_here_and_the_databases_agree(views: CallViews, st
         if len(here) <= 200:
             paged = {r.call.call_sid for r in await views.page(search, None, 201)}
             assert paged == here, search
+
+
+async def test_rare_matches_are_left_to_the_database(views: CallViews, store: Store) -> None:
+    """Past `rare_after` calls read with few matches, the rest is the database's to filter;
+    the page is the same either way."""
+    search = CallSearch(max_duration=36)  # the seven oldest calls only
+    expected = [
+        d["call_sid"]
+        for d in sorted(
+            (call_doc(i) for i in range(130)),
+            key=lambda d: (d["created_at"], d["call_sid"]),
+            reverse=True,
+        )
+        if d["duration_s"] <= 36
+    ]
+    assert len(expected) == 7
+    quick = CallViews(store.db, rare_after=20)
+    now = T0 + timedelta(minutes=66)  # the first hour read holds most calls, none matching
+    for reader in (views, quick):
+        first = await reader.page(search, None, 5, now)
+        assert [r.call.call_sid for r in first] == expected[:5]
+        assert await walk(reader, search, 3, now) == expected

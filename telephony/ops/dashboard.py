@@ -24,24 +24,20 @@ async def dashboard() -> str:
     face = ops()
     stats = await daily(face.store().db, face.now().date(), days)
     label = [d.day.strftime("%m-%d") for d in stats]
-    charts = [
-        bar_chart("Calls per day", list(zip(label, [float(d.calls) for d in stats], strict=True))),
-        bar_chart(
-            "Answer rate (%)",
-            list(zip(label, [_percent(d.answer_rate) for d in stats], strict=True)),
-            unit="%",
-        ),
-        bar_chart(
+    series: list[tuple[str, list[float | None], str]] = [
+        ("Calls per day", [float(d.calls) for d in stats], ""),
+        ("Answer rate (%)", [_percent(d.answer_rate) for d in stats], "%"),
+        (
             "Completion rate of answered calls (%)",
-            list(zip(label, [_percent(d.completion_rate) for d in stats], strict=True)),
-            unit="%",
+            [_percent(d.completion_rate) for d in stats],
+            "%",
         ),
-        bar_chart("Average score", list(zip(label, [d.average_score for d in stats], strict=True))),
-        bar_chart(
-            "Reply latency p95 (ms)",
-            list(zip(label, [d.p95_ms for d in stats], strict=True)),
-            unit=" ms",
-        ),
+        ("Average score", [d.average_score for d in stats], ""),
+        ("Reply latency p95 (ms)", [d.p95_ms for d in stats], " ms"),
+    ]
+    charts = [
+        (title, bar_chart(title, list(zip(label, values, strict=True)), unit=unit))
+        for title, values, unit in series
     ]
     templates = sorted({t for d in stats for t in d.cost_per_completed()})
     verdicts = sorted({v for d in stats for v in d.verdicts})
