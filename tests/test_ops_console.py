@@ -81,7 +81,15 @@ async def interview(env: Env) -> str:
 
 async def twilio_status(env: Env, call_sid: str, status: str, **more: str) -> None:
     """Twilio's status callback for the call, signed."""
-    form = {"CallSid": call_sid, "AccountSid": ACCOUNT, "CallStatus": status, **more}
+    form = {
+        "CallSid": call_sid,
+        "AccountSid": ACCOUNT,
+        "CallStatus": status,
+        "Direction": "inbound",
+        "From": "+14155550123",
+        "To": "+14155550100",
+        **more,
+    }
     response = await env.svc.post_twilio("/twilio/status", form)
     assert response.status_code == 204, response.text
 
@@ -91,7 +99,7 @@ async def unanswered(env: Env, status: str, to: str) -> str:
     call_sid = await env.svc.incoming_call(
         sid("CA"), AccountSid=ACCOUNT, Direction="outbound-api", From="+14155550100", To=to
     )
-    await twilio_status(env, call_sid, status)
+    await twilio_status(env, call_sid, status, Direction="outbound-api", From="+14155550100", To=to)
     return call_sid
 
 
