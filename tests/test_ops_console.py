@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from playwright.async_api import Locator, Page
+from playwright.async_api import Browser, Locator, Page
 
 from telephony.api.auth import new_key
-from tests.support.browser import expect, screenshot, sign_in
+from tests.support.browser import expect, new_page, screenshot, sign_in
 from tests.support.call_harness import ACCOUNT, Env, live_env
 from tests.support.openai import CallTool, Say, Script
 from tests.support.twilio_peer import sid
@@ -103,7 +103,7 @@ async def unanswered(env: Env, status: str, to: str) -> str:
     return call_sid
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def console(mongo_uri: str) -> AsyncIterator[Console]:
     db_name = f"test_{uuid.uuid4().hex[:12]}"
     async with live_env(mongo_uri, db_name, Script(), realtime_factor=1.25) as env:
@@ -134,45 +134,7 @@ async def sids_on(page: Page) -> list[str]:
     ]
 
 
-async def test_every_page_needs_sign_in_and_returns_there_after(
-    console: Console, page: Page
-) -> None:
-    for path in ("/ops/calls", f"/ops/calls/{console.interview_sid}", "/ops/calls.csv"):
-        await page.goto(console.base + path)
-        await expect(page).to_have_url(re.compile(r"/ops/sign-in\?next="))
-        await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    await screenshot(page, "sign-in")
-    await page.get_by_label("API key").fill("vi_nothing_wrong")
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("alert")).to_contain_text("not valid")
-    await sign_in(page, console.base, console.keys["ops"], f"/ops/calls/{console.interview_sid}")
-    await expect(page).to_have_url(console.base + f"/ops/calls/{console.interview_sid}")
-    cookie = next(c for c in await page.context.cookies() if c["name"] == "vi_ops")
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["secure"]
-
-
-async def test_forms_without_their_csrf_token_are_refused(console: Console, page: Page) -> None:
-    await sign_in(page, console.base, console.keys["ops"])
-    # Sign-out posted from elsewhere (no token, then a wrong one) is refused...
-    forms: list[dict[str, str | float | bool]] = [{}, {"csrf_token": "forged"}]
-    for form in forms:
-        response = await page.request.post(console.base + "/ops/sign-out", form=form)
-        assert response.status == 403
-    await page.goto(console.base + "/ops/calls")
-    await expect(page.get_by_role("heading", name="Calls")).to_be_visible()
-    # ...while the page's own form signs out, after which every page asks to sign in again.
-    await page.get_by_role("button", name="Sign out").click()
-    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    await page.goto(console.base + "/ops/calls")
-    await expect(page).to_have_url(re.compile(r"/ops/sign-in"))
-    # The sign-in form itself carries a token bound to its cookie.
-    response = await page.request.post(
-        console.base + "/ops/sign-in", form={"api_key": console.keys["ops"], "csrf_token": "x"}
-    )
-    assert response.status == 403
-
-
-async def test_filters_narrow_the_list_and_the_csv_matches_it(console: Console, page: Page) -> None:
+async def filters_narrow_the_list_and_the_csv_matches_it(console: Console, page: Page) -> None:
     await sign_in(page, console.base, console.keys["ops"])
     everything = await sids_on(page)
     assert {console.interview_sid, console.busy_sid, console.no_answer_sid} <= set(everything)
@@ -207,7 +169,7 @@ async def test_filters_narrow_the_list_and_the_csv_matches_it(console: Console, 
     assert "+1415" not in text  # numbers stay masked
 
 
-async def test_the_call_page_shows_transcript_cut_turn_evaluations_and_cost(
+async def the_call_page_shows_transcript_cut_turn_evaluations_and_cost(
     console: Console, page: Page
 ) -> None:
     call_sid = console.interview_sid
@@ -250,7 +212,7 @@ async def test_the_call_page_shows_transcript_cut_turn_evaluations_and_cost(
     assert exported["call"]["cost"]["total_usd"] == call.cost.total_usd
 
 
-async def test_a_recruiter_sees_results_but_no_costs(console: Console, page: Page) -> None:
+async def a_recruiter_sees_results_but_no_costs(console: Console, page: Page) -> None:
     await sign_in(page, console.base, console.keys["recruiter"])
     await expect(page.get_by_role("columnheader", name="Score")).to_be_visible()
     await expect(page.get_by_role("columnheader", name="Cost")).to_have_count(0)
@@ -265,7 +227,7 @@ async def test_a_recruiter_sees_results_but_no_costs(console: Console, page: Pag
     assert "cost_usd" not in csv_text.splitlines()[0]
 
 
-async def test_the_dashboard_counts_todays_calls(console: Console, page: Page) -> None:
+async def the_dashboard_counts_todays_calls(console: Console, page: Page) -> None:
     call = await console.env.svc.store.calls.get(console.interview_sid)
     assert call is not None and call.report is not None and call.cost is not None
     await sign_in(page, console.base, console.keys["ops"], "/ops")
@@ -286,3 +248,23 @@ async def test_the_dashboard_counts_todays_calls(console: Console, page: Page) -
     await page.set_viewport_size({"width": 390, "height": 844})
     await page.goto(console.base + "/ops/calls")
     await screenshot(page, "calls-phone")
+
+
+CHECKS = (
+    filters_narrow_the_list_and_the_csv_matches_it,
+    the_call_page_shows_transcript_cut_turn_evaluations_and_cost,
+    a_recruiter_sees_results_but_no_costs,
+    the_dashboard_counts_todays_calls,
+)
+
+
+async def test_pages_built_from_real_calls(console: Console, browser: Browser) -> None:
+    """Every check on the calls made once for this module (a real call takes seconds),
+    each in a browser context of its own; one test, so parallel workers do not each make
+    the calls again."""
+    for check in CHECKS:
+        context, page = await new_page(browser)
+        try:
+            await check(console, page)
+        finally:
+            await context.close()

@@ -25,6 +25,14 @@ def call_doc(i: int) -> dict[str, Any]:
     return make_call_doc(i, T0)
 
 
+def newest_first() -> list[dict[str, Any]]:
+    return sorted(
+        (call_doc(i) for i in range(130)),
+        key=lambda d: (d["created_at"], d["call_sid"]),
+        reverse=True,
+    )
+
+
 @pytest.fixture
 async def views(store: Store) -> CallViews:
     await store.db["calls"].insert_many([call_doc(i) for i in range(130)])
@@ -84,11 +92,7 @@ async def test_filters_combine(views: CallViews) -> None:
     found = await walk(views, search, 7)
     expected = [
         d["call_sid"]
-        for d in sorted(
-            (call_doc(i) for i in range(130)),
-            key=lambda d: (d["created_at"], d["call_sid"]),
-            reverse=True,
-        )
+        for d in newest_first()
         if d["direction"] == "inbound"
         and d["template_id"] == "backend"
         and "report" in d
@@ -210,15 +214,7 @@ async def test_rare_matches_are_left_to_the_database(views: CallViews, store: St
     """Past `rare_after` calls read with few matches, the rest is the database's to filter;
     the page is the same either way."""
     search = CallSearch(max_duration=36)  # the seven oldest calls only
-    expected = [
-        d["call_sid"]
-        for d in sorted(
-            (call_doc(i) for i in range(130)),
-            key=lambda d: (d["created_at"], d["call_sid"]),
-            reverse=True,
-        )
-        if d["duration_s"] <= 36
-    ]
+    expected = [d["call_sid"] for d in newest_first() if d["duration_s"] <= 36]
     assert len(expected) == 7
     quick = CallViews(store.db, rare_after=20)
     now = T0 + timedelta(minutes=66)  # the first hour read holds most calls, none matching
