@@ -197,7 +197,14 @@ async def test_the_filter_read_here_and_the_databases_agree(views: CallViews, st
     """`page` filters what it reads itself; the CSV and the other orders ask the database."""
     await store.db["calls"].update_one(
         {"call_sid": call_doc(3)["call_sid"]},
-        {"$set": {"engines": [{"engine": "realtime"}, {"engine": "relay"}]}},
+        {
+            "$set": {
+                "engines": [
+                    {"engine": "realtime", "at": T0, "reason": "configured"},
+                    {"engine": "relay", "at": T0, "reason": "realtime unavailable"},
+                ]
+            }
+        },
     )
     docs = [d async for d in store.db["calls"].find({})]
     for search in SEARCHES:
