@@ -279,11 +279,12 @@ async def test_a_call_whose_realtime_model_is_gone_for_good_goes_on_over_the_rel
     # for the first part, the text model and ConversationRelay for the rest.
     assert call.cost is not None and call.cost.model == "gpt-realtime-2.1"
     assert call.cost.text_model == "gpt-4.1-mini"
-    # Streaming transcription is billed by the caller audio the service sent; a frame in
-    # flight as the model dropped may never have reached the peer: within one 20 ms frame.
+    # Streaming transcription is billed by the caller audio the service sent; frames in
+    # flight as the model dropped may never have reached the peer (a few on a loaded
+    # machine), never the other way round.
     transcription = call.cost.lines["transcription"]
     heard_s = sum(c.input_audio_ms for c in env.model.connections) / 1000
-    assert transcription.quantity == pytest.approx(heard_s, abs=0.021)
+    assert heard_s <= transcription.quantity <= heard_s + 0.2
     heard_usd = Decimal(repr(heard_s)) * Decimal("0.017") / 60
     by_hand = realtime_priced_by_hand(env) - heard_usd + priced_by_hand(renv) - Decimal("0.0085")
     assert call.cost.total_usd is not None
