@@ -21,6 +21,10 @@ from playwright.async_api import (
 )
 from playwright.async_api import expect as expect
 
+# Bounds, not timings: the pages are checked as soon as they show what is expected; a
+# loaded machine (the suite runs in parallel with whole calls) may take seconds.
+expect.set_options(timeout=30_000)
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
     "--no-sandbox",
@@ -48,7 +52,7 @@ async def launch() -> tuple[Playwright, Browser]:
 
 async def new_page(browser: Browser, phone: bool = False) -> tuple[BrowserContext, Page]:
     context = await browser.new_context(viewport=PHONE if phone else LAPTOP, accept_downloads=True)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(30_000)
     return context, await context.new_page()
 
 
