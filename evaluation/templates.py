@@ -93,6 +93,9 @@ class Template(_Strict):
     max_duration_s: Duration
     greeting: Text
     closing: Text
+    voicemail: Text | None = None
+    """Left on a candidate's voicemail by the outbound dialer; None: built from the role and
+    company (see `evaluation.outbound`)."""
 
 
 def parse_template(data: Mapping[str, Any]) -> Template:

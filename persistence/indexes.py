@@ -52,6 +52,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="status_next_attempt"
         ),
         IndexModel([("status", ASCENDING), ("expires_at", ASCENDING)], name="status_expires"),
+        # The dialer's calls in progress, found by their CallSid.
+        IndexModel([("live_call.call_sid", ASCENDING)], name="live_call", sparse=True),
     ],
     "webhooks": [
         IndexModel([("events", ASCENDING), ("disabled_at", ASCENDING)], name="events"),

@@ -9,6 +9,7 @@ from persistence._types import Database, Document
 from persistence.api_keys import ApiKeys
 from persistence.call_log import CallLog
 from persistence.calls import Calls
+from persistence.dialing import Dialing
 from persistence.evaluations import Evaluations
 from persistence.indexes import ensure_indexes
 from persistence.interviews import Interviews
@@ -44,6 +45,14 @@ class Store:
         self.webhooks = Webhooks(self.db["webhooks"], self.db["webhook_deliveries"])
         self.rate_counters = RateCounters(self.db["rate_limits"])
         self.call_log = CallLog(self.db)
+        # The outbound dialer's.
+        self.dialing = Dialing(
+            self.db["interviews"],
+            self.db["calls"],
+            self.db["dialer_pacing"],
+            self.db["outbound_slots"],
+            self.db["do_not_call"],
+        )
 
     @classmethod
     def connect(cls, uri: str, db_name: str, *, timeout_ms: int = 5000) -> Store:

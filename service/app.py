@@ -9,6 +9,7 @@ from service.services import EXTENSION, Services
 from service.settings import Settings
 from telephony import face, media_stream, relay_socket, twilio_webhooks
 from telephony.api import mount as recruiter_api
+from telephony.dialer import webhooks as dialer_webhooks
 from telephony.ops import mount as ops_console
 
 MAX_BODY_BYTES = 1 << 20
@@ -27,6 +28,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Quart:
     app.register_blueprint(twilio_webhooks.bp)
     recruiter_api.install(app, svc.api_face)
     ops_console.install(app, svc.ops_face)
+    dialer_webhooks.install(app, svc.dialer_face)
     media_stream.install(app)
     relay_socket.install(app)
 

@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
-from datetime import timedelta
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.clock import utcnow
@@ -27,6 +27,7 @@ from service.call_events import CallEvents
 from service.call_sessions import InterviewSessions, ModelOpener, session_options
 from service.capacity import Admission, CallCapacity
 from service.engine_choice import EngineChoice
+from service.outbound import outbound_dialer
 from service.relay_sessions import RelaySessions
 from service.settings import Settings
 from service.takeover import Takeover
@@ -52,10 +53,12 @@ class Services:
         *,
         model_opener: ModelOpener | None = None,
         write_pause: Sleep = asyncio.sleep,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """`model_opener` replaces the Realtime connection (tests give a stand-in);
         `write_pause` waits out the backoff between tries of a call write (tests count
-        the pauses instead of waiting through a long outage)."""
+        the pauses instead of waiting through a long outage); `clock` is the wall time
+        interviews are planned and dialed by (tests fix the local hour)."""
         self.settings = settings
         self._write_pause = write_pause
         self.store: Store | None = None
@@ -123,7 +126,7 @@ class Services:
         self.api_face = ApiFace(
             open_store=lambda: self.store,
             rate_limit=settings.api_rate_limit,
-            clock=utcnow,
+            clock=clock,
             retry_gap=timedelta(minutes=settings.interview_retry_minutes),
             wake_deliveries=self.deliveries.wake,
             destinations=destinations,
@@ -134,6 +137,9 @@ class Services:
             idle=timedelta(minutes=settings.ops_idle_minutes),
             secure_cookies=(settings.public_url or "").startswith("https://"),
             live_poll_s=settings.ops_live_poll_ms / 1000,
+        )
+        self.dialer, self.dialer_face = outbound_dialer(
+            settings, lambda: self.store, clock, self.admission.has_room, self.twilio_calls
         )
         self._background: set[asyncio.Task[None]] = set()
 
@@ -184,6 +190,8 @@ class Services:
             self._spawn(self._prepare_until_ready())
         if background:
             self.deliveries.start()
+            if self.dialer is not None:
+                self.dialer.start()
 
     async def _prepare_until_ready(self) -> None:
         assert self.store is not None
@@ -211,6 +219,8 @@ class Services:
         await self.interviews.pending.close_all()
         await self.deliveries.stop()
         await self.relays.close()
+        if self.dialer is not None:
+            await self.dialer.stop()
         for task in list(self._background):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

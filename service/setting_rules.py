@@ -166,3 +166,21 @@ def addresses(value: Any, handler: ValidatorFunctionWrapHandler) -> tuple[str, .
         ) from None
     result: tuple[str, ...] = handler(entries)
     return result
+
+
+_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
+
+
+def calling_hours(value: Any, handler: ValidatorFunctionWrapHandler) -> tuple[str, str]:
+    """ "HH:MM-HH:MM" inside 08:00-21:00 (US calling hours, applied everywhere): a setting
+    may narrow the hours the dialer calls in, never widen them."""
+    text = "-".join(value) if isinstance(value, tuple | list) else str(value).strip()
+    if not _HOURS.fullmatch(text):
+        raise invalid("must be local hours such as 09:00-18:00, got {got}", repr(value))
+    start, end = text.split("-")
+    if not "08:00" <= start < end <= "21:00":
+        raise invalid(
+            "must lie within 08:00-21:00 with the start before the end, got {got}", repr(value)
+        )
+    result: tuple[str, str] = handler((start, end))
+    return result

@@ -79,6 +79,7 @@ def _unpriced(exc: PriceError) -> PydanticCustomError:
 
 
 _AccountSid = Annotated[str, StringConstraints(pattern=r"^AC[0-9a-fA-F]{32}$")]
+_E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
 
 
 class Settings(BaseModel):
@@ -164,6 +165,18 @@ class Settings(BaseModel):
     # page asks the database for new turns where change streams are missing.
     ops_idle_minutes: Annotated[int, rules.between(1, 1440)] = 30
     ops_live_poll_ms: Annotated[int, rules.between(100, 60_000)] = 1000
+    # The outbound dialer (off without a caller ID): Twilio's call creations per second for
+    # the account, outbound calls at once across all workers, and local calling hours,
+    # which may only narrow 08:00-21:00.
+    twilio_from_number: Annotated[
+        _E164 | None, rules.worded("must be a Twilio number in E.164 form, such as +14155550100")
+    ] = None
+    twilio_cps: Annotated[int, rules.between(1, 1000)] = 1
+    outbound_max_concurrent: Annotated[int, rules.between(1, 10_000)] = 10
+    calling_hours: Annotated[tuple[str, str], WrapValidator(rules.calling_hours)] = (
+        "08:00",
+        "21:00",
+    )
     log_level: Annotated[LogLevel, rules.one_of(LogLevel, upper=True)] = "INFO"
     host: str = "127.0.0.1"
     port: Annotated[int, rules.between(1, 65535)] = 8000

@@ -1,0 +1,243 @@
+"""The dialer every worker runs: claims due interviews with a lease, checks the local hours,
+the do-not-call list and the limits shared by all workers (a slot among
+OUTBOUND_MAX_CONCURRENT, a creation time under TWILIO_CPS, and this worker's own room),
+places the call, and records the attempt; and it settles attempts whose end is known.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from evaluation.progress import call_limit_s
+from evaluation.templates import DEFAULT_TEMPLATE, Template, TemplateError, parse_template
+from persistence.api_records import Attempt, InterviewRecord
+from persistence.store import DatabaseError, Store
+from telephony.api.events import emit, entry, interview_data
+from telephony.dialer.hours import DialNow, Expired, MoveTo, decide
+from telephony.dialer.pacing import interval_s
+from telephony.dialer.placing import RING_TIMEOUT_S, CallCreator, OutboundRequest, Placed
+from telephony.dialer.settle import (
+    Rules,
+    next_attempt,
+    number_hash,
+    settle,
+    slot_holder,
+    window,
+    zones,
+)
+from telephony.privacy import mask_phones_in
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=30)
+IDLE_S = 0.5
+STOP_WAIT_S = 15.0
+GOODBYE_S = 120  # past the interview's own limit: the opening and the goodbye
+
+
+@dataclass(frozen=True, slots=True)
+class DialerConfig:
+    from_number: str
+    public_url: str
+    cps: int
+    max_concurrent: int
+    max_call_seconds: int
+    rules: Rules
+
+
+async def load_template(store: Store, template_id: str) -> Template:
+    if template_id != DEFAULT_TEMPLATE.template_id:
+        record = await store.templates.get(template_id)
+        if record is not None:
+            with contextlib.suppress(TemplateError):
+                return parse_template(record.body)
+    return DEFAULT_TEMPLATE
+
+
+class DialerLoop:
+    def __init__(
+        self,
+        open_store: Callable[[], Store | None],
+        creator: CallCreator,
+        config: DialerConfig,
+        *,
+        clock: Callable[[], datetime],
+        has_room: Callable[[], bool],
+        idle_s: float = IDLE_S,
+    ) -> None:
+        self._open_store = open_store
+        self._creator = creator
+        self.config = config
+        self._clock = clock
+        self._has_room = has_room
+        self._idle_s = idle_s
+        self.owner = f"dialer-{secrets.token_hex(4)}"
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def now(self) -> datetime:
+        at = self._clock()
+        return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._stopping.set()
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT_S)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+            self._stopping.clear()
+        await self._creator.close()
+
+    async def _run(self) -> None:
+        prepared = False
+        while not self._stopping.is_set():
+            store = self._open_store()
+            try:
+                if store is not None:
+                    if not prepared:
+                        await store.dialing.ensure_slots(self.config.max_concurrent)
+                        prepared = True
+                    await self.sweep(store)
+                    while not self._stopping.is_set() and await self.dial_one(store):
+                        pass
+            except DatabaseError as exc:
+                log.warning("dialer: database unavailable (%s)", type(exc).__name__)
+            except Exception:
+                log.exception("dialer tick failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._idle_s)
+
+    async def sweep(self, store: Store) -> int:
+        """Settle placed calls whose end is known (Twilio's final status may have come
+        before the call's own end was written)."""
+        done = 0
+        for interview in await store.dialing.live():
+            last = interview.attempts[-1] if interview.attempts else None
+            if last is not None and last.call_sid is not None:
+                done += await settle(store, interview, last.call_sid, self.now(), self.config.rules)
+        return done
+
+    async def dial_one(self, store: Store) -> bool:
+        """Claim one due interview and act on it; false when nothing (more) can be done."""
+        now = self.now()
+        interview = await store.dialing.claim_due(self.owner, now, LEASE)
+        if interview is None:
+            return False
+        rules = self.config.rules
+        decision = decide(
+            now, window(interview), zones(interview), interview.expires_at, rules.hours
+        )
+        if isinstance(decision, Expired) or len(interview.attempts) >= interview.max_attempts:
+            await self._close(store, interview, now, expired=isinstance(decision, Expired))
+            return True
+        if isinstance(decision, MoveTo):
+            await store.dialing.release(interview.id, self.owner, decision.at, now)
+            return True
+        assert isinstance(decision, DialNow)
+        phone = interview.candidate.phone
+        if phone is None or await store.dialing.on_do_not_call(number_hash(phone)):
+            await store.interviews.cancel(interview.id, now)
+            log.info("interview not dialed: the number asked not to be called")
+            return True
+        if not self._has_room():
+            await store.dialing.release(interview.id, self.owner, None, now)
+            return False
+        number = len(interview.attempts) + 1
+        holder = slot_holder(interview.id, number)
+        template = await load_template(store, interview.template_id)
+        time_limit = call_limit_s(template, self.config.max_call_seconds) + GOODBYE_S
+        slot_lease = timedelta(seconds=RING_TIMEOUT_S + time_limit + 300)
+        slot = await store.dialing.take_slot(holder, self.config.max_concurrent, now, slot_lease)
+        if slot is None:
+            await store.dialing.release(interview.id, self.owner, None, now)
+            return False
+        try:
+            return await self._place(store, interview, number, slot, time_limit)
+        except BaseException:
+            await store.dialing.free_slot(holder)
+            await store.dialing.release(interview.id, self.owner, None, self.now())
+            raise
+
+    async def _place(
+        self, store: Store, interview: InterviewRecord, number: int, slot: int, time_limit: int
+    ) -> bool:
+        start_s = await store.dialing.pace(time.time(), interval_s(self.config.cps))
+        await asyncio.sleep(max(0.0, start_s - time.time()))
+        await store.dialing.renew(interview.id, self.owner, self.now() + LEASE)
+        assert interview.candidate.phone is not None
+        request = OutboundRequest(
+            to=interview.candidate.phone,
+            from_=self.config.from_number,
+            interview_id=interview.id,
+            time_limit_s=time_limit,
+        )
+        result = await self._creator.create(request, self.config.public_url)
+        now = self.now()
+        planned = interview.next_attempt_at or now
+        if isinstance(result, Placed):
+            attempt = Attempt(
+                number=number, planned_at=planned, call_sid=result.call_sid, started_at=now
+            )
+            if not await store.dialing.placed(interview.id, self.owner, attempt, slot, now):
+                log.error(
+                    "dialer lost its claim while placing a call",
+                    extra={"call_sid": result.call_sid},
+                )
+            return True
+        await store.dialing.free_slot(slot_holder(interview.id, number))
+        message = mask_phones_in(result.message)
+        log.warning("Twilio refused an outbound call: %s %s", result.code, message)
+        attempt = Attempt(
+            number=number, planned_at=planned, started_at=now, ended_at=now, outcome="failed"
+        )
+        outcomes = [a.outcome for a in interview.attempts] + ["failed"]
+        counted = interview.model_copy(update={"attempts": [*interview.attempts, attempt]})
+        redial = next_attempt(counted, outcomes, "failed", now, self.config.rules)
+        error = {"code": result.code, "message": message, "http_status": result.status}
+        after = await store.dialing.refused(interview.id, self.owner, attempt, error, redial, now)
+        if after is None:
+            return True
+        if redial is None:
+            after = await store.interviews.fail(interview.id, now) or after
+        data = {
+            **interview_data(after),
+            "outcome": "failed",
+            "error": error,
+            "final": redial is None,
+            "next_attempt_at": redial.isoformat() if redial else None,
+        }
+        subject = f"{interview.id}:attempt-{number}"
+        await emit(store, entry("interview.attempt_failed", subject, data, now, interview.id), now)
+        return True
+
+    async def _close(
+        self, store: Store, interview: InterviewRecord, now: datetime, *, expired: bool
+    ) -> None:
+        if expired:
+            data = {**interview_data(interview), "status": "expired"}
+            await emit(
+                store, entry("interview.expired", interview.id, data, now, interview.id), now
+            )
+            await store.interviews.expire(interview.id, now)
+        else:
+            await store.interviews.fail(interview.id, now)
