@@ -22,8 +22,8 @@ WIDE = Window.parse("00:00", "23:59", ALL_DAYS)
 FAR = datetime(2027, 12, 31, tzinfo=UTC)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def moved_to(decision: object) -> datetime:

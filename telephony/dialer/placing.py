@@ -69,7 +69,11 @@ class CallCreator:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=CREATE_TIMEOUT_S, auth=self._auth)
         try:
-            response = await self._client.post(self._url, data=form(request, public_url))  # type: ignore[arg-type]
+            response = await self._client.post(
+                self._url,
+                content=urlencode(form(request, public_url)),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
         except httpx.HTTPError as exc:
             return Refused(None, f"Twilio unreachable ({type(exc).__name__})", None)
         try:

@@ -7,7 +7,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from persistence import CallRecord, Turn
 from persistence.write_retries import Sleep
@@ -169,9 +171,11 @@ async def live_env(
     deltas_after_cancel: int = 0,
     max_call_seconds: int | None = None,
     write_pause: Sleep | None = None,
+    clock: Callable[[], datetime] | None = None,
     **overrides: object,
 ) -> AsyncIterator[Env]:
-    """`write_pause` replaces the wait between tries of a call write (see `CountedPauses`)."""
+    """`write_pause` replaces the wait between tries of a call write (see `CountedPauses`);
+    `clock` the wall time interviews are planned and dialed by."""
     model = RealtimePeer(
         script=script, realtime_factor=realtime_factor, deltas_after_cancel=deltas_after_cancel
     )
@@ -186,7 +190,10 @@ async def live_env(
             max_call_seconds=max_call_seconds,
             **overrides,
         )
-        own = Services(settings, write_pause=write_pause) if write_pause is not None else None
+        kw: dict[str, Any] = {"write_pause": write_pause} if write_pause is not None else {}
+        if clock is not None:
+            kw["clock"] = clock
+        own = Services(settings, **kw) if kw else None
         if own is not None:
             await own.start()
         async with contextlib.AsyncExitStack() as stack:

@@ -1,17 +1,25 @@
-"""Twilio's REST API, the part a live call uses: updating a call to end it.
+"""Twilio's REST API, the parts the service uses: creating an outbound call (`Calls.json`)
+and updating a call to end it.
 
 Strict like the real one: Basic auth with the account SID and auth token, the
-2010-04-01 path, form-encoded parameters, and exactly one of Status or Twiml.
-When a call is ended it tells the test, which plays Twilio's part by stopping the
-media stream; new TwiML that goes on with the call (a redirect to ConversationRelay) is
-told to `on_redirect` instead, and the call stays live. Every update or refusal it records
-is announced on `changed`.
+2010-04-01 path, form-encoded parameters; a creation takes only Twilio's documented
+parameters, each in its documented shape, and anything else is refused with a
+Twilio-style 400 and error code; an update takes exactly one of Status or Twiml.
+Each creation is recorded with the time it arrived and handed to `on_create`, which
+plays the answering side (see `tests.support.dialing`). When a call is ended it tells
+the test, which plays Twilio's part by stopping the media stream; new TwiML that goes on
+with the call (a redirect to ConversationRelay) is told to `on_redirect` instead, and the
+call stays live. Every creation, update or refusal it records is announced on `changed`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import re
+import secrets
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,6 +43,88 @@ class Update:
         return [el.text or "" for el in ET.fromstring(self.twiml).iter("Say")]
 
 
+# Calls.json's documented parameters (twilio-python's CallList.create, Nov 2026).
+CREATE_PARAMETERS = frozenset(
+    {
+        "To", "From", "Url", "Twiml", "ApplicationSid", "Method", "FallbackUrl",
+        "FallbackMethod", "StatusCallback", "StatusCallbackEvent", "StatusCallbackMethod",
+        "SendDigits", "Timeout", "Record", "RecordingChannels", "RecordingStatusCallback",
+        "RecordingStatusCallbackMethod", "SipAuthUsername", "SipAuthPassword",
+        "MachineDetection", "MachineDetectionTimeout", "RecordingStatusCallbackEvent", "Trim",
+        "CallerId", "MachineDetectionSpeechThreshold", "MachineDetectionSpeechEndThreshold",
+        "MachineDetectionSilenceTimeout", "AsyncAmd", "AsyncAmdStatusCallback",
+        "AsyncAmdStatusCallbackMethod", "Byoc", "CallReason", "CallToken",
+        "RecordingTrack", "TimeLimit",
+    }
+)  # fmt: skip
+E164 = re.compile(r"\+[1-9]\d{6,14}")
+URL = re.compile(r"https?://[^\s/?#]+[^\s#]*")
+
+
+@dataclass
+class Created:
+    """One call creation Twilio accepted, and when it arrived (time.time())."""
+
+    call_sid: str
+    params: list[tuple[str, str]]
+    at: float
+
+    def one(self, name: str) -> str:
+        return next(v for k, v in self.params if k == name)
+
+    def all(self, name: str) -> list[str]:
+        return [v for k, v in self.params if k == name]
+
+
+def _refuse(code: int, message: str) -> tuple[Response, int]:
+    more = f"https://www.twilio.com/docs/errors/{code}"
+    return jsonify(code=code, message=message, more_info=more, status=400), 400
+
+
+def create_problem(params: list[tuple[str, str]], numbers: set[str]) -> tuple[int, str] | None:
+    """Twilio's error code and message for a creation it refuses, or None."""
+    names = [k for k, _ in params]
+    unknown = sorted(set(names) - CREATE_PARAMETERS)
+    if unknown:
+        return 21218, f"Invalid parameter: {unknown[0]}"
+    repeated = {k for k in names if names.count(k) > 1} - {"StatusCallbackEvent"}
+    if repeated:
+        return 21218, f"Parameter given twice: {sorted(repeated)[0]}"
+    one = dict(params)
+    if "To" not in one:
+        return 21201, "No 'To' number is specified"
+    if not E164.fullmatch(one["To"]):
+        return 21211, "Invalid 'To' Phone Number"
+    if "From" not in one:
+        return 21213, "No 'From' number is specified"
+    if one["From"] not in numbers:
+        return 21210, "The source phone number provided is not yet verified for your account"
+    if ("Url" in one) == ("Twiml" in one) or "ApplicationSid" in one:
+        return 21205, "Exactly one of Url or Twiml is required"
+    for name in ("Url", "StatusCallback", "AsyncAmdStatusCallback", "FallbackUrl"):
+        if name in one and not URL.fullmatch(one[name]):
+            return 21205, f"{name} is not a valid URL"
+    for name in ("Method", "StatusCallbackMethod", "AsyncAmdStatusCallbackMethod"):
+        if name in one and one[name] not in ("GET", "POST"):
+            return 21218, f"Invalid {name}"
+    events = [v for k, v in params if k == "StatusCallbackEvent"]
+    if any(e not in ("initiated", "ringing", "answered", "completed") for e in events):
+        return 21218, "Invalid StatusCallbackEvent"
+    ranges = {"Timeout": (1, 600), "TimeLimit": (1, 14400), "MachineDetectionTimeout": (3, 59)}
+    for name, (low, high) in ranges.items():
+        if name in one and not (one[name].isdigit() and low <= int(one[name]) <= high):
+            return 21218, f"Invalid {name}"
+    if one.get("Record", "false") not in ("true", "false"):
+        return 21218, "Invalid Record"
+    if one.get("AsyncAmd", "false") not in ("true", "false"):
+        return 21218, "Invalid AsyncAmd"
+    if one.get("MachineDetection", "Enable") not in ("Enable", "DetectMessageEnd"):
+        return 21218, "Invalid MachineDetection"
+    if one.get("AsyncAmd") == "true" and "MachineDetection" not in one:
+        return 21218, "AsyncAmd requires MachineDetection"
+    return None
+
+
 @dataclass
 class TwilioRestPeer:
     account_sid: str
@@ -47,9 +137,22 @@ class TwilioRestPeer:
     live_calls: set[str] = field(default_factory=set)  # calls in progress; others are 404
     base: str = ""
     changed: Changes = field(default_factory=Changes)
+    numbers: set[str] = field(default_factory=set)  # the account's numbers (valid From)
+    created: list[Created] = field(default_factory=list)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    refuse_to: dict[str, tuple[int, str]] = field(default_factory=dict)  # To -> Twilio error
+    on_create: Callable[[Created], Awaitable[None]] | None = None
+    _answering: set[asyncio.Task[None]] = field(default_factory=set)
 
     def app(self) -> Quart:
         app = Quart(__name__)
+
+        @app.post("/2010-04-01/Accounts/<account>/Calls.json")
+        async def create(account: str) -> Response | tuple[Response, int]:
+            try:
+                return await self._create(account)
+            finally:
+                self.changed.notify()
 
         @app.post("/2010-04-01/Accounts/<account>/Calls/<call_sid>.json")
         async def update(account: str, call_sid: str) -> Response | tuple[Response, int]:
@@ -59,6 +162,43 @@ class TwilioRestPeer:
                 self.changed.notify()
 
         return app
+
+    def _authorized(self) -> bool:
+        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return request.headers.get("Authorization") == f"Basic {expected}"
+
+    async def _create(self, account: str) -> Response | tuple[Response, int]:
+        at = time.time()
+        if not self._authorized():
+            self.errors.append("bad credentials")
+            return jsonify(code=20003, message="Authenticate", status=401), 401
+        if account != self.account_sid:
+            self.errors.append("wrong account")
+            return jsonify(code=20404, message="not found", status=404), 404
+        params = list((await request.form).items(multi=True))
+        problem = create_problem(params, self.numbers)
+        if problem is None:
+            problem = self.refuse_to.get(dict(params)["To"])
+        if problem is not None:
+            self.refused.append(problem)
+            return _refuse(*problem)
+        created = Created("CA" + secrets.token_hex(16), params, at)
+        self.created.append(created)
+        self.live_calls.add(created.call_sid)
+        if self.on_create is not None:
+            task = asyncio.ensure_future(self.on_create(created))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
+        one = dict(params)
+        return jsonify(
+            sid=created.call_sid,
+            account_sid=account,
+            to=one["To"],
+            status="queued",
+            direction="outbound-api",
+            api_version="2010-04-01",
+            uri=f"/2010-04-01/Accounts/{account}/Calls/{created.call_sid}.json",
+        ), 201
 
     async def _update(self, account: str, call_sid: str) -> Response | tuple[Response, int]:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
@@ -119,4 +259,10 @@ class TwilioRestPeer:
     async def serving(self) -> AsyncIterator[TwilioRestPeer]:
         async with running(self.app()) as base:
             self.base = base
-            yield self
+            try:
+                yield self
+            finally:
+                for task in list(self._answering):
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task

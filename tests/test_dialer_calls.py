@@ -1,0 +1,261 @@
+"""Whole outbound interviews through the dialer: the real server, the strict Twilio REST
+peer playing the answering side through the real webhooks and media stream, the OpenAI
+Realtime peer and MongoDB. The clock is fixed at 10:00 in New York."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from persistence.api_records import InterviewRecord
+from tests.support.api import CONSENT, add_keys
+from tests.support.call_harness import Env, live_env
+from tests.support.dialing import FROM_NUMBER, MovableClock, Phones, at_utc
+from tests.support.openai import CallTool, Say, Script
+from tests.support.waiting import RECHECK_S, eventually
+
+pytestmark = pytest.mark.slow
+
+NEW_YORK = ZoneInfo("America/New_York")
+START = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York
+PHONE = "+14155552671"
+EVALUATION = json.dumps(
+    {
+        "answer_quality": "good",
+        "key_points_covered": ["problem solved"],
+        "next_action": "move_to_next_topic",
+        "follow_up_needed": False,
+    }
+)
+
+
+class Dialed:
+    def __init__(self, env: Env, phones: Phones, clock: MovableClock, auth: dict[str, str]):
+        self.env, self.phones, self.clock, self.auth = env, phones, clock, auth
+
+    @property
+    def store(self) -> Any:
+        return self.env.svc.store
+
+    async def schedule(self, phone: str = PHONE, **extra: Any) -> str:
+        body = {
+            "candidate": {"name": "Ada Lovelace", "phone": phone, "timezone": "America/New_York"},
+            "template_id": "default",
+            "consent": CONSENT,
+            **extra,
+        }
+        response = await self.env.svc.http.post("/api/v1/interviews", json=body, headers=self.auth)
+        assert response.status_code == 201, response.text
+        interview_id: str = response.json()["id"]
+        return interview_id
+
+    async def interview(self, interview_id: str) -> InterviewRecord:
+        found = await self.store.interviews.get(interview_id)
+        assert found is not None
+        return found  # type: ignore[no-any-return]
+
+    async def until(self, interview_id: str, what: str, check: Any) -> InterviewRecord:
+        async def ready() -> InterviewRecord | None:
+            record = await self.interview(interview_id)
+            return record if check(record) else None
+
+        found = await eventually(
+            ready, timeout=20, what=what, every=RECHECK_S, context=self.env.protocol_errors
+        )
+        assert found is not None
+        return found
+
+    async def slots_freed(self) -> None:
+        async def free() -> bool:
+            return await self.store.dialing.slots_held(self.clock()) == 0  # type: ignore[no-any-return]
+
+        await eventually(free, timeout=20, what="every outbound slot freed", every=RECHECK_S)
+
+    async def settled(self, interview_id: str, attempts: int) -> InterviewRecord:
+        return await self.until(
+            interview_id,
+            f"attempt {attempts} settled",
+            lambda r: (
+                len(r.attempts) >= attempts
+                and r.attempts[attempts - 1].outcome
+                and r.status != "in_progress"
+            ),
+        )
+
+
+def in_calling_hours(record: InterviewRecord) -> None:
+    for attempt in record.attempts:
+        assert attempt.started_at is not None
+        local = attempt.started_at.astimezone(NEW_YORK).time()
+        assert time(8) <= local < time(21), attempt
+
+
+async def dialed(mongo_uri: str, db_name: str, script: Script) -> AsyncIterator[Dialed]:
+    clock = MovableClock(START)
+    async with live_env(
+        mongo_uri,
+        db_name,
+        script,
+        clock=clock,
+        twilio_from_number=FROM_NUMBER,
+        twilio_cps=10,
+    ) as env:
+        phones = Phones(env.svc, env.rest, env.calls)
+        phones.install()
+        keys = await add_keys(env.svc.store)
+        try:
+            yield Dialed(env, phones, clock, {"Authorization": f"Bearer {keys['recruiter']}"})
+        finally:
+            await phones.close()
+        assert phones.errors == []
+        assert env.rest.errors == []
+
+
+@pytest.fixture
+async def person(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
+    script = Script(
+        responses=[
+            Say("Hello, this is an AI interviewer. Is now a good time?", audio_ms=600),
+            CallTool("evaluate_candidate_answer", EVALUATION),
+            [
+                Say("Thank you, that is all. Goodbye.", audio_ms=500),
+                CallTool("end_interview", json.dumps({"reason": "completed"})),
+            ],
+        ],
+        caller_transcripts=["Yes, I built a billing service."],
+    )
+    async for d in dialed(mongo_uri, db_name, script):
+        yield d
+
+
+@pytest.fixture
+async def quiet(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
+    script = Script(responses=[Say("Hello, this is an AI interviewer calling.", audio_ms=400)])
+    async for d in dialed(mongo_uri, db_name, script):
+        yield d
+
+
+async def test_a_person_answers_and_completes_the_interview(person: Dialed) -> None:
+    d = person
+    d.phones.behaviour[PHONE] = "person"
+    interview_id = await d.schedule()
+    await d.env.wait(lambda: any(line.caller for line in d.phones.lines.values()), "an answer")
+    (line,) = d.phones.lines.values()
+    assert line.twilio is not None and line.caller is not None
+    await d.env.wait_played(line.twilio, 1)
+    line.caller.say()
+    record = await d.until(
+        interview_id, "the interview completed", lambda r: r.status == "completed"
+    )
+    await d.until(interview_id, "the attempt settled", lambda r: r.attempts[0].outcome)
+
+    (created,) = d.env.rest.created
+    assert created.one("To") == PHONE and created.one("From") == FROM_NUMBER
+    assert created.one("MachineDetection") == "DetectMessageEnd"
+    record = await d.interview(interview_id)
+    (attempt,) = record.attempts
+    assert attempt.call_sid == created.call_sid and attempt.outcome == "completed"
+    assert record.result is not None and record.result.call_sid == created.call_sid
+    in_calling_hours(record)
+    call = await d.store.calls.get(created.call_sid)
+    assert call.interview_id == interview_id and call.direction == "outbound"
+    assert call.to_masked == "+*******2671" and call.completion == "completed"
+    assert line.statuses[-1] == "completed"
+    await d.slots_freed()
+
+
+async def test_a_voicemail_gets_the_message_once_and_a_redial_the_next_day(quiet: Dialed) -> None:
+    d = quiet
+    d.phones.behaviour[PHONE] = "voicemail"
+    interview_id = await d.schedule()
+    record = await d.settled(interview_id, 1)
+    (update,) = d.env.rest.updates
+    (said,) = update.said
+    code = " ".join(record.code)
+    assert f"interview code {code}" in said and "AI interviewer" in said
+    assert "1 4 1 5 5 5 5 0 1 0 0" in said  # the number to call back, digit by digit
+    # A late duplicate verdict leaves no second message.
+    (line,) = d.phones.lines.values()
+    await d.phones.amd(line)
+    assert len(d.env.rest.updates) == 1
+    assert record.attempts[0].outcome == "voicemail" and record.status == "scheduled"
+    # Thursday 09:00 in New York: the default window's start on the next local day.
+    assert record.next_attempt_at == datetime(2026, 6, 11, 13, 0, tzinfo=UTC)
+    amd = await d.store.dialing.amd(line.created.call_sid)
+    assert amd is not None and amd["answered_by"] == "machine_end_beep"
+    assert amd["detection_ms"] == 300 and amd["voicemail_at"] is not None
+    in_calling_hours(record)
+
+    # The next day's attempt is dialed once the clock gets there, and not before.
+    assert len(d.env.rest.created) == 1
+    d.clock.advance(timedelta(hours=23))
+    d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+    record = await d.settled(interview_id, 2)
+    assert len(d.env.rest.created) == 2
+    assert [a.outcome for a in record.attempts] == ["voicemail", "voicemail"]
+    assert record.status == "failed"  # one voicemail is retried, the second is not
+    in_calling_hours(record)
+
+
+async def test_no_answer_is_redialed_after_30_then_60_minutes(quiet: Dialed) -> None:
+    d = quiet
+    interview_id = await d.schedule(max_attempts=5)
+    record = await d.settled(interview_id, 1)
+    ended = record.attempts[0].ended_at
+    assert ended is not None and record.next_attempt_at is not None
+    assert record.next_attempt_at - ended == timedelta(minutes=30)
+    assert len(d.env.rest.created) == 1
+    d.clock.advance(timedelta(minutes=31))
+    d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+    record = await d.settled(interview_id, 2)
+    second = record.attempts[1]
+    assert second.started_at is not None and second.started_at - ended >= timedelta(minutes=30)
+    assert second.ended_at is not None and record.next_attempt_at is not None
+    assert record.next_attempt_at - second.ended_at == timedelta(minutes=60)
+    assert [a.outcome for a in record.attempts] == ["no-answer", "no-answer"]
+    assert [c.one("To") for c in d.env.rest.created] == [PHONE, PHONE]
+    in_calling_hours(record)
+    events = await d.store.db["webhook_deliveries"].count_documents({})
+    assert events == 0  # no endpoint subscribed: nothing queued, nothing sent
+
+
+async def test_busy_and_failed_calls_settle_with_their_outcome(quiet: Dialed) -> None:
+    d = quiet
+    d.phones.behaviour["+14155550122"] = "busy"
+    d.phones.behaviour["+14155550133"] = "failed"
+    busy = await d.schedule("+14155550122")
+    failed = await d.schedule("+14155550133")
+    busy_record = await d.settled(busy, 1)
+    failed_record = await d.settled(failed, 1)
+    assert busy_record.attempts[0].outcome == "busy"
+    assert failed_record.attempts[0].outcome == "failed"
+    ended = failed_record.attempts[0].ended_at
+    assert failed_record.next_attempt_at is not None and ended is not None
+    assert failed_record.next_attempt_at - ended == timedelta(minutes=10)
+
+
+async def test_a_refused_creation_settles_failed_with_twilios_code(quiet: Dialed) -> None:
+    d = quiet
+    refused = "+14155550144"
+    d.env.rest.refuse_to[refused] = (21215, f"Geo permission not enabled for {refused}")
+    interview_id = await d.schedule(refused, max_attempts=2)
+    record = await d.until(interview_id, "the refusal recorded", lambda r: len(r.attempts) == 1)
+    raw = await d.store.db["interviews"].find_one({"_id": interview_id})
+    error = raw["attempts"][0]["error"]
+    assert error["code"] == 21215 and error["http_status"] == 400
+    assert refused not in error["message"] and "0144" in error["message"]
+    assert record.attempts[0].outcome == "failed" and record.status == "scheduled"
+    assert record.next_attempt_at is not None and record.attempts[0].ended_at is not None
+    assert record.next_attempt_at - record.attempts[0].ended_at == timedelta(minutes=10)
+    assert d.env.rest.created == []
+    d.env.rest.errors.clear()
+
+
+def test_start_is_inside_calling_hours() -> None:
+    assert time(8) <= START.astimezone(NEW_YORK).time() < time(21)
+    assert at_utc("2026-06-10T14:00:00Z") == START
