@@ -81,6 +81,7 @@ class DialerLoop:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.placed = 0  # calls this worker created, for benchmarks and tests
 
     def now(self) -> datetime:
         at = self._clock()
@@ -195,6 +196,7 @@ class DialerLoop:
         now = self.now()
         planned = interview.next_attempt_at or now
         if isinstance(result, Placed):
+            self.placed += 1
             attempt = Attempt(
                 number=number, planned_at=planned, call_sid=result.call_sid, started_at=now
             )
