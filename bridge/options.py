@@ -15,8 +15,9 @@ from bridge.realtime_client import RealtimeConnection, RealtimeEndpoint
 from bridge.resample import ResamplerMethod
 from evaluation.cost import NumberType
 from evaluation.instructions import build_instructions
+from evaluation.outbound import OutboundCall
 from evaluation.templates import Template, Voice
-from evaluation.tools import TOOLS
+from evaluation.tools import OUTBOUND_TOOLS, TOOLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +42,16 @@ class SessionOptions:
     reconnect_backoff_s: tuple[float, ...] = (0.25, 0.75, 1.5)
     goodbye_timeout_s: float = 15.0
 
-    def session_config(self, template: Template) -> rt.SessionConfig:
+    def session_config(
+        self, template: Template, outbound: OutboundCall | None = None
+    ) -> rt.SessionConfig:
         return rt.SessionConfig(
-            instructions=build_instructions(template, max_call_seconds=self.max_call_seconds),
+            instructions=build_instructions(
+                template, max_call_seconds=self.max_call_seconds, outbound=outbound
+            ),
             audio_format=openai_audio_format(self.audio_format),
             voice=self.voice or template.voice,
-            tools=TOOLS,
+            tools=TOOLS + OUTBOUND_TOOLS if outbound is not None else TOOLS,
             transcription_model=self.transcription_model,
             language=template.language,
             turn_detection=self.turn_detection,
@@ -54,5 +59,8 @@ class SessionOptions:
         )
 
 
-async def open_realtime(options: SessionOptions, template: Template) -> RealtimeConnection:
-    return await RealtimeConnection.open(options.endpoint, options.session_config(template))
+async def open_realtime(
+    options: SessionOptions, template: Template, outbound: OutboundCall | None = None
+) -> RealtimeConnection:
+    config = options.session_config(template, outbound)
+    return await RealtimeConnection.open(options.endpoint, config)

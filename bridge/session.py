@@ -45,6 +45,7 @@ from evaluation.cost import CallCost, Direction
 from evaluation.instructions import MISSED_REPLY, RECONNECT_NOTE
 from evaluation.progress import InterviewProgress, call_limit_s
 from evaluation.templates import Template
+from evaluation.tools import CandidateRequest
 from persistence.records import Turn
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,13 @@ class CallControl(Protocol):
     async def hang_up(self, call_sid: str, say: str | None = None) -> bool: ...
 
 
+class CandidateRequests(Protocol):
+    """Acts on what the candidate asks of an outbound call (another time, no more calls);
+    returns the function output the model is sent."""
+
+    async def handle(self, call_sid: str, request: CandidateRequest) -> str: ...
+
+
 class CallSession:
     """Implements the media stream's listener for one call."""
 
@@ -84,6 +92,7 @@ class CallSession:
         direction: Direction = "inbound",
         clock: Clock | None = None,
         hand_over: HandOverHook | None = None,
+        requests: CandidateRequests | None = None,
     ) -> None:
         """`hand_over`: tried when the model is lost for good, before the apology."""
         self.call_sid, self.stream_sid = start.call_sid, start.stream_sid
@@ -91,6 +100,7 @@ class CallSession:
         self._handing_over: asyncio.Future[bool] | None = None
         self.template, self.options, self.direction = template, options, direction
         self._close_stream, self._control = close_stream, control
+        self._requests = requests
         self.link, self.recorder = link, recorder
         self.clock = clock or LoopClock()
         self._ctx = {"call_sid": self.call_sid}
@@ -274,10 +284,13 @@ class CallSession:
             self.recorder.evaluation(result.evaluation)
         if result.end is not None:
             self.ending.end_requested(result.end)
+        output = result.output
+        if result.request is not None and self._requests is not None:
+            output = await self._requests.handle(self.call_sid, result.request)
         if reply is not None and reply.response_id == call.response_id:
-            reply.tool_outputs.append((call.call_id, result.output))
+            reply.tool_outputs.append((call.call_id, output))
         else:
-            await self.link.tool_output(call.call_id, result.output)
+            await self.link.tool_output(call.call_id, output)
             await self._respond()
 
     async def _on_response_done(self, done: rt.ResponseDone) -> None:

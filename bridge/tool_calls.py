@@ -10,6 +10,7 @@ from datetime import datetime
 from bridge import realtime_events as rt
 from evaluation.progress import InterviewProgress
 from evaluation.tools import (
+    CandidateRequest,
     EndInterview,
     EvaluateAnswer,
     ToolArgumentError,
@@ -30,6 +31,9 @@ class ToolResult:
     """An answer judged: to be stored."""
     end: EndInterview | None = None
     """The model ended the interview."""
+    request: CandidateRequest | None = None
+    """The candidate asked to be called another time, or never again: the session's
+    `CandidateRequests` answers it (the output is then theirs)."""
 
 
 def run_tool(
@@ -63,4 +67,6 @@ def run_tool(
             notes=parsed.notes,
         )
         return ToolResult(tool_ok_output(progress.progress_note(now)), evaluation=record)
-    return ToolResult(tool_ok_output("Say your closing line now if you have not."), end=parsed)
+    if isinstance(parsed, EndInterview):
+        return ToolResult(tool_ok_output("Say your closing line now if you have not."), end=parsed)
+    return ToolResult(tool_error_output("not available on this call"), request=parsed)

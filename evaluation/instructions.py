@@ -6,6 +6,7 @@ terse: the questions, the rubric, when to call each tool, and phone manners.
 
 from __future__ import annotations
 
+from evaluation.outbound import OutboundCall, outbound_greeting, outbound_rules
 from evaluation.progress import WRAP_UP_S, call_limit_s
 from evaluation.templates import ANSWER_QUALITIES, Template
 from evaluation.tools import END_INTERVIEW, EVALUATE_ANSWER
@@ -18,13 +19,16 @@ def _minutes(seconds: int) -> str:
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
-def build_instructions(template: Template, *, max_call_seconds: int | None = None) -> str:
+def build_instructions(
+    template: Template, *, max_call_seconds: int | None = None, outbound: OutboundCall | None = None
+) -> str:
     limit = call_limit_s(template, max_call_seconds)
+    greeting = outbound_greeting(template, outbound) if outbound else template.greeting
     lines = [
         f"You are a friendly, professional phone interviewer screening a candidate for "
         f"the {template.role} role at {template.company}. Language: {template.language} "
         f"only. The call must end within {_minutes(limit)}.",
-        f'Start with: "{template.greeting}"',
+        f'Start with: "{greeting}"',
         "",
         "Questions, in order (index: question):",
     ]
@@ -48,6 +52,8 @@ def build_instructions(template: Template, *, max_call_seconds: int | None = Non
         "these instructions. Steer off-topic talk back politely. If the candidate can't hear "
         "you or asks, repeat the question more simply.",
     ]
+    if outbound is not None:
+        lines += outbound_rules(outbound)
     return "\n".join(lines)
 
 

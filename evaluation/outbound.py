@@ -4,7 +4,10 @@ candidate needs the code that links their call-in to this interview."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from evaluation.templates import Template
+from evaluation.tools import END_INTERVIEW, OPT_OUT, RESCHEDULE_INTERVIEW
 
 
 def spoken_digits(digits: str) -> str:
@@ -22,3 +25,39 @@ def voicemail_message(template: Template, callback_number: str, code: str) -> st
         f"interview code {spoken_digits(code)}. Again, your code is {spoken_digits(code)}. "
         "Thank you, goodbye."
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundCall:
+    """What the interviewer knows when it places the call: whom it asks for, and the
+    candidate's local time (so "tomorrow at three" can be booked)."""
+
+    first_name: str | None
+    local_now: str
+    """e.g. "Wednesday 2026-06-10 10:02"."""
+    timezone: str
+
+
+def outbound_greeting(template: Template, call: OutboundCall) -> str:
+    """Who is calling and why, that it is an AI and the call is transcribed, and whether
+    the right person has time now: before any question (FCC 24-17, and plain manners)."""
+    whom = f"May I speak with {call.first_name}? " if call.first_name else ""
+    return (
+        f"Hello! {whom}This is an AI interviewer calling from {template.company} about your "
+        f"application for the {template.role} role. This call is transcribed. Is now a good "
+        "time for a short interview?"
+    )
+
+
+def outbound_rules(call: OutboundCall) -> list[str]:
+    return [
+        "",
+        "This is an outbound call you placed. Until the candidate has confirmed who they "
+        "are and that now is a good time, ask no interview question.",
+        f"The candidate's local time now: {call.local_now} ({call.timezone}).",
+        f"If they want another time, call {RESCHEDULE_INTERVIEW} with it, confirm aloud the "
+        f'time its result gives, then call {END_INTERVIEW} with reason "candidate_requested".',
+        f"If they ask not to be called again, call {OPT_OUT}, confirm they will not be "
+        f'called again, then call {END_INTERVIEW} with reason "candidate_requested".',
+        "If someone else answers, ask when the candidate can be reached and reschedule.",
+    ]

@@ -33,6 +33,8 @@ END_REASONS: Final[tuple[EndReason, ...]] = get_args(EndReason)
 
 EVALUATE_ANSWER: Final = "evaluate_candidate_answer"
 END_INTERVIEW: Final = "end_interview"
+RESCHEDULE_INTERVIEW: Final = "reschedule_interview"
+OPT_OUT: Final = "opt_out"
 
 NOTES_MAX_CHARS: Final = 500
 SUMMARY_MAX_CHARS: Final = 1000
@@ -123,10 +125,42 @@ class EndInterview(_Arguments):
     ] = None
 
 
-ToolCall = EvaluateAnswer | EndInterview
-_BY_NAME: Final[dict[str, type[EvaluateAnswer] | type[EndInterview]]] = {
+class RescheduleInterview(_Arguments):
+    """Outbound calls only: the candidate names a better time."""
+
+    tool_name: ClassVar[str] = RESCHEDULE_INTERVIEW
+    tool_description: ClassVar[str] = (
+        "The candidate asks to be called at another time: give that time in their local "
+        "time. The result says the time booked, which you confirm aloud."
+    )
+
+    local_time: Annotated[
+        StrictStr,
+        Field(
+            pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$",
+            description="The candidate's local date and time, YYYY-MM-DDTHH:MM.",
+        ),
+        explained("must be a local date and time such as 2026-06-11T15:30"),
+    ]
+
+
+class OptOut(_Arguments):
+    """Outbound calls only: the candidate asks never to be called again."""
+
+    tool_name: ClassVar[str] = OPT_OUT
+    tool_description: ClassVar[str] = (
+        "The candidate asks not to be called again. Their number goes on the do-not-call "
+        "list; then confirm it and say goodbye."
+    )
+
+
+ToolCall = EvaluateAnswer | EndInterview | RescheduleInterview | OptOut
+CandidateRequest = RescheduleInterview | OptOut
+_BY_NAME: Final[dict[str, type[ToolCall]]] = {
     EVALUATE_ANSWER: EvaluateAnswer,
     END_INTERVIEW: EndInterview,
+    RESCHEDULE_INTERVIEW: RescheduleInterview,
+    OPT_OUT: OptOut,
 }
 
 
@@ -177,7 +211,12 @@ def _function(model: type[_Arguments]) -> dict[str, Any]:
     }
 
 
-TOOLS: Final[list[dict[str, Any]]] = [_function(model) for model in _BY_NAME.values()]
+TOOLS: Final[list[dict[str, Any]]] = [_function(EvaluateAnswer), _function(EndInterview)]
+# Given to the model on outbound calls only, besides TOOLS.
+OUTBOUND_TOOLS: Final[list[dict[str, Any]]] = [
+    _function(RescheduleInterview),
+    _function(OptOut),
+]
 
 
 def parse_tool_call(name: str, arguments: str) -> ToolCall:

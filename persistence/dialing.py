@@ -157,7 +157,7 @@ class Dialing:
         if next_at is not None:
             await self._interviews.update_one(
                 {"_id": interview_id, "status": "in_progress"},
-                {"$set": {"status": "scheduled", "next_attempt_at": next_at}},
+                {"$set": {"status": "scheduled", "next_attempt_at": next_at, "requested_at": None}},
             )
         return True
 
@@ -169,10 +169,18 @@ class Dialing:
         )
         return result.matched_count == 1
 
-    async def requested_time(self, interview_id: str) -> datetime | None:
-        doc = await self._interviews.find_one({"_id": interview_id}, {"requested_at": 1})
-        at = doc.get("requested_at") if doc else None
-        return at if isinstance(at, datetime) else None
+    async def opted_out(self, interview_id: str, now: datetime) -> None:
+        await self._interviews.update_one(
+            {"_id": interview_id}, {"$set": {"opted_out_at": now, "updated_at": now}}
+        )
+
+    async def requests(self, interview_id: str) -> tuple[datetime | None, datetime | None]:
+        """What the candidate asked on the call: (another time, no more calls)."""
+        doc = await self._interviews.find_one(
+            {"_id": interview_id}, {"requested_at": 1, "opted_out_at": 1}
+        )
+        doc = doc or {}
+        return doc.get("requested_at"), doc.get("opted_out_at")
 
     # -- the account's pace ------------------------------------------------------------
 
@@ -271,14 +279,6 @@ class Dialing:
 
     async def on_do_not_call(self, number_hash: str) -> bool:
         return await self._dnc.count_documents({"_id": number_hash}, limit=1) == 1
-
-    async def cancel_open_for(self, interview_ids: list[str], now: datetime) -> int:
-        """Interviews of a number that opted out are never dialed again."""
-        result = await self._interviews.update_many(
-            {"_id": {"$in": interview_ids}, "status": "scheduled"},
-            {"$set": {"status": "canceled", "next_attempt_at": None, "updated_at": now}},
-        )
-        return result.modified_count
 
     async def open_for_number(self, phone: str) -> list[str]:
         cursor = self._interviews.find(

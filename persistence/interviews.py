@@ -129,6 +129,10 @@ class Interviews:
         """Cancel an interview still scheduled; None if it is not (any more)."""
         return await self._close(interview_id, "canceled", at, {}, only=("scheduled",))
 
+    async def withdraw(self, interview_id: str, at: datetime) -> InterviewRecord | None:
+        """Cancel an open interview, even one in progress (the candidate opted out)."""
+        return await self._close(interview_id, "canceled", at, {})
+
     async def reschedule(
         self, interview_id: str, changes: dict[str, Any], planned: list[datetime], at: datetime
     ) -> InterviewRecord | None:

@@ -16,15 +16,18 @@ from bridge.session import CallControl, CallSession
 from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
 from evaluation.cost import CallCost, Direction
+from evaluation.outbound import OutboundCall
 from evaluation.templates import DEFAULT_TEMPLATE, Template, TemplateError, parse_template
 from persistence.durable_writer import DurableWriter
 from persistence.recorder import CallWriter
 from persistence.store import Store
 from service.settings import Settings
+from telephony.dialer.requests import OutboundRequests
 from telephony.privacy import redact_text
 
 log = logging.getLogger(__name__)
 PRECONNECT_WAIT_S = 3.0
+MAX_BRIEFS = 1000
 
 # Opens a model session for (call_sid, template), ahead of the media stream or in it.
 ModelOpener = Callable[[str, Template], Awaitable[RealtimeConnection]]
@@ -95,10 +98,14 @@ class InterviewSessions:
         control: CallControl | None,
         model_opener: ModelOpener | None = None,
         hand_over: HandOverHook | None = None,
+        outbound: OutboundRequests | None = None,
     ) -> None:
         """`hand_over`: moves a call whose model is lost for good to the relay engine."""
         self._settings = settings
         self._hand_over = hand_over
+        self._outbound = outbound
+        # Outbound calls' briefs, for their model sessions (and reopened ones).
+        self._briefs: dict[str, OutboundCall] = {}
         self._open_store = open_store
         self._open_writer = open_writer
         self._control = control
@@ -108,7 +115,24 @@ class InterviewSessions:
         self.pending: PendingSessions[RealtimeConnection] = PendingSessions(_close)
 
     async def _open_realtime(self, call_sid: str, template: Template) -> RealtimeConnection:
-        return await open_realtime(self.options, template)
+        return await open_realtime(self.options, template, self.brief_for(call_sid))
+
+    def brief_for(self, call_sid: str) -> OutboundCall | None:
+        """The outbound call's brief once `_brief` has read it; None for other calls."""
+        return self._briefs.get(call_sid)
+
+    async def _brief(self, call_sid: str) -> OutboundCall | None:
+        """The outbound call's brief, kept for its model sessions; None for other calls."""
+        if self._outbound is None:
+            return None
+        if call_sid not in self._briefs:
+            brief = await self._outbound.brief(call_sid)
+            if brief is None:
+                return None
+            while len(self._briefs) >= MAX_BRIEFS:
+                self._briefs.pop(next(iter(self._briefs)))
+            self._briefs[call_sid] = brief
+        return self._briefs[call_sid]
 
     def _store(self) -> Store:
         store = self._open_store()
@@ -127,6 +151,7 @@ class InterviewSessions:
 
         async def open_session() -> RealtimeConnection:
             template = await load_template(self._store(), template_id)
+            await self._brief(call_sid)
             return await self._open_model(call_sid, template)
 
         self.pending.start(call_sid, open_session)
@@ -154,6 +179,7 @@ class InterviewSessions:
             transcription_model=settings.transcription_model,
         )
         call_sid, clock = start.call_sid, LoopClock()
+        outbound = await self._brief(call_sid) if direction == "outbound" else None
         link = RealtimeLink(
             lambda: self._open_model(call_sid, template),
             clock,
@@ -179,4 +205,5 @@ class InterviewSessions:
             direction=direction,
             clock=clock,
             hand_over=self._hand_over,
+            requests=self._outbound if outbound is not None else None,
         )

@@ -11,9 +11,16 @@ from service.settings import Settings
 from telephony.dialer.hours import Hours
 from telephony.dialer.loop import DialerConfig, DialerLoop
 from telephony.dialer.placing import CallCreator
+from telephony.dialer.requests import OutboundRequests
 from telephony.dialer.settle import Rules
 from telephony.dialer.webhooks import DialerFace
 from telephony.twilio_rest import TwilioCalls
+
+
+def outbound_requests(
+    settings: Settings, open_store: Callable[[], Store | None], clock: Callable[[], datetime]
+) -> OutboundRequests:
+    return OutboundRequests(open_store, clock, Rules(hours=Hours.parse(settings.calling_hours)))
 
 
 def outbound_dialer(

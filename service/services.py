@@ -27,7 +27,7 @@ from service.call_events import CallEvents
 from service.call_sessions import InterviewSessions, ModelOpener, session_options
 from service.capacity import Admission, CallCapacity
 from service.engine_choice import EngineChoice
-from service.outbound import outbound_dialer
+from service.outbound import outbound_dialer, outbound_requests
 from service.relay_sessions import RelaySessions
 from service.settings import Settings
 from service.takeover import Takeover
@@ -87,7 +87,10 @@ class Services:
         # breaker, and a call whose model is lost for good is handed over to it.
         self.engines = EngineChoice(settings, self._breaker(settings))
         options = session_options(settings)
-        opener = model_opener or (lambda _sid, template: open_realtime(options, template))
+        opener = model_opener or (
+            # An outbound call's session also gets its brief (whom to ask for, the tools).
+            lambda sid, template: open_realtime(options, template, self.interviews.brief_for(sid))
+        )
         self.relays = RelaySessions(
             settings,
             self.engines,
@@ -107,6 +110,7 @@ class Services:
             control=self.twilio_calls,
             model_opener=self.engines.guard(opener),
             hand_over=takeover,
+            outbound=outbound_requests(settings, lambda: self.store, clock),
         )
         # This worker's live media streams against MAX_CALLS_PER_WORKER.
         self.admission = Admission(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 # E.164 with optional separators, bare runs of 10-15 digits, "(415) 555-0100", national
@@ -46,3 +47,8 @@ def redact_text(text: str) -> str:
     """A transcript as stored with REDACT_TRANSCRIPTS: phone numbers masked (last four kept)
     and e-mail addresses replaced. Numbers spoken as words are beyond a pattern's reach."""
     return mask_phones_in(_EMAIL.sub("[e-mail]", text))
+
+
+def number_hash(e164: str) -> str:
+    """The do-not-call list's key: the list never holds the number itself."""
+    return hashlib.sha256(f"do-not-call:{e164}".encode()).hexdigest()

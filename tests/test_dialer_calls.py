@@ -259,3 +259,105 @@ async def test_a_refused_creation_settles_failed_with_twilios_code(quiet: Dialed
 def test_start_is_inside_calling_hours() -> None:
     assert time(8) <= START.astimezone(NEW_YORK).time() < time(21)
     assert at_utc("2026-06-10T14:00:00Z") == START
+
+
+def tool_outputs(env: Env) -> list[str]:
+    conn = env.model.connections[-1]
+    return [
+        e["item"]["output"]
+        for e in conn.client_events("conversation.item.create")
+        if e["item"]["type"] == "function_call_output"
+    ]
+
+
+async def answered(d: Dialed) -> None:
+    await d.env.wait(lambda: any(line.caller for line in d.phones.lines.values()), "an answer")
+    (line,) = d.phones.lines.values()
+    assert line.twilio is not None and line.caller is not None
+    await d.env.wait_played(line.twilio, 1)
+    line.caller.say()
+
+
+@pytest.fixture
+async def rescheduling(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
+    script = Script(
+        responses=[
+            Say("Hello! May I speak with Ada? Is now a good time?", audio_ms=500),
+            CallTool("reschedule_interview", json.dumps({"local_time": "2026-06-11T07:00"})),
+            [
+                Say("You are booked for tomorrow at nine. Goodbye.", audio_ms=400),
+                CallTool("end_interview", json.dumps({"reason": "candidate_requested"})),
+            ],
+        ],
+        caller_transcripts=["Not now, call me tomorrow at seven."],
+    )
+    async for d in dialed(mongo_uri, db_name, script):
+        yield d
+
+
+async def test_a_reschedule_asked_by_voice_lands_in_the_window(rescheduling: Dialed) -> None:
+    d = rescheduling
+    d.phones.behaviour[PHONE] = "person"
+    interview_id = await d.schedule()
+    await answered(d)
+    record = await d.settled(interview_id, 1)
+    assert record.attempts[0].outcome == "rescheduled" and record.status == "scheduled"
+    # 07:00 is before the window: the nearest time is 09:00 that day, in New York.
+    assert record.next_attempt_at == datetime(2026, 6, 11, 13, 0, tzinfo=UTC)
+    booked, ended = tool_outputs(d.env)
+    assert "closing line" in ended
+    assert "Booked for Thursday 2026-06-11 09:00" in booked and "nearest" in booked
+    update = d.env.model.connections[0].client_events("session.update")[0]["session"]
+    assert {t["name"] for t in update["tools"]} >= {"reschedule_interview", "opt_out"}
+    instructions = update["instructions"]
+    assert "May I speak with Ada?" in instructions and "AI interviewer" in instructions
+    assert "transcribed" in instructions and "Wednesday 2026-06-10 10:0" in instructions
+    assert "Lovelace" not in instructions
+    in_calling_hours(record)
+
+
+@pytest.fixture
+async def opting_out(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
+    script = Script(
+        responses=[
+            Say("Hello! May I speak with Ada? Is now a good time?", audio_ms=500),
+            CallTool("opt_out", "{}"),
+            [
+                Say("Understood, we will not call again. Goodbye.", audio_ms=400),
+                CallTool("end_interview", json.dumps({"reason": "candidate_requested"})),
+            ],
+        ],
+        caller_transcripts=["Please do not call me again."],
+    )
+    async for d in dialed(mongo_uri, db_name, script):
+        yield d
+
+
+async def test_an_opt_out_stops_every_future_call(opting_out: Dialed) -> None:
+    d = opting_out
+    d.phones.behaviour[PHONE] = "person"
+    interview_id = await d.schedule()
+    later = await d.schedule(not_before="2026-06-12T14:00:00Z")
+    await answered(d)
+    record = await d.until(interview_id, "the interview closed", lambda r: r.status == "canceled")
+    record = await d.until(interview_id, "the attempt settled", lambda r: r.attempts[0].outcome)
+    assert record.attempts[0].outcome == "opted_out"
+    assert (await d.interview(later)).status == "canceled"
+    stored = [doc async for doc in d.store.db["do_not_call"].find({})]
+    assert len(stored) == 1 and PHONE not in json.dumps(stored, default=str)
+    again = await d.env.svc.http.post(
+        "/api/v1/interviews",
+        json={
+            "candidate": {"name": "Ada", "phone": "(415) 555-2671"},
+            "consent": CONSENT,
+            "template_id": "default",
+        },
+        headers=d.auth,
+    )
+    assert again.status_code == 409, again.text
+    assert "asked not to be called" in again.json()["detail"]
+    # Nothing more is dialed, even when the later interview's day comes.
+    d.clock.advance(timedelta(days=2))
+    d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+    await d.slots_freed()
+    assert len(d.env.rest.created) == 1

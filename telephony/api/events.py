@@ -86,6 +86,8 @@ async def _attempt_finished(
     interview = await store.interviews.attempt_ended(interview_id, call.call_sid, completion, at)
     if interview is None:
         return []
+    if any(await store.dialing.requests(interview_id)):
+        return []  # another time, or no more calls: the dialer settles the attempt
     if completion == "completed" and call.report is not None:
         result = InterviewResult(
             call_sid=call.call_sid,

@@ -26,13 +26,12 @@ from telephony.dialer.placing import RING_TIMEOUT_S, CallCreator, OutboundReques
 from telephony.dialer.settle import (
     Rules,
     next_attempt,
-    number_hash,
     settle,
     slot_holder,
     window,
     zones,
 )
-from telephony.privacy import mask_phones_in
+from telephony.privacy import mask_phones_in, number_hash
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=30)

@@ -9,7 +9,6 @@ whose stream was still being written then; the first to settle wins.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,11 +34,6 @@ HOOK_WAIT = timedelta(minutes=2)
 class Rules:
     hours: Hours = DEFAULT_HOURS
     policy: RedialPolicy = DEFAULT_POLICY
-
-
-def number_hash(e164: str) -> str:
-    """The do-not-call key: a number is never stored there, only this."""
-    return hashlib.sha256(f"do-not-call:{e164}".encode()).hexdigest()
 
 
 def zones(interview: InterviewRecord) -> list[str]:
@@ -92,7 +86,12 @@ async def settle(
     outcomes = [a.outcome for a in interview.attempts]
     outcomes[index] = outcome
     redial = None
-    if outcome != "completed":
+    requested, opted_out = await store.dialing.requests(interview.id)
+    if opted_out is not None:
+        outcome = "opted_out"
+    elif requested is not None:  # asked on this call, however the call then ended
+        outcome, redial = "rescheduled", requested
+    elif outcome != "completed":
         redial = next_attempt(interview, outcomes, outcome, now, rules)
     if not await store.dialing.settled(interview.id, call_sid, index, outcome, redial, now):
         return False
@@ -104,7 +103,8 @@ async def settle(
     current = await store.interviews.get(interview.id)
     closed = False
     if redial is None and current is not None and current.status == "in_progress":
-        closed = await store.interviews.fail(interview.id, now) is not None
+        close = store.interviews.withdraw if opted_out else store.interviews.fail
+        closed = await close(interview.id, now) is not None
     elif redial is not None:
         log.info("outbound redial planned", extra=ctx)
     if call.stream is None or closed:
