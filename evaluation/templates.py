@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from evaluation.problems import explained, problem_lines
 
@@ -93,6 +101,9 @@ class Template(_Strict):
     max_duration_s: Duration
     greeting: Text
     closing: Text
+    require_code: StrictBool = False
+    """Candidates calling in must give their interview's 6-digit code first, which links
+    the call to that interview."""
     voicemail: Text | None = None
     """Left on a candidate's voicemail by the outbound dialer; None: built from the role and
     company (see `evaluation.outbound`)."""

@@ -121,6 +121,31 @@ class Dialing:
         )
         return _interview(doc) if doc is not None else None
 
+    async def called_in(
+        self, interview_id: str, template_id: str, attempt: Attempt, now: datetime
+    ) -> bool:
+        """A candidate called in with the interview's code: the call is one of its attempts
+        (settled like a dialed one), and uses its template. False while a call is live."""
+        result = await self._interviews.update_one(
+            {"_id": interview_id, "status": "scheduled", "live_call": None},
+            {
+                "$push": {"attempts": {**attempt.model_dump(), "direction": "inbound"}},
+                "$set": {
+                    "status": "in_progress",
+                    "live_call": {"call_sid": attempt.call_sid, "slot": None},
+                    "next_attempt_at": None,
+                    "updated_at": now,
+                },
+            },
+        )
+        if result.modified_count != 1:
+            return False
+        await self._calls.update_one(
+            {"call_sid": attempt.call_sid},
+            {"$set": {"interview_id": interview_id, "template_id": template_id}},
+        )
+        return True
+
     # -- calls in progress -------------------------------------------------------------
 
     async def live(self, limit: int = 200) -> list[InterviewRecord]:

@@ -84,6 +84,11 @@ class Interviews:
         doc = await self._c.find_one({"_id": interview_id})
         return _interview(doc) if doc is not None else None
 
+    async def by_code(self, code: str) -> InterviewRecord | None:
+        """The open interview holding this 6-digit code."""
+        held = await self._codes.find_one({"_id": code})
+        return await self.get(str(held["interview_id"])) if held is not None else None
+
     async def page(
         self, flt: InterviewFilter, after: tuple[datetime, str] | None, limit: int
     ) -> list[InterviewRecord]:

@@ -16,6 +16,7 @@ from bridge.clock import utcnow
 from evaluation.templates import DEFAULT_TEMPLATE
 from persistence import TERMINAL_STATUSES, CallRecord, NewCall, StatusEvent, StreamStatus
 from persistence.store import Store
+from telephony.dialer import call_in
 from telephony.face import face
 from telephony.privacy import mask_phone, mask_phones_in
 from telephony.twilio_auth import UNKNOWN_BASE, public_base, websocket_base
@@ -171,6 +172,8 @@ async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
     await _ensure_call(params, template_id)
     now = utcnow()
     await store().calls.mark_time(call_sid, "webhook_received", now)
+    if (ask := await call_in.ask_for_code(params, template_id)) is not None:
+        return ask  # the template requires the caller's interview code first
     twilio = face()
     response = VoiceResponse()
     relays = twilio.relays

@@ -5,6 +5,7 @@ Realtime peer and MongoDB. The clock is fixed at 10:00 in New York."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -12,11 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from evaluation.templates import DEFAULT_TEMPLATE, template_to_dict
 from persistence.api_records import InterviewRecord
 from tests.support.api import CONSENT, add_keys
-from tests.support.call_harness import Env, live_env
+from tests.support.call_harness import ACCOUNT, Caller, Env, live_env
 from tests.support.dialing import FROM_NUMBER, MovableClock, Phones, at_utc
 from tests.support.openai import CallTool, Say, Script
+from tests.support.telephony_fixtures import PUBLIC
 from tests.support.waiting import RECHECK_S, eventually
 
 pytestmark = pytest.mark.slow
@@ -361,3 +364,81 @@ async def test_an_opt_out_stops_every_future_call(opting_out: Dialed) -> None:
     d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
     await d.slots_freed()
     assert len(d.env.rest.created) == 1
+
+
+async def call_in_with_code(d: Dialed, answers: list[dict[str, str]]) -> tuple[str, str]:
+    """A candidate calls the line: each answer goes to the Gather's action in turn; the
+    last TwiML and the CallSid are returned."""
+    call_sid = "CA" + "c" * 32
+    form = {
+        "CallSid": call_sid,
+        "AccountSid": ACCOUNT,
+        "From": PHONE,
+        "To": FROM_NUMBER,
+        "Direction": "inbound",
+        "CallStatus": "ringing",
+    }
+    response = await d.env.svc.post_twilio("/twilio/voice", form)
+    assert response.status_code == 200, response.text
+    twiml = response.text
+    for answer in answers:
+        gather = ET.fromstring(twiml).find("./Gather")
+        assert gather is not None, twiml
+        assert gather.attrib["input"] == "dtmf speech" and gather.attrib["numDigits"] == "6"
+        url = gather.attrib["action"]
+        reply = await d.env.svc.post_twilio(
+            url[len(PUBLIC) :], {**form, "CallStatus": "in-progress", **answer}, signed_url=url
+        )
+        assert reply.status_code == 200, reply.text
+        twiml = reply.text
+    return call_sid, twiml
+
+
+async def code_template(d: Dialed) -> None:
+    body = template_to_dict(DEFAULT_TEMPLATE.model_copy(update={"template_id": "screen"}))
+    await d.store.templates.save("screen", {**body, "require_code": True}, d.clock(), [FROM_NUMBER])
+
+
+async def test_a_candidate_calling_in_gives_the_code_and_the_call_links(person: Dialed) -> None:
+    d = person
+    await code_template(d)
+    interview_id = await d.schedule(template_id="screen", not_before="2026-06-20T14:00:00Z")
+    code = (await d.interview(interview_id)).code
+    spoken = " ".join(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"][int(c)]
+        for c in code
+    )
+    call_sid, twiml = await call_in_with_code(d, [{"Digits": "12"}, {"SpeechResult": spoken + "."}])
+    stream = ET.fromstring(twiml).find("./Connect/Stream")
+    assert stream is not None, twiml
+    params = {p.attrib["name"]: p.attrib["value"] for p in stream.iter("Parameter")}
+    assert params["template_id"] == "screen"
+    call = await d.store.calls.get(call_sid)
+    assert call.interview_id == interview_id and call.template_id == "screen"
+    d.env.rest.live_calls.add(call_sid)
+    twilio = d.env.svc.peer(call_sid, account_sid=ACCOUNT)
+    twilio.custom_parameters = params
+    await twilio.connect()
+    d.env.calls[call_sid] = twilio
+    await twilio.begin()
+    caller = Caller(twilio)
+    caller.start()
+    await d.env.wait_played(twilio, 1)
+    caller.say()
+    record = await d.until(
+        interview_id, "completed by the call-in", lambda r: r.status == "completed"
+    )
+    await caller.stop()
+    assert [a.call_sid for a in record.attempts] == [call_sid]
+    assert record.result is not None and record.result.call_sid == call_sid
+    assert d.env.rest.created == []  # and, completed, it is never dialed
+
+
+async def test_three_wrong_codes_end_the_call(quiet: Dialed) -> None:
+    d = quiet
+    await code_template(d)
+    wrong = [{"Digits": "000000"}, {"SpeechResult": "I don't know"}, {"Digits": ""}]
+    _, twiml = await call_in_with_code(d, wrong)
+    said = [el.text for el in ET.fromstring(twiml).iter("Say")]
+    assert said and "could not find your interview" in (said[0] or "")
+    assert ET.fromstring(twiml).find("./Hangup") is not None

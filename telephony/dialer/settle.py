@@ -74,7 +74,11 @@ async def settle(
     """Settle the interview's live call once its end is known; false if not yet (or lost)."""
     call = await store.calls.get(call_sid)
     index = next((i for i, a in enumerate(interview.attempts) if a.call_sid == call_sid), None)
-    if call is None or index is None or call.status not in TERMINAL_STATUSES:
+    if call is None or index is None:
+        return False
+    # A call-in's status callbacks are optional (the number's setting): its end will do.
+    ended = call.direction == "inbound" and "ended" in call.timings
+    if call.status not in TERMINAL_STATUSES and not ended:
         return False
     attempt = interview.attempts[index]
     waited = now - call.updated_at

@@ -17,6 +17,7 @@ from persistence import NewCall
 from persistence.records import TERMINAL_STATUSES
 from persistence.store import Store, StoreUnavailable
 from telephony import twilio_webhooks
+from telephony.dialer.call_in import code_given
 from telephony.dialer.loop import load_template
 from telephony.dialer.settle import MACHINE, Rules, settle
 from telephony.privacy import mask_phone
@@ -105,6 +106,16 @@ async def outbound_status(params: dict[str, str]) -> Response | tuple[Response, 
             await settle(store, interview, params["CallSid"], face.clock(), face.rules)
         face.wake()
     return answer
+
+
+@bp.post("/inbound/code")
+@signed
+async def inbound_code(params: dict[str, str]) -> Response | tuple[Response, int]:
+    """The code a caller keyed or said: linked, the interview starts as any call does."""
+    answer, _ = await code_given(params)
+    if answer is not None:
+        return answer
+    return await twilio_webhooks.voice.__wrapped__(params)  # type: ignore[attr-defined,no-any-return]
 
 
 @bp.post("/amd")

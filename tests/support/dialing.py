@@ -161,7 +161,10 @@ class Phones:
         """The service ended the call through the REST API: Twilio stops the stream and
         reports the call completed."""
         line = self.lines.get(call_sid)
-        if line is None:
+        if line is None:  # a call-in: Twilio only stops its stream
+            if (stream := self.streams.get(call_sid)) is not None:
+                with contextlib.suppress(Exception):
+                    await stream.send_stop()
             return
         if line.twilio is not None:
             with contextlib.suppress(Exception):
