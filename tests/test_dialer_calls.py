@@ -98,7 +98,9 @@ def in_calling_hours(record: InterviewRecord) -> None:
         assert time(8) <= local < time(21), attempt
 
 
-async def dialed(mongo_uri: str, db_name: str, script: Script) -> AsyncIterator[Dialed]:
+async def dialed(
+    mongo_uri: str, db_name: str, script: Script, **overrides: Any
+) -> AsyncIterator[Dialed]:
     clock = MovableClock(START)
     async with live_env(
         mongo_uri,
@@ -107,6 +109,7 @@ async def dialed(mongo_uri: str, db_name: str, script: Script) -> AsyncIterator[
         clock=clock,
         twilio_from_number=FROM_NUMBER,
         twilio_cps=10,
+        **overrides,
     ) as env:
         phones = Phones(env.svc, env.rest, env.calls)
         phones.install()
@@ -442,3 +445,32 @@ async def test_three_wrong_codes_end_the_call(quiet: Dialed) -> None:
     said = [el.text for el in ET.fromstring(twiml).iter("Say")]
     assert said and "could not find your interview" in (said[0] or "")
     assert ET.fromstring(twiml).find("./Hangup") is not None
+
+
+QUIET = Script(responses=[Say("Hello, this is an AI interviewer calling.", audio_ms=400)])
+
+
+async def test_a_due_attempt_outside_calling_hours_waits_for_them(
+    mongo_uri: str, db_name: str
+) -> None:
+    noon = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # 12:00 in New York
+    async for d in dialed(mongo_uri, db_name, QUIET, calling_hours=("12:00", "13:00")):
+        interview_id = await d.schedule()
+        await d.until(interview_id, "moved to noon", lambda r: r.next_attempt_at == noon)
+        assert d.env.rest.created == []
+        d.clock.advance(timedelta(hours=2))
+        d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+        record = await d.settled(interview_id, 1)
+        started = record.attempts[0].started_at
+        assert started is not None and started >= noon
+        assert time(12) <= started.astimezone(NEW_YORK).time() < time(13)
+
+
+async def test_an_interview_past_its_expiry_is_expired_not_dialed(quiet: Dialed) -> None:
+    d = quiet
+    interview_id = await d.schedule(expires_at="2026-06-10T16:00:00Z")
+    await d.settled(interview_id, 1)  # dialed once, no answer, redial planned
+    d.clock.advance(timedelta(hours=3))
+    d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+    record = await d.until(interview_id, "expired", lambda r: r.status == "expired")
+    assert len(record.attempts) == 1 and len(d.env.rest.created) == 1

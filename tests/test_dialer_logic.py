@@ -11,6 +11,7 @@ import pytest
 
 from service.settings import ConfigError, load_settings
 from telephony.api.planning import Window
+from telephony.dialer.codes import code_from
 from telephony.dialer.hours import DialNow, Expired, Hours, MoveTo, decide, next_at, next_day
 from telephony.dialer.pacing import interval_s, most_at_once, most_in_any_second
 from telephony.dialer.placing import OutboundRequest, form
@@ -238,3 +239,20 @@ def test_dialer_settings_parse() -> None:
     assert Hours.parse(settings.calling_hours) == Hours(time(9, 30), time(18, 0))
     assert (settings.twilio_from_number, settings.twilio_cps) == ("+14155550100", 5)
     assert settings.outbound_max_concurrent == 20
+
+
+@pytest.mark.parametrize(
+    ("digits", "speech", "code"),
+    [
+        ("123456", "", "123456"),
+        ("", "1 2 3 4 5 6.", "123456"),
+        ("", "one two three, four five six", "123456"),
+        ("", "Oh four one five, five five.", "041555"),
+        ("12", "zero nine eight seven six five", "098765"),
+        ("", "my code is 123", None),
+        ("1234567", "", None),
+        ("", "", None),
+    ],
+)
+def test_the_code_is_read_from_keys_or_speech(digits: str, speech: str, code: str | None) -> None:
+    assert code_from(digits, speech) == code

@@ -27,10 +27,13 @@ FORBIDDEN: dict[str, set[str]] = {
     "telephony/api": {"service", "bridge"} | DATABASE,
     # The ops console: the same, its reads in persistence modules of its own.
     "telephony/ops": {"service", "bridge"} | DATABASE,
+    # The outbound dialer: likewise.
+    "telephony/dialer": {"service", "bridge"} | DATABASE,
 }
 # Its logic with no I/O: importable and testable without a server, a database or Quart.
 PURE_API_MODULES = ("planning", "cursors", "signing", "scheduling", "phones")
 PURE_OPS_MODULES = ("cursors", "charts", "call_layout")
+PURE_DIALER_MODULES = ("hours", "redial", "pacing", "codes")
 
 
 def _imports(path: Path) -> set[str]:
@@ -65,7 +68,15 @@ def test_no_module_imports_what_its_room_may_not(package: str) -> None:
 
 @pytest.mark.parametrize(
     "package",
-    ["bridge", "telephony", "telephony/api", "telephony/ops", "persistence", "evaluation"],
+    [
+        "bridge",
+        "telephony",
+        "telephony/api",
+        "telephony/ops",
+        "telephony/dialer",
+        "persistence",
+        "evaluation",
+    ],
 )
 def test_only_the_composition_root_reads_the_environment(package: str) -> None:
     for path in _modules(package):
@@ -86,6 +97,10 @@ def test_only_the_composition_root_reads_the_environment(package: str) -> None:
         *(
             (f"telephony.ops.{name}", {"pymongo", "quart", "httpx", "persistence.store"})
             for name in PURE_OPS_MODULES
+        ),
+        *(
+            (f"telephony.dialer.{name}", {"pymongo", "quart", "httpx", "persistence.store"})
+            for name in PURE_DIALER_MODULES
         ),
     ],
 )

@@ -4,10 +4,11 @@ interview (its template, and an attempt on it) before the media stream starts.""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from quart import Response, request
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from bridge.clock import utcnow
 from persistence.api_records import Attempt
 from telephony.dialer.codes import TRIES, code_from
 from telephony.dialer.loop import load_template
@@ -74,7 +75,7 @@ async def code_given(params: dict[str, str]) -> tuple[Response | None, bool]:
             response.hangup()
             return Response(str(response), content_type="application/xml"), False
         return gather(AGAIN, attempt + 1), False
-    now = utcnow()
+    now = datetime.now(UTC)
     number = len(interview.attempts) + 1
     entry = Attempt(number=number, planned_at=now, call_sid=params["CallSid"], started_at=now)
     if not await store.dialing.called_in(interview.id, interview.template_id, entry, now):
