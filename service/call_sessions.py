@@ -17,11 +17,12 @@ from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
 from evaluation.cost import CallCost, Direction
 from evaluation.outbound import OutboundCall
-from evaluation.templates import DEFAULT_TEMPLATE, Template, TemplateError, parse_template
+from evaluation.templates import DEFAULT_TEMPLATE, Template
 from persistence.durable_writer import DurableWriter
 from persistence.recorder import CallWriter
 from persistence.store import Store
 from service.settings import Settings
+from telephony.call_templates import load_template
 from telephony.dialer.requests import OutboundRequests
 from telephony.privacy import redact_text
 
@@ -65,20 +66,6 @@ def unavailable_reason(settings: Settings) -> str | None:
     if not settings.enable_realtime:
         return "ENABLE_REALTIME is false"
     return None
-
-
-async def load_template(store: Store, template_id: str) -> Template:
-    """The stored template, or the built-in default when it is missing or no longer valid."""
-    if template_id != DEFAULT_TEMPLATE.template_id:
-        record = await store.templates.get(template_id)
-        if record is not None:
-            try:
-                return parse_template(record.body)
-            except TemplateError as exc:
-                log.error("template %r is invalid (%s); using the default", template_id, exc)
-        else:
-            log.warning("template %r not found; using the default", template_id)
-    return DEFAULT_TEMPLATE
 
 
 async def _close(conn: RealtimeConnection) -> None:

@@ -25,10 +25,10 @@ from persistence.recorder import CallWriter
 from persistence.records import EngineUse
 from persistence.relay_records import RelayRecords
 from persistence.store import Store
-from service.call_sessions import load_template
 from service.engine_choice import EngineChoice
 from service.responses_http import ResponsesClient, ResponsesEndpoint
 from service.settings import Settings
+from telephony.call_templates import load_template
 from telephony.privacy import redact_text
 from telephony.relay_twiml import RelayVoiceSettings, relay_twiml
 from telephony.twilio_auth import TwilioVerifier, websocket_base

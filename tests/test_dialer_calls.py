@@ -284,18 +284,27 @@ async def answered(d: Dialed) -> None:
     line.caller.say()
 
 
-@pytest.fixture
-async def rescheduling(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
-    script = Script(
+def asking(tool: CallTool, goodbye: str, heard: str) -> Script:
+    """The greeting; the candidate's answer, met with `tool`; a goodbye that ends the call."""
+    return Script(
         responses=[
             Say("Hello! May I speak with Ada? Is now a good time?", audio_ms=500),
-            CallTool("reschedule_interview", json.dumps({"local_time": "2026-06-11T07:00"})),
+            tool,
             [
-                Say("You are booked for tomorrow at nine. Goodbye.", audio_ms=400),
+                Say(goodbye, audio_ms=400),
                 CallTool("end_interview", json.dumps({"reason": "candidate_requested"})),
             ],
         ],
-        caller_transcripts=["Not now, call me tomorrow at seven."],
+        caller_transcripts=[heard],
+    )
+
+
+@pytest.fixture
+async def rescheduling(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
+    script = asking(
+        CallTool("reschedule_interview", json.dumps({"local_time": "2026-06-11T07:00"})),
+        "You are booked for tomorrow at nine. Goodbye.",
+        "Not now, call me tomorrow at seven.",
     )
     async for d in dialed(mongo_uri, db_name, script):
         yield d
@@ -324,16 +333,10 @@ async def test_a_reschedule_asked_by_voice_lands_in_the_window(rescheduling: Dia
 
 @pytest.fixture
 async def opting_out(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
-    script = Script(
-        responses=[
-            Say("Hello! May I speak with Ada? Is now a good time?", audio_ms=500),
-            CallTool("opt_out", "{}"),
-            [
-                Say("Understood, we will not call again. Goodbye.", audio_ms=400),
-                CallTool("end_interview", json.dumps({"reason": "candidate_requested"})),
-            ],
-        ],
-        caller_transcripts=["Please do not call me again."],
+    script = asking(
+        CallTool("opt_out", "{}"),
+        "Understood, we will not call again. Goodbye.",
+        "Please do not call me again.",
     )
     async for d in dialed(mongo_uri, db_name, script):
         yield d

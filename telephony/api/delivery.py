@@ -22,6 +22,7 @@ from persistence.store import Store
 from telephony.api.destinations import DestinationRefused, Destinations
 from telephony.api.events import expire_due
 from telephony.api.signing import HEADER, next_attempt, signature
+from telephony.stopping import stop_gently
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -73,12 +74,7 @@ class DeliveryLoop:
         if self._task is not None:
             self._stopping.set()
             self._wake.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT_S)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+            await stop_gently(self._task, STOP_WAIT_S)
             self._task = None
             self._stopping.clear()
         if self._client is not None:

@@ -10,8 +10,8 @@ from quart import Response, request
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from persistence.api_records import Attempt
+from telephony.call_templates import load_template
 from telephony.dialer.codes import TRIES, code_from
-from telephony.dialer.loop import load_template
 from telephony.face import face
 from telephony.twilio_auth import public_base
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from evaluation.progress import call_limit_s
-from evaluation.templates import DEFAULT_TEMPLATE, Template, TemplateError, parse_template
 from persistence.api_records import Attempt, InterviewRecord
 from persistence.store import DatabaseError, Store
 from telephony.api.events import emit, entry, interview_data
+from telephony.call_templates import load_template
 from telephony.dialer.hours import DialNow, Expired, MoveTo, decide
 from telephony.dialer.pacing import interval_s
 from telephony.dialer.placing import RING_TIMEOUT_S, CallCreator, OutboundRequest, Placed
@@ -32,6 +32,7 @@ from telephony.dialer.settle import (
     zones,
 )
 from telephony.privacy import mask_phones_in, number_hash
+from telephony.stopping import stop_gently
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=30)
@@ -48,15 +49,6 @@ class DialerConfig:
     max_concurrent: int
     max_call_seconds: int
     rules: Rules
-
-
-async def load_template(store: Store, template_id: str) -> Template:
-    if template_id != DEFAULT_TEMPLATE.template_id:
-        record = await store.templates.get(template_id)
-        if record is not None:
-            with contextlib.suppress(TemplateError):
-                return parse_template(record.body)
-    return DEFAULT_TEMPLATE
 
 
 class DialerLoop:
@@ -97,12 +89,7 @@ class DialerLoop:
         if self._task is not None:
             self._stopping.set()
             self._wake.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT_S)
-            except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+            await stop_gently(self._task, STOP_WAIT_S)
             self._task = None
             self._stopping.clear()
         await self._creator.close()

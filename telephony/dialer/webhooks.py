@@ -17,8 +17,8 @@ from persistence import NewCall
 from persistence.records import TERMINAL_STATUSES
 from persistence.store import Store, StoreUnavailable
 from telephony import twilio_webhooks
+from telephony.call_templates import load_template
 from telephony.dialer.call_in import code_given
-from telephony.dialer.loop import load_template
 from telephony.dialer.settle import MACHINE, Rules, settle
 from telephony.privacy import mask_phone
 from telephony.twilio_params import direction
