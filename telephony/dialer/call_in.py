@@ -24,7 +24,9 @@ GOODBYE = "Sorry, we could not find your interview. Please check your code and c
 def _base() -> str:
     twilio = face()
     trusted = twilio.proxies.trusts(request.remote_addr)
-    return public_base(twilio.public_url, request.headers, request.scheme, forwarded=trusted)
+    base = public_base(twilio.public_url, request.headers, request.scheme, forwarded=trusted)
+    assert base is not None  # `signed` has built the same base to check the signature
+    return base
 
 
 def gather(prompt: str, attempt: int) -> Response:
