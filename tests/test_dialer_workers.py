@@ -78,7 +78,14 @@ async def test_two_workers_dial_50_interviews_once_each_within_the_limits(
             )
             return settled == COUNT
 
-        await eventually(all_settled, timeout=60, what="50 attempts settled", every=RECHECK_S)
+        def progress() -> str:
+            ended = sum(1 for line in phones.lines.values() if line.ended_at is not None)
+            return f"; {len(rest.created)} created, {ended} ended, errors {phones.errors[:3]}"
+
+        # A bound for a loaded machine, not a measure: the test is about counts.
+        await eventually(
+            all_settled, timeout=180, what="50 attempts settled", every=RECHECK_S, context=progress
+        )
         held = await store.dialing.slots_held(clock())
         docs = [doc async for doc in store.db["interviews"].find({})]
 

@@ -9,13 +9,10 @@ import asyncio
 import contextlib
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
-from persistence.store import Store
-from tests.support.api import add_keys
 from tests.support.call_harness import ACCOUNT, Caller
 from tests.support.telephony_fixtures import AUTH_TOKEN, PUBLIC, Service
 from tests.support.twilio_peer import TwilioPeer
@@ -186,13 +183,3 @@ class Phones:
                 await line.caller.stop()
             if line.twilio is not None:
                 await line.twilio.close()
-
-
-@contextlib.asynccontextmanager
-async def api_keys(store: Store) -> AsyncIterator[dict[str, str]]:
-    keys = await add_keys(store)
-    yield {"Authorization": f"Bearer {keys['recruiter']}"}
-
-
-def at_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
