@@ -108,8 +108,9 @@ class InterviewSessions:
         """The outbound call's brief once `_brief` has read it; None for other calls."""
         return self._briefs.get(call_sid)
 
-    async def _brief(self, call_sid: str) -> OutboundCall | None:
-        """The outbound call's brief, kept for its model sessions; None for other calls."""
+    async def brief(self, call_sid: str) -> OutboundCall | None:
+        """The outbound call's brief, read once (the dialer's voice webhook asks first, so
+        inbound calls never wait on it) and kept for its model sessions; None for others."""
         if self._outbound is None:
             return None
         if call_sid not in self._briefs:
@@ -138,7 +139,6 @@ class InterviewSessions:
 
         async def open_session() -> RealtimeConnection:
             template = await load_template(self._store(), template_id)
-            await self._brief(call_sid)
             return await self._open_model(call_sid, template)
 
         self.pending.start(call_sid, open_session)
@@ -166,7 +166,7 @@ class InterviewSessions:
             transcription_model=settings.transcription_model,
         )
         call_sid, clock = start.call_sid, LoopClock()
-        outbound = await self._brief(call_sid) if direction == "outbound" else None
+        outbound = await self.brief(call_sid) if direction == "outbound" else None
         link = RealtimeLink(
             lambda: self._open_model(call_sid, template),
             clock,

@@ -3,7 +3,7 @@ Twilio's REST credentials and PUBLIC_URL (where Twilio calls back) are all set."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from persistence.store import Store
@@ -29,7 +29,9 @@ def outbound_dialer(
     clock: Callable[[], datetime],
     has_room: Callable[[], bool],
     calls: TwilioCalls | None,
+    prepare: Callable[[str], Awaitable[object]],
 ) -> tuple[DialerLoop | None, DialerFace]:
+    """`prepare` reads an outbound call's brief before its model session opens."""
     rules = Rules(hours=Hours.parse(settings.calling_hours))
     token, sid = settings.twilio_auth_token, settings.twilio_account_sid
     loop = None
@@ -56,5 +58,6 @@ def outbound_dialer(
         callback_number=settings.twilio_from_number,
         hang_up=calls.hang_up if calls is not None else None,
         wake=loop.wake if loop is not None else lambda: None,
+        prepare=prepare,
     )
     return loop, face

@@ -143,7 +143,12 @@ class Services:
             live_poll_s=settings.ops_live_poll_ms / 1000,
         )
         self.dialer, self.dialer_face = outbound_dialer(
-            settings, lambda: self.store, clock, self.admission.has_room, self.twilio_calls
+            settings,
+            lambda: self.store,
+            clock,
+            self.admission.has_room,
+            self.twilio_calls,
+            self.interviews.brief,
         )
         self._background: set[asyncio.Task[None]] = set()
 

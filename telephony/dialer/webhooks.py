@@ -39,6 +39,8 @@ class DialerFace:
     callback_number: str | None
     hang_up: Callable[[str, str | None], Awaitable[bool]] | None
     wake: Callable[[], None]
+    prepare: Callable[[str], Awaitable[object]] | None = None
+    """Reads the call's brief (whom to ask for) before the voice webhook opens its model."""
 
     def store(self) -> Store:
         store = self.open_store()
@@ -89,6 +91,9 @@ async def _link(params: dict[str, str]) -> bool:
 async def outbound_voice(params: dict[str, str]) -> Response | tuple[Response, int]:
     if not await _link(params):
         return _text("unknown interview", 404)
+    prepare = dialer().prepare
+    if prepare is not None:
+        await prepare(params["CallSid"])
     return await twilio_webhooks.voice.__wrapped__(params)  # type: ignore[attr-defined,no-any-return]
 
 
