@@ -73,4 +73,6 @@ def test_registration_refuses_literal_private_addresses_and_localhost_names() ->
         with pytest.raises(DestinationRefused):
             d.check_literal(url)
     d.check_literal("https://hooks.example.com/")  # a name: checked when delivered to
+    with pytest.raises(DestinationRefused, match="cannot be parsed"):
+        d.check_literal("http://[::1/")
     Destinations(["127.0.0.1"]).check_literal("http://localhost:9000/")

@@ -15,7 +15,7 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # host, port -> the addresses it resolves to (the event loop's getaddrinfo by default)
@@ -31,6 +31,13 @@ class Target:
     url: str  # the checked address in place of the host name
     host: str  # for the Host header
     tls_name: str | None  # the name TLS checks the certificate against (https only)
+
+
+def _parts(url: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL" and the like
+        raise DestinationRefused("the URL cannot be parsed") from None
 
 
 async def _getaddrinfo(host: str, port: int) -> list[str]:
@@ -53,7 +60,7 @@ class Destinations:
     def check_literal(self, url: str) -> None:
         """At registration: refuse a URL naming a forbidden address outright (a name is
         checked when it is delivered to, as it may resolve differently by then)."""
-        host = urlsplit(url).hostname or ""
+        host = _parts(url).hostname or ""
         if host.lower() in ("localhost", "localhost.") or host.lower().endswith(".localhost"):
             host = "127.0.0.1"
         try:
@@ -65,11 +72,14 @@ class Destinations:
 
     async def target(self, url: str) -> Target:
         """Resolve `url`'s host now and check every address it has."""
-        parts = urlsplit(url)
+        parts = _parts(url)
         host = parts.hostname
         if host is None:
             raise DestinationRefused("the URL has no host")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise DestinationRefused("the URL's port cannot be read") from None
         try:
             found = await self._resolve(host, port)
         except OSError as exc:
