@@ -22,8 +22,8 @@ Outcome = Literal["completed", "no-answer", "busy", "voicemail", "failed", "unav
 OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
 SortKey = Literal["newest", "oldest", "score", "cost", "duration"]
 SORT_KEYS: Final[tuple[SortKey, ...]] = get_args(SortKey)
-# Twilio's AnsweredBy values that mean no person took the call (the dialer stores them as
-# `answered_by`).
+# Twilio's AnsweredBy values that mean no person took the call (the dialer stores the
+# verdict as `amd.answered_by`).
 MACHINE: Final = (
     "machine_start",
     "machine_end_beep",
@@ -46,7 +46,7 @@ _FILTERED: Final = [
     "status",
     "completion",
     "unavailable_reason",
-    "answered_by",
+    "amd.answered_by",
     "direction",
     "template_id",
     "engines",
@@ -64,10 +64,11 @@ LAST_SPAN = timedelta(days=3 * 365)
 RARE_AFTER = 2000
 _LAST4 = re.compile(r"^\d{4}$")
 
-_PERSON: Document = {"unavailable_reason": None, "answered_by": {"$nin": list(MACHINE)}}
+ANSWERED_BY = "amd.answered_by"
+_PERSON: Document = {"unavailable_reason": None, ANSWERED_BY: {"$nin": list(MACHINE)}}
 OUTCOME_QUERIES: Final[dict[Outcome, Document]] = {
     "unavailable": {"unavailable_reason": {"$ne": None}},
-    "voicemail": {"unavailable_reason": None, "answered_by": {"$in": list(MACHINE)}},
+    "voicemail": {"unavailable_reason": None, ANSWERED_BY: {"$in": list(MACHINE)}},
     "busy": {**_PERSON, "status": "busy"},
     "no-answer": {**_PERSON, "status": "no-answer"},
     "failed": {
@@ -78,12 +79,19 @@ OUTCOME_QUERIES: Final[dict[Outcome, Document]] = {
 }
 
 
+def answered_by(doc: Document) -> str | None:
+    """Twilio's machine-detection verdict on the call, as the dialer stored it."""
+    amd = doc.get("amd")
+    verdict = amd.get("answered_by") if isinstance(amd, dict) else None
+    return verdict if isinstance(verdict, str) else None
+
+
 def outcome_of(doc: Document) -> Outcome | None:
     """The same classification as OUTCOME_QUERIES, for one document; None while the call
     has not ended."""
     if doc.get("unavailable_reason") is not None:
         return "unavailable"
-    if doc.get("answered_by") in MACHINE:
+    if answered_by(doc) in MACHINE:
         return "voicemail"
     status = doc.get("status")
     if status in ("busy", "no-answer"):
@@ -254,12 +262,11 @@ class CallRow:
 
     @classmethod
     def from_doc(cls, doc: Document) -> CallRow:
-        answered = doc.get("answered_by")
         return cls(
             call=CallRecord.model_validate(doc),
             outcome=outcome_of(doc),
             engine=engine_of(doc),
-            answered_by=answered if isinstance(answered, str) else None,
+            answered_by=answered_by(doc),
         )
 
     def sort_value(self, sort: SortKey) -> Any:

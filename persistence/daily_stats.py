@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from persistence._types import Database, Document
-from persistence.call_views import outcome_of
+from persistence.call_views import answered_by, outcome_of
 
 FIELDS = {
     "created_at": 1,
     "status": 1,
     "completion": 1,
     "unavailable_reason": 1,
-    "answered_by": 1,
+    "amd.answered_by": 1,
     "template_id": 1,
     "timings.stream_started": 1,
     "report.score": 1,
@@ -80,8 +80,8 @@ class Day:
 def _add(day: Day, doc: Document) -> None:
     day.calls += 1
     outcome = outcome_of(doc)
-    if doc.get("answered_by"):
-        day.verdicts[str(doc["answered_by"])] += 1
+    if (verdict := answered_by(doc)) is not None:
+        day.verdicts[verdict] += 1
     answered = outcome not in ("unavailable", "voicemail", "busy", "no-answer") and bool(
         (doc.get("timings") or {}).get("stream_started")
     )

@@ -11,7 +11,7 @@ KINDS: list[dict[str, Any]] = [
     {"status": "completed", "completion": "completed"},
     {"status": "busy"},
     {"status": "no-answer"},
-    {"status": "completed", "answered_by": "machine_end_beep"},
+    {"status": "completed", "amd": {"answered_by": "machine_end_beep"}},
     {"status": "failed"},
     {"status": "completed", "completion": "failed"},
     {"status": "completed", "unavailable_reason": "busy: 40 calls in progress"},
