@@ -15,7 +15,7 @@ from persistence import CallRecord
 from persistence.api_records import WebhookEndpoint
 from persistence.records import HANDED_OVER
 from tests.support.api import RECEIVERS, Receiver
-from tests.support.call_harness import ACCOUNT
+from tests.support.call_harness import ACCOUNT, Env
 from tests.support.openai import CallTool, Say, Script
 from tests.support.relay_harness import RelayEnv, relay_env
 from tests.support.relay_peer import relay_element
@@ -34,6 +34,18 @@ EVALUATION = json.dumps(
     }
 )
 M = Decimal(1_000_000)
+
+
+async def heard_whole(env: Env, call_sid: str, replies: int) -> None:
+    """Until the service has stored `replies` assistant turns as heard to the end: the
+    handset's mark echoes have reached it, so a model lost now cuts nothing short."""
+
+    async def stored() -> bool:
+        turns = await env.turns(call_sid)
+        whole = [t for t in turns if t.speaker == "assistant" and not t.interrupted]
+        return len(whole) >= replies
+
+    await eventually(stored, timeout=30, what=f"{replies} replies stored whole", every=RECHECK_S)
 
 
 def priced_by_hand(renv: RelayEnv, relay_minutes: int = 1) -> Decimal:
@@ -219,6 +231,7 @@ async def test_a_call_whose_realtime_model_is_gone_for_good_goes_on_over_the_rel
         await env.wait_played(twilio, 1)
         caller.say()
         await env.wait_played(twilio, 3)
+        await heard_whole(env, call_sid, replies=2)
         # The Realtime API goes away for good: every reconnect is refused.
         env.model.refuse_connections = True
         await env.model.drop()
@@ -390,6 +403,7 @@ async def test_a_takeover_that_lands_on_another_worker_goes_on_from_the_database
         await env.wait_played(twilio, 1)
         caller.say()
         await env.wait_played(twilio, 2)
+        await heard_whole(env, call_sid, replies=2)
         env.model.refuse_connections = True
         await env.model.drop()
         await renv.wait(lambda: call_sid in renv.redirects, "the redirect to the relay")
