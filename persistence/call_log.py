@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from persistence._types import Collection, Database, Document
-from persistence.interviews import both
+from persistence.queries import both, equal, within
 from persistence.records import CallRecord
 
 MAX_PAGE = 200
@@ -27,31 +27,15 @@ def call_filter(
     min_score: float | None = None,
     max_score: float | None = None,
 ) -> Document:
-    query: Document = {}
-    for field, value in (
-        ("status", status),
-        ("completion", outcome),
-        ("direction", direction),
-        ("template_id", template_id),
-        ("interview_id", interview_id),
-    ):
-        if value is not None:
-            query[field] = value
-    created: Document = {}
-    if created_from is not None:
-        created["$gte"] = created_from
-    if created_to is not None:
-        created["$lt"] = created_to
-    if created:
-        query["created_at"] = created
-    score: Document = {}
-    if min_score is not None:
-        score["$gte"] = min_score
-    if max_score is not None:
-        score["$lte"] = max_score
-    if score:
-        query["report.score"] = score
-    return query
+    query = equal(
+        status=status,
+        completion=outcome,
+        direction=direction,
+        template_id=template_id,
+        interview_id=interview_id,
+    )
+    within(query, "created_at", created_from, created_to)
+    return within(query, "report.score", min_score, max_score, upper="$lte")
 
 
 class CallLog:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, get_args
 
 from persistence._types import Collection, Database, Document
-from persistence.interviews import both
+from persistence.queries import both, bounds
 from persistence.records import CallRecord, Record
 
 Outcome = Literal["completed", "no-answer", "busy", "voicemail", "failed", "unavailable"]
@@ -147,13 +147,8 @@ class CallSearch(Record):
             ("cost.total_usd", self.min_cost, self.max_cost),
             ("duration_s", self.min_duration, self.max_duration),
         ):
-            bounds: Document = {}
-            if low is not None:
-                bounds["$gte"] = low
-            if high is not None:
-                bounds["$lt" if field == "created_at" else "$lte"] = high
-            if bounds:
-                parts.append({field: bounds})
+            if range_ := bounds(low, high, upper="$lt" if field == "created_at" else "$lte"):
+                parts.append({field: range_})
         if before is not None:
             parts.append({"created_at": {"$lt": before}})
         if self.last4 is not None:

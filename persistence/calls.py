@@ -12,6 +12,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from persistence._types import Collection, Document
+from persistence.queries import equal, within
 from persistence.records import (
     STATUS_RANK,
     TERMINAL_STATUSES,
@@ -38,21 +39,8 @@ def _record(doc: Document) -> CallRecord:
 
 
 def _query(flt: CallFilter) -> Document:
-    query: Document = {}
-    if flt.status is not None:
-        query["status"] = flt.status
-    if flt.direction is not None:
-        query["direction"] = flt.direction
-    if flt.template_id is not None:
-        query["template_id"] = flt.template_id
-    created: Document = {}
-    if flt.created_from is not None:
-        created["$gte"] = flt.created_from
-    if flt.created_to is not None:
-        created["$lt"] = flt.created_to
-    if created:
-        query["created_at"] = created
-    return query
+    query = equal(status=flt.status, direction=flt.direction, template_id=flt.template_id)
+    return within(query, "created_at", flt.created_from, flt.created_to)
 
 
 class Calls:

@@ -9,7 +9,7 @@ from typing import Final, Literal, get_args
 
 from persistence._types import Collection, Database, Document
 from persistence.api_records import InterviewRecord
-from persistence.interviews import both, keyset
+from persistence.queries import both, keyset
 
 QueueState = Literal[
     "scheduled", "retrying", "dialing", "completed", "failed", "expired", "canceled", "erased"

@@ -23,6 +23,7 @@ from persistence.api_records import (
     InterviewStatus,
     NewInterview,
 )
+from persistence.queries import both, equal, keyset, within
 
 MAX_PAGE = 200
 
@@ -33,18 +34,6 @@ class CodeTaken(ValueError):
 
 def _interview(doc: Document) -> InterviewRecord:
     return InterviewRecord.model_validate({**doc, "id": doc["_id"]})
-
-
-def keyset(after: tuple[datetime, str] | None) -> Document:
-    """Documents after a (created_at, _id) position, newest first."""
-    if after is None:
-        return {}
-    at, last = after
-    return {"$or": [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": last}}]}
-
-
-def both(query: Document, more: Document) -> Document:
-    return {"$and": [query, more]} if query and more else query or more
 
 
 class Interviews:
@@ -95,18 +84,8 @@ class Interviews:
         """Newest first; one more than `limit` tells the caller another page exists."""
         if not 1 <= limit <= MAX_PAGE + 1:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE + 1}")
-        query: Document = {}
-        if flt.status is not None:
-            query["status"] = flt.status
-        if flt.template_id is not None:
-            query["template_id"] = flt.template_id
-        created: Document = {}
-        if flt.created_from is not None:
-            created["$gte"] = flt.created_from
-        if flt.created_to is not None:
-            created["$lt"] = flt.created_to
-        if created:
-            query["created_at"] = created
+        query = equal(status=flt.status, template_id=flt.template_id)
+        within(query, "created_at", flt.created_from, flt.created_to)
         query = both(query, keyset(after))
         cursor = self._c.find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit)
         return [_interview(doc) async for doc in cursor]

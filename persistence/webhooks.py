@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from persistence._types import Collection, Document
 from persistence.api_records import Delivery, EventEntry, WebhookEndpoint
-from persistence.interviews import both, keyset
+from persistence.queries import both, keyset
 
 
 def _endpoint(doc: Document) -> WebhookEndpoint:
