@@ -4,6 +4,7 @@ a Twilio REST peer and an OpenAI Realtime peer, all on loopback."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from service.server import ServerName
 from service.services import Services
 from tests.support.openai import RealtimePeer, Script
 from tests.support.telephony_fixtures import AUTH_TOKEN, Service, service, settings_for
-from tests.support.twilio_peer import FRAME_BYTES, FRAME_S, SILENCE, TwilioPeer, sid
+from tests.support.twilio_peer import BYTES_PER_MS, FRAME_BYTES, FRAME_S, SILENCE, TwilioPeer, sid
 from tests.support.twilio_rest_peer import TwilioRestPeer
 from tests.support.waiting import RECHECK_S, Changes, eventually
 
@@ -118,10 +119,27 @@ class Env:
         """Until `responses` replies have been sent and the handset has played all of them."""
 
         def done() -> bool:
-            sent = (
-                self.model.connections[-1].events("response.done") if self.model.connections else []
+            if not self.model.connections:
+                return False
+            conn = self.model.connections[-1]
+            if len(conn.events("response.done")) < responses:
+                return False
+            # The bridge may still be forwarding the last reply's audio when the model says
+            # it is done: wait until the handset has been sent every completed reply's audio
+            # (to within the resampler's last frame), then until it has played it all.
+            owed = sum(
+                conn.item_info[item["id"]].audio_ms * BYTES_PER_MS
+                for resp in conn.responses
+                if resp.status == "completed"
+                for item in resp.output
+                if item["id"] in conn.item_info and conn.item_info[item["id"]].has_output_audio
             )
-            return len(sent) >= responses and twilio.played_bytes() >= sum(
+            delivered = sum(
+                len(base64.b64decode(r.raw["media"]["payload"]))
+                for r in twilio.received
+                if r.event == "media" and r.at >= conn.opened_at
+            )
+            return delivered >= owed - FRAME_BYTES and twilio.played_bytes() >= sum(
                 len(s.audio) for s in twilio.segments
             )
 
