@@ -86,30 +86,33 @@ def log(msg: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def database() -> AsyncIterator[tuple[str, int]]:
+async def database(
+    host: str = HOST, cpu: int | None = GENERATOR_CPU
+) -> AsyncIterator[tuple[str, int]]:
     """A fresh in-memory SecantusDB on the generator's CPU: (URI, pid).
 
     One per run: an in-memory server kept across runs grows slower with every run, and
     its CPU is taken from the generator's core.
     """
     port = free_loopback_port()
-    cmd = ["taskset", "-c", str(GENERATOR_CPU), sys.executable, "-m", "secantus"]
-    cmd += ["--host", HOST, "--port", str(port), "--storage-path", ":memory:"]
+    cmd = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    cmd += [sys.executable, "-m", "secantus"]
+    cmd += ["--host", host, "--port", str(port), "--storage-path", ":memory:"]
     cmd += ["--log-level", "WARNING"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        await wait_port(port)
-        yield f"mongodb://{HOST}:{port}/?directConnection=true", proc.pid
+        await wait_port(port, host=host)
+        yield f"mongodb://{host}:{port}/?directConnection=true", proc.pid
     finally:
         proc.terminate()
         await asyncio.to_thread(proc.wait)
 
 
-async def wait_port(port: int, timeout: float = 30.0) -> None:
+async def wait_port(port: int, timeout: float = 30.0, host: str = HOST) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            _, writer = await asyncio.open_connection(HOST, port)
+            _, writer = await asyncio.open_connection(host, port)
         except OSError:
             if time.monotonic() > deadline:
                 raise
@@ -276,7 +279,7 @@ class CallRefused(Exception):
     """The worker was at MAX_CALLS_PER_WORKER and answered with its busy message."""
 
 
-async def ring(port: int, call_sid: str) -> str:
+async def ring(port: int, call_sid: str, answered: dict[str, str] | None = None) -> str:
     """Twilio's signed voice webhook on a fresh connection; the answer must be a stream.
     Returns the path of the stream's URL, as Twilio would connect to it."""
     form = {
@@ -292,7 +295,9 @@ async def ring(port: int, call_sid: str) -> str:
         "X-Twilio-Signature": sign(AUTH_TOKEN, PUBLIC + "/twilio/voice", form),
     }
     body = urlencode(form).encode()
-    status, answer = await http_request(HOST, port, "POST", "/twilio/voice", body, headers)
+    status, answer = await http_request(
+        HOST, port, "POST", "/twilio/voice", body, headers, answered=answered
+    )
     if status == 200 and b"busy" in answer and b"<Stream" not in answer:
         raise CallRefused(call_sid)
     found = STREAM_URL.search(answer)

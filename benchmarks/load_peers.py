@@ -142,6 +142,7 @@ class Caller:
         self.port = port
         self.ws: WsConn | None = None
         self.local_port = 0
+        self.answered: dict[str, str] = {}  # the 101's headers
         self._frames = [caller_frame(index, k) for k in range(MARK_MOD)]
         self.sent_ns = array("q")  # frame k's send time
         self.send_late_ms = array("f")  # how far behind its 20 ms schedule each frame left
@@ -164,7 +165,7 @@ class Caller:
     async def connect(self) -> None:
         signed_url = PUBLIC.replace("https://", "wss://") + self.path
         headers = {"X-Twilio-Signature": sign(AUTH_TOKEN, signed_url)}
-        sock, rest = await ws_connect(self.host, self.port, self.path, headers)
+        sock, rest = await ws_connect(self.host, self.port, self.path, headers, self.answered)
         self.local_port = sock.getsockname()[1]
         self.ws = WsConn(
             sock, client=True, on_message=self._on_message, on_close=self.closed.set, initial=rest
@@ -594,6 +595,7 @@ class ModelPeer:
     conns: list[ModelConn] = field(default_factory=list)
     port: int = 0
     on_connection: Callable[[ModelConn], None] | None = None
+    host: str = "127.0.0.1"  # where it listens
 
     def __post_init__(self) -> None:
         self._listener: socket.socket | None = None
@@ -602,12 +604,12 @@ class ModelPeer:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/v1/realtime"
+        return f"ws://{self.host}:{self.port}/v1/realtime"
 
     async def start(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((self.host, 0))
         sock.listen(1024)
         sock.setblocking(False)
         self._listener = sock

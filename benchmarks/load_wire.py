@@ -265,9 +265,15 @@ def _headers(head: bytes) -> tuple[str, dict[str, str]]:
 
 
 async def ws_connect(
-    host: str, port: int, path: str, headers: dict[str, str]
+    host: str,
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    answered: dict[str, str] | None = None,
 ) -> tuple[socket.socket, bytes]:
-    """Open a WebSocket as a client; returns the socket and any bytes read past the 101."""
+    """Open a WebSocket as a client; returns the socket and any bytes read past the 101.
+    The 101's headers are copied into `answered` when given (a load balancer names the
+    host it chose there)."""
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setblocking(False)
@@ -282,9 +288,11 @@ async def ws_connect(
         )
         await loop.sock_sendall(sock, request.encode())
         head, rest = await _read_head(loop, sock)
-        status, _ = _headers(head)
+        status, got = _headers(head)
         if " 101 " not in status + " ":
             raise ConnectionError(f"upgrade refused: {status}")
+        if answered is not None:
+            answered.update(got)
     except BaseException:
         sock.close()
         raise
@@ -316,8 +324,10 @@ async def http_request(
     body: bytes = b"",
     headers: dict[str, str] | None = None,
     timeout: float = 10.0,
+    answered: dict[str, str] | None = None,
 ) -> tuple[int, bytes]:
-    """One HTTP/1.1 request on a fresh connection (as Twilio makes each webhook)."""
+    """One HTTP/1.1 request on a fresh connection (as Twilio makes each webhook); the
+    response's headers are copied into `answered` when given."""
 
     async def run() -> tuple[int, bytes]:
         reader, writer = await asyncio.open_connection(host, port)
@@ -335,7 +345,9 @@ async def http_request(
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
         status_head, _, content = raw.partition(b"\r\n\r\n")
-        status_line = status_head.split(b"\r\n", 1)[0].decode("latin-1")
+        status_line, got = _headers(status_head)
+        if answered is not None:
+            answered.update(got)
         code = int(status_line.split(" ")[1]) if " " in status_line else 0
         return code, content
 

@@ -32,19 +32,21 @@ def procfile_command(port: int, host: str = "127.0.0.1") -> list[str]:
     return args
 
 
-def listening_socket() -> socket.socket:
+def listening_socket(host: str = "127.0.0.1") -> socket.socket:
     """A socket already listening on a port of its own: no other test (or xdist worker) can
     take the port, and connections made before the server accepts wait in the backlog."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, 0))
     sock.listen(128)
     return sock
 
 
 @contextlib.asynccontextmanager
-async def running(app: Quart, server: ServerName = "hypercorn") -> AsyncIterator[str]:
+async def running(
+    app: Quart, server: ServerName = "hypercorn", host: str = "127.0.0.1"
+) -> AsyncIterator[str]:
     """Serve `app` (start-up and shutdown hooks included); yields its base URL."""
-    sock = listening_socket()
+    sock = listening_socket(host)
     port: int = sock.getsockname()[1]
     stop = asyncio.Event()
     started = asyncio.Event()
@@ -54,7 +56,7 @@ async def running(app: Quart, server: ServerName = "hypercorn") -> AsyncIterator
         started.set()
 
     if server == "uvicorn":
-        uv = uvicorn_server(app, "127.0.0.1", port, "WARNING")
+        uv = uvicorn_server(app, host, port, "WARNING")
         task = asyncio.create_task(uv.serve(sockets=[sock]))
         fd = None
     else:
@@ -75,7 +77,7 @@ async def running(app: Quart, server: ServerName = "hypercorn") -> AsyncIterator
         task.result()  # re-raise the start-up failure
         raise RuntimeError(f"{server} stopped during start-up")
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         stop.set()
         if server == "uvicorn":

@@ -68,6 +68,7 @@ class Created:
     call_sid: str
     params: list[tuple[str, str]]
     at: float
+    source: str = ""  # the address the request came from
 
     def one(self, name: str) -> str:
         return next(v for k, v in self.params if k == name)
@@ -182,7 +183,7 @@ class TwilioRestPeer:
         if problem is not None:
             self.refused.append(problem)
             return _refuse(*problem)
-        created = Created("CA" + secrets.token_hex(16), params, at)
+        created = Created("CA" + secrets.token_hex(16), params, at, request.remote_addr or "")
         self.created.append(created)
         self.live_calls.add(created.call_sid)
         if self.on_create is not None:
@@ -256,8 +257,8 @@ class TwilioRestPeer:
         )
 
     @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[TwilioRestPeer]:
-        async with running(self.app()) as base:
+    async def serving(self, host: str = "127.0.0.1") -> AsyncIterator[TwilioRestPeer]:
+        async with running(self.app(), host=host) as base:
             self.base = base
             try:
                 yield self
