@@ -277,7 +277,7 @@ async def inbound(lb_port: int, n: int, window_s: float, peer: ModelPeer, db: tu
 @dataclass
 class OutboundResult:
     interviews: int
-    cps: float
+    cps: int
     created: int
     refused: int
     dialed_once: int
@@ -298,7 +298,7 @@ def daytime_zone(now: datetime) -> str:
 
 
 async def outbound(
-    lb_port: int, count: int, cps: float, rest: TwilioRestPeer, db: tuple[str, str]
+    lb_port: int, count: int, cps: int, rest: TwilioRestPeer, db: tuple[str, str]
 ) -> OutboundResult:
     store = Store.connect(*db)
     try:
@@ -428,7 +428,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--window", type=float, default=20.0, help="seconds the calls are held")
     parser.add_argument("--interviews", type=int, default=40, help="0 skips the dialer part")
-    parser.add_argument("--cps", type=float, default=2.0, help="TWILIO_CPS on both hosts")
+    parser.add_argument("--cps", type=int, default=2, help="TWILIO_CPS on both hosts")
     parser.add_argument("--json", default="/tmp/voice-scale.json")
     args = parser.parse_args()
     if os.geteuid() != 0:

@@ -3,6 +3,7 @@ far from UTC, redial by outcome, pacing arithmetic, and the Calls.json parameter
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from service.settings import ConfigError, load_settings
 from telephony.api.planning import Window
 from telephony.dialer.codes import code_from
 from telephony.dialer.hours import DialNow, Expired, Hours, MoveTo, decide, next_at, next_day
-from telephony.dialer.pacing import interval_s, most_at_once, most_in_any_second
+from telephony.dialer.pacing import interval_s, late_s, most_at_once, most_in_any_second
 from telephony.dialer.placing import OutboundRequest, form
 from telephony.dialer.redial import NEXT_DAY, RedialPolicy, earliest_redial, redial_after
 
@@ -165,12 +166,19 @@ def test_earliest_redial_times() -> None:
 
 
 def test_pacing_spaces_creations_a_little_more_than_one_over_cps() -> None:
-    assert interval_s(1) == pytest.approx(1.05)
-    assert interval_s(10) == pytest.approx(0.105)
+    assert interval_s(1) == pytest.approx(1.1)
+    assert interval_s(10) == pytest.approx(0.11)
     with pytest.raises(ValueError):
         interval_s(0)
     spaced = [i * interval_s(5) for i in range(50)]
     assert most_in_any_second(spaced) == 5
+    # Creations that leave as late as they may, or on time, in any mix: still never more
+    # than CPS in a second.
+    for cps in (1, 2, 5, 10):
+        rng = random.Random(cps)
+        sent = [i * interval_s(cps) + rng.choice((0.0, late_s(cps))) for i in range(200)]
+        assert most_in_any_second(sent) == cps
+        assert min(b - a for a, b in itertools.pairwise(sent)) > 1 / cps
     assert most_in_any_second([0.0, 0.5, 0.999, 1.0, 1.5]) == 3
     assert most_in_any_second([]) == 0
 

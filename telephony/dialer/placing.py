@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+import anyio.lowlevel
 import httpx
 
 RING_TIMEOUT_S = 25  # a person answers within it; most voicemails pick up after it
@@ -65,15 +66,15 @@ class CallCreator:
         self._auth = (account_sid, auth_token)
         self._client: httpx.AsyncClient | None = None
 
-    def prepare(self) -> None:
-        """Make the HTTP client ahead of the paced moment: making one builds a TLS context,
-        tens of milliseconds that would otherwise delay the first creation past its slot
-        and bunch it with the next worker's."""
+    async def prepare(self) -> None:
+        """Make the HTTP client and load its async backend ahead of the paced moment: the
+        first of each takes tens of milliseconds that would make the first creation late."""
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=CREATE_TIMEOUT_S, auth=self._auth)
+            await anyio.lowlevel.checkpoint()
 
     async def create(self, request: OutboundRequest, public_url: str) -> Placed | Refused:
-        self.prepare()
+        await self.prepare()
         assert self._client is not None
         try:
             response = await self._client.post(
