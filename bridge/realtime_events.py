@@ -6,10 +6,11 @@ Only the GA shape exists (`response.output_audio.delta`, `session.type = "realti
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import orjson
 
 from evaluation.usage import (
     ResponseUsage,
@@ -374,7 +375,7 @@ def _str(msg: Mapping[str, Any], key: str, default: str | None = None) -> str:
 
 def parse_server_event(text: str | bytes) -> ServerEvent:
     """Type the events the session acts on; anything else becomes Ignored(type)."""
-    msg = json.loads(text)
+    msg = orjson.loads(text)
     kind = msg.get("type", "") if isinstance(msg, dict) else ""
     if kind == "response.output_audio.delta":
         return AudioDelta(_str(msg, "response_id"), _str(msg, "item_id"), _str(msg, "delta"))

@@ -1,0 +1,52 @@
+"""The outbound frames built by hand, and the parser's refusals, without a socket."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bridge.session import END_MARK
+from bridge.twilio_messages import (
+    TwilioMessageError,
+    clear_message,
+    mark_message,
+    media_message,
+    parse,
+)
+
+SID = "MZ" + "0123456789abcdef" * 2
+
+
+@pytest.mark.parametrize("name", ["a1", "a99999", END_MARK])
+def test_a_mark_built_by_hand_is_the_json_twilio_expects(name: str) -> None:
+    assert json.loads(mark_message(SID, name)) == {
+        "event": "mark",
+        "streamSid": SID,
+        "mark": {"name": name},
+    }
+
+
+def test_clear_and_media_built_by_hand_are_the_json_twilio_expects() -> None:
+    assert json.loads(clear_message(SID)) == {"event": "clear", "streamSid": SID}
+    assert json.loads(media_message(SID, "//8=")) == {
+        "event": "media",
+        "streamSid": SID,
+        "media": {"payload": "//8="},
+    }
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"event": "media", "media": ' + "[" * 30_000 + "]" * 30_000 + "}",
+        '{"event": "media", "sequenceNumber": NaN}',
+        '{"event": "media"',
+        "",
+        '"\\ud800"',
+    ],
+)
+def test_frames_that_are_not_json_are_refused_as_malformed(frame: str) -> None:
+    with pytest.raises(TwilioMessageError) as refused:
+        parse(frame)
+    assert refused.value.kind == "malformed_json"
