@@ -274,23 +274,6 @@ class TemplateRecord(Record):
     phone_numbers: list[str] = Field(default_factory=list)
 
 
-ScheduledStatus = Literal["pending", "claimed", "dialed", "failed", "canceled"]
-
-
-class ScheduledCall(Record):
-    id: str
-    to_number: str
-    template_id: str
-    run_at: datetime
-    status: ScheduledStatus
-    created_at: datetime
-    attempts: int = 0
-    lease_owner: str | None = None
-    lease_until: datetime | None = None
-    call_sid: str | None = None
-    last_error: str | None = None
-
-
 class ApiKey(Record):
     key_hash: str
     key_id: str = ""
