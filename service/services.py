@@ -26,6 +26,7 @@ from service.breaker import CircuitBreaker
 from service.call_events import CallEvents
 from service.call_sessions import InterviewSessions, ModelOpener, session_options
 from service.capacity import Admission, CallCapacity
+from service.do_not_call_key import do_not_call_key
 from service.engine_choice import EngineChoice
 from service.outbound import outbound_dialer, outbound_requests
 from service.relay_sessions import RelaySessions
@@ -36,6 +37,7 @@ from telephony.api.delivery import DeliveryLoop
 from telephony.api.destinations import Destinations
 from telephony.face import TwilioFace
 from telephony.ops.context import OpsFace
+from telephony.privacy import number_hash
 from telephony.twilio_auth import ProxyTrust, TwilioVerifier
 from telephony.twilio_rest import TwilioCalls
 
@@ -64,6 +66,7 @@ class Services:
         self.store: Store | None = None
         self.writer: DurableWriter | None = None
         self.embedded: EmbeddedServer | None = None
+        self._do_not_call_key: bytes | None = None
         token = settings.twilio_auth_token
         sid = settings.twilio_account_sid
         self.twilio_verifier = TwilioVerifier(token.reveal()) if token is not None else None
@@ -110,7 +113,7 @@ class Services:
             control=self.twilio_calls,
             model_opener=self.engines.guard(opener),
             hand_over=takeover,
-            outbound=outbound_requests(settings, lambda: self.store, clock),
+            outbound=outbound_requests(settings, lambda: self.store, clock, self.number_hash),
         )
         # This worker's live media streams against MAX_CALLS_PER_WORKER.
         self.admission = Admission(
@@ -134,6 +137,7 @@ class Services:
             retry_gap=timedelta(minutes=settings.interview_retry_minutes),
             wake_deliveries=self.deliveries.wake,
             destinations=destinations,
+            number_hash=self.number_hash,
         )
         self.ops_face = OpsFace(
             open_store=lambda: self.store,
@@ -149,6 +153,7 @@ class Services:
             self.admission.has_room,
             self.twilio_calls,
             self.interviews.brief,
+            self.number_hash,
         )
         self._background: set[asyncio.Task[None]] = set()
 
@@ -166,6 +171,7 @@ class Services:
 
         `background=False` (one-off commands) leaves the webhook delivery loop stopped."""
         s = self.settings
+        self._do_not_call_key = do_not_call_key(s)
         uri = s.mongodb_uri
         if uri is None and not background:
             # A one-off command beside a running service shares its embedded database.
@@ -201,6 +207,11 @@ class Services:
             self.deliveries.start()
             if self.dialer is not None:
                 self.dialer.start()
+
+    def number_hash(self, e164: str) -> str:
+        """A number's key on the do-not-call list (the key is read at start-up)."""
+        assert self._do_not_call_key is not None, "numbers are only hashed after start-up"
+        return number_hash(e164, self._do_not_call_key)
 
     async def _prepare_until_ready(self) -> None:
         assert self.store is not None

@@ -4,6 +4,7 @@ Realtime peer and MongoDB. The clock is fixed at 10:00 in New York."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -353,6 +354,9 @@ async def test_an_opt_out_stops_every_future_call(opting_out: Dialed) -> None:
     assert (await d.interview(later)).status == "canceled"
     stored = [doc async for doc in d.store.db["do_not_call"].find({})]
     assert len(stored) == 1 and PHONE not in json.dumps(stored, default=str)
+    # Keyed: not the plain hash a copy of the database could test numbers against.
+    assert stored[0]["_id"] != hashlib.sha256(f"do-not-call:{PHONE}".encode()).hexdigest()
+    assert stored[0]["_id"] == d.env.svc.services.number_hash(PHONE)
     again = await d.env.svc.http.post(
         "/api/v1/interviews",
         json={

@@ -59,7 +59,6 @@ from telephony.api.schemas import (
     WindowIn,
     WindowOut,
 )
-from telephony.privacy import number_hash
 
 bp = Blueprint("interviews", __name__, url_prefix="/api/v1")
 CODE_TRIES = 20
@@ -153,7 +152,7 @@ async def _create(
             return _replay(existing, request_hash)
     plan = _plan(body, now)
     await _check_template(body.template_id, known)
-    if await store.dialing.on_do_not_call(number_hash(body.candidate.phone)):
+    if await store.dialing.on_do_not_call(api().number_hash(body.candidate.phone)):
         raise ApiError(409, "This number asked not to be called again.")
     for _ in range(CODE_TRIES):
         new = NewInterview(

@@ -31,7 +31,7 @@ from telephony.dialer.settle import (
     window,
     zones,
 )
-from telephony.privacy import mask_phones_in, number_hash
+from telephony.privacy import NumberHash, mask_phones_in
 from telephony.stopping import stop_gently
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class DialerConfig:
     max_concurrent: int
     max_call_seconds: int
     rules: Rules
+    hash_number: NumberHash
 
 
 class DialerLoop:
@@ -142,7 +143,7 @@ class DialerLoop:
             return True
         assert isinstance(decision, DialNow)
         phone = interview.candidate.phone
-        if phone is None or await store.dialing.on_do_not_call(number_hash(phone)):
+        if phone is None or await store.dialing.on_do_not_call(self.config.hash_number(phone)):
             await store.interviews.cancel(interview.id, now)
             log.info("interview not dialed: the number asked not to be called")
             return True

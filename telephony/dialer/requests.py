@@ -15,7 +15,7 @@ from persistence.api_records import InterviewRecord
 from persistence.store import Store
 from telephony.dialer.hours import next_at
 from telephony.dialer.settle import Rules, window, zones
-from telephony.privacy import number_hash
+from telephony.privacy import NumberHash
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,13 @@ def local_text(at: datetime, zone: str) -> str:
 
 class OutboundRequests:
     def __init__(
-        self, open_store: Callable[[], Store | None], clock: Callable[[], datetime], rules: Rules
+        self,
+        open_store: Callable[[], Store | None],
+        clock: Callable[[], datetime],
+        rules: Rules,
+        hash_number: NumberHash,
     ) -> None:
+        self._hash_number = hash_number
         self._open_store = open_store
         self._clock = clock
         self._rules = rules
@@ -89,7 +94,9 @@ class OutboundRequests:
         store, now = self._store(), self._clock()
         phone = interview.candidate.phone
         if phone is not None:
-            await store.dialing.add_do_not_call(number_hash(phone), now, "candidate on a call")
+            await store.dialing.add_do_not_call(
+                self._hash_number(phone), now, "candidate on a call"
+            )
             for other in await store.dialing.open_for_number(phone):
                 if other != interview.id:
                     await store.interviews.cancel(other, now)
