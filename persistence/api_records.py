@@ -59,6 +59,17 @@ class Attempt(Record):
     outcome: str | None = None
 
 
+class RedialRecord(Record):
+    """An interview's own redial delays (minutes), as the recruiter gave them."""
+
+    no_answer_min: list[int]
+    busy_min: list[int] | None
+    """None: busy shares no-answer's delays."""
+    failed_min: list[int]
+    dropped_min: list[int]
+    voicemail: Literal["next_day", "never"]
+
+
 class InterviewResult(Record):
     call_sid: str
     score: float
@@ -85,6 +96,8 @@ class NewInterview(Record):
     consent: Consent
     planned: list[datetime]
     created_at: datetime
+    redial: RedialRecord | None = None
+    """None: the dialer's defaults."""
 
 
 class InterviewRecord(NewInterview):

@@ -231,6 +231,24 @@ async def test_no_answer_is_redialed_after_30_then_60_minutes(quiet: Dialed) -> 
     assert events == 0  # no endpoint subscribed: nothing queued, nothing sent
 
 
+async def test_an_interviews_own_redial_delays_replace_the_defaults(quiet: Dialed) -> None:
+    d = quiet
+    redial = {"no_answer_minutes": [5, 7], "voicemail": "never"}
+    interview_id = await d.schedule(max_attempts=5, redial=redial)
+    record = await d.settled(interview_id, 1)
+    ended = record.attempts[0].ended_at
+    assert record.attempts[0].outcome == "no-answer"
+    assert ended is not None and record.next_attempt_at is not None
+    assert record.next_attempt_at - ended == timedelta(minutes=5)  # not the default 30
+    d.clock.advance(timedelta(minutes=6))
+    d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+    record = await d.settled(interview_id, 2)
+    second = record.attempts[1]
+    assert second.ended_at is not None and record.next_attempt_at is not None
+    assert record.next_attempt_at - second.ended_at == timedelta(minutes=7)
+    in_calling_hours(record)
+
+
 async def test_busy_and_failed_calls_settle_with_their_outcome(quiet: Dialed) -> None:
     d = quiet
     d.phones.behaviour["+14155550122"] = "busy"

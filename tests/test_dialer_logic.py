@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from persistence.api_records import RedialRecord
 from service.do_not_call_key import KEY_FILE, do_not_call_key
 from service.settings import ConfigError, Secret, Settings, load_settings
 from telephony.api.planning import Window
@@ -18,7 +19,13 @@ from telephony.dialer.codes import code_from
 from telephony.dialer.hours import DialNow, Expired, Hours, MoveTo, decide, next_at, next_day
 from telephony.dialer.pacing import interval_s, most_at_once, most_in_any_second
 from telephony.dialer.placing import OutboundRequest, form
-from telephony.dialer.redial import NEXT_DAY, RedialPolicy, earliest_redial, redial_after
+from telephony.dialer.redial import (
+    NEXT_DAY,
+    RedialPolicy,
+    earliest_redial,
+    policy_of,
+    redial_after,
+)
 from telephony.privacy import number_hash
 
 ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -159,6 +166,26 @@ def test_a_policy_can_change_the_schedule() -> None:
     assert redial_after("no-answer", ["no-answer"], policy) == timedelta(minutes=5)
     assert redial_after("no-answer", ["no-answer"] * 2, policy) is None
     assert redial_after("voicemail", ["voicemail"] * 2, policy) == NEXT_DAY
+
+
+def test_busy_can_have_its_own_schedule_and_voicemail_none() -> None:
+    shared = RedialPolicy()
+    # By default busy and no-answer share one count: a busy after a no-answer is the 2nd.
+    assert redial_after("busy", ["no-answer", "busy"], shared) == timedelta(minutes=60)
+    own = RedialPolicy(no_answer_min=(30, 60), busy_min=(2,))
+    assert redial_after("busy", ["no-answer", "busy"], own) == timedelta(minutes=2)
+    assert redial_after("busy", ["busy", "busy"], own) is None
+    assert redial_after("no-answer", ["busy", "no-answer"], own) == timedelta(minutes=30)
+    never = policy_of(
+        RedialRecord(
+            no_answer_min=[], busy_min=None, failed_min=[1], dropped_min=[], voicemail="never"
+        )
+    )
+    assert redial_after("voicemail", ["voicemail"], never) is None
+    assert redial_after("no-answer", ["no-answer"], never) is None
+    assert redial_after("dropped", ["dropped"], never) is None
+    assert redial_after("failed", ["failed"], never) == timedelta(minutes=1)
+    assert policy_of(None) == RedialPolicy()
 
 
 def test_earliest_redial_times() -> None:
