@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evaluation.templates import Template
-from evaluation.tools import END_INTERVIEW, OPT_OUT, RESCHEDULE_INTERVIEW
+from evaluation.tools import CONFIRM_IDENTITY, END_INTERVIEW, OPT_OUT, RESCHEDULE_INTERVIEW
 
 
 def spoken_digits(digits: str) -> str:
@@ -53,7 +53,8 @@ def outbound_rules(call: OutboundCall) -> list[str]:
     return [
         "",
         "This is an outbound call you placed. Until the candidate has confirmed who they "
-        "are and that now is a good time, ask no interview question.",
+        "are and that now is a good time, ask no interview question. When they have, call "
+        f"{CONFIRM_IDENTITY} once, then ask the first question.",
         f"The candidate's local time now: {call.local_now} ({call.timezone}).",
         f"If they want another time, call {RESCHEDULE_INTERVIEW} with it, confirm aloud the "
         f'time its result gives, then call {END_INTERVIEW} with reason "candidate_requested".',

@@ -57,6 +57,8 @@ class Attempt(Record):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     outcome: str | None = None
+    confirmed_at: datetime | None = None
+    """When the candidate confirmed who they are (outbound calls)."""
 
 
 class RedialRecord(Record):

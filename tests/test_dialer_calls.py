@@ -350,6 +350,67 @@ async def test_a_reschedule_asked_by_voice_lands_in_the_window(rescheduling: Dia
 
 
 @pytest.fixture
+async def confirming(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
+    script = Script(
+        responses=[
+            Say("Hello! May I speak with Ada? Is now a good time?", audio_ms=500),
+            CallTool("confirm_identity", "{}"),
+            Say("Great. Tell me about a system you built.", audio_ms=400),
+        ],
+        caller_transcripts=["Yes, this is Ada, now is fine."],
+    )
+    async for d in dialed(mongo_uri, db_name, script):
+        yield d
+
+
+async def test_a_machine_verdict_after_the_confirmation_is_ignored(confirming: Dialed) -> None:
+    d = confirming
+    d.phones.behaviour[PHONE] = "person"
+    interview_id = await d.schedule()
+    await answered(d)
+    await d.env.wait(lambda: any("Confirmed" in o for o in tool_outputs(d.env)), "confirmed")
+    (line,) = d.phones.lines.values()
+    call_sid = line.created.call_sid
+    assert line.twilio is not None
+    await d.env.wait_played(line.twilio, 2)  # the interview went on past the confirmation
+    await d.phones.amd(line, "machine_end_beep")
+    amd = await d.store.dialing.amd(call_sid)
+    assert amd is not None and amd["answered_by"] == "machine_end_beep"
+    assert "confirmed" in amd["ignored"] and amd.get("voicemail_at") is None
+    assert d.env.rest.updates == [] and "completed" not in line.statuses  # not hung up
+    confirmed = await d.store.dialing.confirmed_at(call_sid)
+    record = await d.interview(interview_id)
+    assert confirmed is not None and record.attempts[0].confirmed_at == confirmed
+    update = d.env.model.connections[0].client_events("session.update")[0]["session"]
+    assert "confirm_identity" in {t["name"] for t in update["tools"]}
+    assert "confirm_identity once, then ask the first question" in update["instructions"]
+    got = await d.env.svc.http.get(f"/api/v1/interviews/{interview_id}", headers=d.auth)
+    assert got.json()["attempts"][0]["confirmed_at"] is not None
+    await d.phones.candidate_hangs_up(call_sid)
+    await d.settled(interview_id, 1)
+
+
+async def test_a_machine_verdict_before_the_confirmation_leaves_the_voicemail(
+    confirming: Dialed,
+) -> None:
+    d = confirming
+    d.phones.behaviour[PHONE] = "person"
+    interview_id = await d.schedule()
+    await d.env.wait(lambda: any(line.caller for line in d.phones.lines.values()), "an answer")
+    (line,) = d.phones.lines.values()
+    assert line.twilio is not None
+    await d.env.wait_played(line.twilio, 1)  # the greeting played to a machine
+    await d.phones.amd(line, "machine_end_silence")
+    record = await d.settled(interview_id, 1)
+    (update,) = d.env.rest.updates
+    assert any("interview code" in said for said in update.said)
+    assert record.attempts[0].outcome == "voicemail" and record.attempts[0].confirmed_at is None
+    amd = await d.store.dialing.amd(line.created.call_sid)
+    assert amd is not None and amd["voicemail_at"] is not None and "ignored" not in amd
+    assert tool_outputs(d.env) == []  # the model never confirmed anyone
+
+
+@pytest.fixture
 async def opting_out(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
     script = asking(
         CallTool("opt_out", "{}"),

@@ -257,6 +257,9 @@ class AttemptOut(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     outcome: str | None
+    confirmed_at: datetime | None = Field(
+        default=None, description="When the candidate confirmed who they are on the call."
+    )
 
 
 class ResultOut(BaseModel):

@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from evaluation.outbound import OutboundCall
-from evaluation.tools import CandidateRequest, OptOut, tool_error_output, tool_ok_output
+from evaluation.tools import (
+    CandidateRequest,
+    ConfirmIdentity,
+    OptOut,
+    tool_error_output,
+    tool_ok_output,
+)
 from persistence.api_records import InterviewRecord
 from persistence.store import Store
 from telephony.dialer.hours import next_at
@@ -66,6 +72,8 @@ class OutboundRequests:
         ctx = {"call_sid": call_sid}
         if isinstance(request, OptOut):
             return await self._opt_out(interview, ctx)
+        if isinstance(request, ConfirmIdentity):
+            return await self._confirm(interview, call_sid, ctx)
         zone = ZoneInfo(interview.timezone)
         try:
             wanted = datetime.fromisoformat(request.local_time).replace(tzinfo=zone)
@@ -89,6 +97,14 @@ class OutboundRequests:
         booked = local_text(at, interview.timezone)
         moved = "" if at == wanted.astimezone(UTC) else " (the nearest time we may call)"
         return tool_ok_output(f"Booked for {booked}{moved}. Confirm this time aloud.")
+
+    async def _confirm(self, interview: InterviewRecord, call_sid: str, ctx: dict[str, str]) -> str:
+        """From now on a machine-detection verdict is ignored (AMD mistakes people for
+        voicemails); before it, a machine verdict leaves the message and ends the call."""
+        if not await self._store().dialing.confirmed(interview.id, call_sid, self._clock()):
+            return tool_error_output("this call reached a voicemail and is ending")
+        log.info("the candidate confirmed who they are", extra=ctx)
+        return tool_ok_output("Confirmed. Ask the first question now.")
 
     async def _opt_out(self, interview: InterviewRecord, ctx: dict[str, str]) -> str:
         store, now = self._store(), self._clock()
