@@ -59,7 +59,6 @@ class NewCall(Record):
     template_id: str
     created_at: datetime
     account_sid: str | None = None
-    scheduled_call_id: str | None = None
     interview_id: str | None = None
     """The recruiter API's interview this call is an attempt of, if any."""
 
@@ -199,7 +198,6 @@ class CallRecord(Record):
     created_at: datetime
     updated_at: datetime
     account_sid: str | None = None
-    scheduled_call_id: str | None = None
     interview_id: str | None = None
     status_history: list[StatusEvent] = Field(default_factory=list)
     timings: dict[str, datetime] = Field(default_factory=dict)
