@@ -59,6 +59,9 @@ class Attempt(Record):
     outcome: str | None = None
     confirmed_at: datetime | None = None
     """When the candidate confirmed who they are (outbound calls)."""
+    ends_by: datetime | None = None
+    """A dialed call must have ended by then (ring, time limit, grace): past it with no
+    final status, the dialer asks Twilio."""
 
 
 class RedialRecord(Record):

@@ -187,6 +187,22 @@ class Dialing:
             )
         return True
 
+    async def ask_again(self, interview_id: str, call_sid: str, index: int, at: datetime) -> None:
+        """A live call past its expected end: Twilio is asked about it again at `at`."""
+        await self._interviews.update_one(
+            {"_id": interview_id, "live_call.call_sid": call_sid},
+            {"$set": {f"attempts.{index}.ends_by": at}},
+        )
+
+    async def attempt_error(
+        self, interview_id: str, call_sid: str, index: int, error: dict[str, Any]
+    ) -> None:
+        """Why an attempt failed, kept beside its outcome (as a refused creation's is)."""
+        await self._interviews.update_one(
+            {"_id": interview_id, "live_call.call_sid": call_sid},
+            {"$set": {f"attempts.{index}.error": error}},
+        )
+
     async def reschedule(self, interview_id: str, at: datetime, now: datetime) -> bool:
         """The candidate asked for another time: the next attempt is then."""
         result = await self._interviews.update_one(

@@ -249,6 +249,67 @@ async def test_an_interviews_own_redial_delays_replace_the_defaults(quiet: Diale
     in_calling_hours(record)
 
 
+async def test_an_attempt_whose_callbacks_never_come_is_settled_by_asking_twilio(
+    quiet: Dialed,
+) -> None:
+    d = quiet
+    d.phones.behaviour[PHONE] = "unheard"
+    interview_id = await d.schedule(max_attempts=3)
+    record = await d.until(interview_id, "the call placed", lambda r: len(r.attempts) == 1)
+    (created,) = d.env.rest.created
+    attempt = record.attempts[0]
+    assert record.status == "in_progress" and attempt.ends_by is not None
+    assert attempt.started_at is not None
+    # Ring, the template's time limit and a grace: Twilio is not asked before then.
+    assert attempt.ends_by - attempt.started_at > timedelta(minutes=20)
+    assert await d.store.calls.get(created.call_sid) is None  # not one callback came
+    assert d.env.rest.fetched == []
+    # Past that time Twilio is asked; a call it still reports live is asked about later.
+    d.env.rest.reported[created.call_sid] = "in-progress"
+    d.clock.advance(attempt.ends_by - attempt.started_at)
+    d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+    first_end = attempt.ends_by
+    record = await d.until(
+        interview_id,
+        "asked again later",
+        lambda r: r.attempts[0].ends_by is not None and r.attempts[0].ends_by > first_end,
+    )
+    assert d.env.rest.fetched == [created.call_sid] and record.status == "in_progress"
+    d.env.rest.reported[created.call_sid] = "no-answer"
+    d.clock.advance(timedelta(minutes=6))
+    d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+    record = await d.settled(interview_id, 1)
+    assert d.env.rest.fetched == [created.call_sid] * 2
+    assert record.attempts[0].outcome == "no-answer" and record.status == "scheduled"
+    ended = record.attempts[0].ended_at
+    assert ended is not None and record.next_attempt_at == ended + timedelta(minutes=30)
+    call = await d.store.calls.get(created.call_sid)
+    assert call.interview_id == interview_id and call.status == "no-answer"
+    assert call.to_masked == "+*******2671"
+    await d.slots_freed()
+
+
+async def test_an_attempt_twilio_cannot_be_asked_about_settles_failed(quiet: Dialed) -> None:
+    d = quiet
+    d.phones.behaviour[PHONE] = "unheard"
+    d.env.rest.fetch_fails_with = 503
+    interview_id = await d.schedule(max_attempts=3)
+    record = await d.until(interview_id, "the call placed", lambda r: len(r.attempts) == 1)
+    attempt = record.attempts[0]
+    assert attempt.ends_by is not None and attempt.started_at is not None
+    d.clock.advance(attempt.ends_by - attempt.started_at)
+    d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+    record = await d.settled(interview_id, 1)
+    assert record.attempts[0].outcome == "failed" and record.status == "scheduled"
+    ended = record.attempts[0].ended_at
+    assert ended is not None and record.next_attempt_at == ended + timedelta(minutes=10)
+    raw = await d.store.db["interviews"].find_one({"_id": interview_id})
+    error = raw["attempts"][0]["error"]
+    assert error["http_status"] == 503 and "No status callbacks came" in error["message"]
+    assert "Twilio could not be asked" in error["message"]
+    await d.slots_freed()
+
+
 async def test_busy_and_failed_calls_settle_with_their_outcome(quiet: Dialed) -> None:
     d = quiet
     d.phones.behaviour["+14155550122"] = "busy"

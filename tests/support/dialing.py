@@ -19,7 +19,9 @@ from tests.support.twilio_peer import TwilioPeer
 from tests.support.twilio_rest_peer import Created, TwilioRestPeer
 from tests.support.waiting import Changes
 
-Behaviour = Literal["person", "voicemail", "no-answer", "busy", "failed"]
+Behaviour = Literal["person", "voicemail", "no-answer", "busy", "failed", "unheard"]
+"""`unheard`: the phone rings out (Twilio records no-answer), but no status callback
+reaches the service."""
 FROM_NUMBER = "+14155550100"
 
 
@@ -101,6 +103,7 @@ class Phones:
         if status in ("completed", "busy", "failed", "no-answer", "canceled"):
             line.ended_at = time.time()  # before Twilio tells anyone: the span is closed
         line.statuses.append(status)
+        self.rest.reported[line.created.call_sid] = status
         await self._post(line.created.one("StatusCallback"), params)
         self.changed.notify()
 
@@ -108,6 +111,10 @@ class Phones:
         behaviour = self.behaviour.get(created.one("To"), self.default)
         line = Line(created, behaviour)
         self.lines[created.call_sid] = line
+        if behaviour == "unheard":
+            self.rest.reported[created.call_sid] = "no-answer"
+            self.changed.notify()
+            return
         await self.status(line, "initiated")
         if behaviour in ("busy", "failed"):
             await self.status(line, behaviour, 0)
