@@ -51,7 +51,7 @@ class SessionOptions:
             ),
             audio_format=openai_audio_format(self.audio_format),
             voice=self.voice or template.voice,
-            tools=TOOLS + OUTBOUND_TOOLS if outbound is not None else TOOLS,
+            tools=TOOLS + OUTBOUND_TOOLS if outbound is not None and outbound.placed else TOOLS,
             transcription_model=self.transcription_model,
             language=template.language,
             turn_detection=self.turn_detection,

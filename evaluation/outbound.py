@@ -1,6 +1,8 @@
-"""What an outbound interview call says besides the interview: the message left on a
-voicemail. An AI caller must say it is one and how to reach back (FCC 24-17), and the
-candidate needs the code that links their call-in to this interview."""
+"""What a call linked to a scheduled interview (placed by the dialer, or called in with
+its code) says besides the questions: whom it speaks with, the opening and rules of an
+outbound call, and the message left on a voicemail. An AI caller must say it is one and
+how to reach back (FCC 24-17), and the candidate needs the code that links their call-in
+to this interview."""
 
 from __future__ import annotations
 
@@ -36,6 +38,16 @@ class OutboundCall:
     local_now: str
     """e.g. "Wednesday 2026-06-10 10:02"."""
     timezone: str
+    variables: tuple[tuple[str, str], ...] = ()
+    """The interview's variables (role, team...), for the model to use where they help."""
+    called_in: bool = False
+    """The candidate called in with the interview's code: the model knows whom it speaks
+    with, but the opening and the tools stay an inbound call's."""
+
+    @property
+    def placed(self) -> bool:
+        """A call the dialer placed: the outbound opening, rules and tools apply."""
+        return not self.called_in
 
 
 def outbound_greeting(template: Template, call: OutboundCall) -> str:
@@ -47,6 +59,17 @@ def outbound_greeting(template: Template, call: OutboundCall) -> str:
         f"application for the {template.role} role. This call is transcribed. Is now a good "
         "time for a short interview?"
     )
+
+
+def candidate_facts(call: OutboundCall) -> list[str]:
+    """Whom the interview is with (the first name only) and the interview's variables."""
+    lines = [""]
+    if call.first_name:
+        lines.append(f"The candidate's first name: {call.first_name}.")
+    if call.variables:
+        lines.append("About this interview (use where it helps; never read it out as a list):")
+        lines += [f"- {key}: {value}" for key, value in call.variables]
+    return lines if len(lines) > 1 else []
 
 
 def outbound_rules(call: OutboundCall) -> list[str]:

@@ -105,12 +105,14 @@ class InterviewSessions:
         return await open_realtime(self.options, template, self.brief_for(call_sid))
 
     def brief_for(self, call_sid: str) -> OutboundCall | None:
-        """The outbound call's brief once `_brief` has read it; None for other calls."""
+        """The brief of a call linked to an interview once `brief` has read it; None for
+        other calls."""
         return self._briefs.get(call_sid)
 
     async def brief(self, call_sid: str) -> OutboundCall | None:
-        """The outbound call's brief, read once (the dialer's voice webhook asks first, so
-        inbound calls never wait on it) and kept for its model sessions; None for others."""
+        """The brief of a call linked to an interview (placed by the dialer, or called in
+        with its code), read once (the dialer's webhooks ask first, so other inbound calls
+        never wait on it) and kept for its model sessions; None for others."""
         if self._outbound is None:
             return None
         if call_sid not in self._briefs:
@@ -154,19 +156,22 @@ class InterviewSessions:
         # Pre-connected by the webhook on this worker, if it is ready; otherwise a new one.
         conn = await self.pending.take(start.call_sid, PRECONNECT_WAIT_S)
         direction: Direction = "inbound"
+        linked = False
         try:
             call = await store.calls.get(start.call_sid)
         except Exception as exc:  # only the price of the call depends on it
             log.warning("call record unreadable (%s); priced as inbound", type(exc).__name__)
         else:
             direction = call.direction if call is not None else "inbound"
+            linked = call is not None and call.interview_id is not None
         cost = CallCost(
             settings.prices,
             settings.openai_realtime_model,
             transcription_model=settings.transcription_model,
         )
         call_sid, clock = start.call_sid, LoopClock()
-        outbound = await self.brief(call_sid) if direction == "outbound" else None
+        # Placed by the dialer, or called in with an interview's code: the interview's brief.
+        outbound = await self.brief(call_sid) if direction == "outbound" or linked else None
         link = RealtimeLink(
             lambda: self._open_model(call_sid, template),
             clock,
@@ -192,5 +197,5 @@ class InterviewSessions:
             direction=direction,
             clock=clock,
             hand_over=self._hand_over,
-            requests=self._outbound if outbound is not None else None,
+            requests=self._outbound if outbound is not None and outbound.placed else None,
         )

@@ -392,7 +392,7 @@ async def rescheduling(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
 async def test_a_reschedule_asked_by_voice_lands_in_the_window(rescheduling: Dialed) -> None:
     d = rescheduling
     d.phones.behaviour[PHONE] = "person"
-    interview_id = await d.schedule()
+    interview_id = await d.schedule(variables={"team": "Payments"})
     await answered(d)
     record = await d.settled(interview_id, 1)
     assert record.attempts[0].outcome == "rescheduled" and record.status == "scheduled"
@@ -406,7 +406,7 @@ async def test_a_reschedule_asked_by_voice_lands_in_the_window(rescheduling: Dia
     instructions = update["instructions"]
     assert "May I speak with Ada?" in instructions and "AI interviewer" in instructions
     assert "transcribed" in instructions and "Wednesday 2026-06-10 10:0" in instructions
-    assert "Lovelace" not in instructions
+    assert "Lovelace" not in instructions and "- team: Payments" in instructions
     in_calling_hours(record)
 
 
@@ -551,7 +551,11 @@ async def code_template(d: Dialed) -> None:
 async def test_a_candidate_calling_in_gives_the_code_and_the_call_links(person: Dialed) -> None:
     d = person
     await code_template(d)
-    interview_id = await d.schedule(template_id="screen", not_before="2026-06-20T14:00:00Z")
+    interview_id = await d.schedule(
+        template_id="screen",
+        not_before="2026-06-20T14:00:00Z",
+        variables={"team": "Payments platform", "office": "Lisbon"},
+    )
     code = (await d.interview(interview_id)).code
     spoken = " ".join(
         ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"][int(c)]
@@ -581,6 +585,15 @@ async def test_a_candidate_calling_in_gives_the_code_and_the_call_links(person: 
     assert [a.call_sid for a in record.attempts] == [call_sid]
     assert record.result is not None and record.result.call_sid == call_sid
     assert d.env.rest.created == []  # and, completed, it is never dialed
+    # The model knew whom it spoke with: the first name (only) and the variables; the
+    # opening and the tools stay an inbound call's.
+    update = d.env.model.connections[0].client_events("session.update")[0]["session"]
+    instructions = update["instructions"]
+    assert "The candidate's first name: Ada." in instructions
+    assert "- team: Payments platform" in instructions and "- office: Lisbon" in instructions
+    assert "Lovelace" not in instructions and "May I speak with" not in instructions
+    assert DEFAULT_TEMPLATE.greeting in instructions
+    assert {t["name"] for t in update["tools"]} == {"evaluate_candidate_answer", "end_interview"}
 
 
 async def test_three_wrong_codes_end_the_call(quiet: Dialed) -> None:

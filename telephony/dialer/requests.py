@@ -48,27 +48,42 @@ class OutboundRequests:
         assert store is not None, "calls are only taken after start-up"
         return store
 
-    async def _interview(self, call_sid: str) -> InterviewRecord | None:
+    async def _interview(
+        self, call_sid: str, *, placed_only: bool = True
+    ) -> tuple[InterviewRecord, bool] | None:
+        """The call's interview, and whether the dialer placed the call (else the candidate
+        called in with its code)."""
         store = self._store()
         call = await store.calls.get(call_sid)
-        if call is None or call.direction != "outbound" or call.interview_id is None:
+        if call is None or call.interview_id is None:
             return None
-        return await store.interviews.get(call.interview_id)
+        placed = call.direction == "outbound"
+        if placed_only and not placed:
+            return None
+        interview = await store.interviews.get(call.interview_id)
+        return (interview, placed) if interview is not None else None
 
     async def brief(self, call_sid: str) -> OutboundCall | None:
-        """None for a call the dialer did not place."""
-        interview = await self._interview(call_sid)
-        if interview is None:
+        """None for a call linked to no interview."""
+        found = await self._interview(call_sid, placed_only=False)
+        if found is None:
             return None
+        interview, placed = found
         name = interview.candidate.name
         first = name.split()[0] if name and name.split() else None
-        now = local_text(self._clock(), interview.timezone)
-        return OutboundCall(first_name=first, local_now=now, timezone=interview.timezone)
+        return OutboundCall(
+            first_name=first,
+            local_now=local_text(self._clock(), interview.timezone),
+            timezone=interview.timezone,
+            variables=tuple(sorted(interview.variables.items())),
+            called_in=not placed,
+        )
 
     async def handle(self, call_sid: str, request: CandidateRequest) -> str:
-        interview = await self._interview(call_sid)
-        if interview is None:
+        found = await self._interview(call_sid)
+        if found is None:
             return tool_error_output("this is not an outbound interview call")
+        interview = found[0]
         ctx = {"call_sid": call_sid}
         if isinstance(request, OptOut):
             return await self._opt_out(interview, ctx)

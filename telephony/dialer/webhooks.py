@@ -117,9 +117,14 @@ async def outbound_status(params: dict[str, str]) -> Response | tuple[Response, 
 @signed
 async def inbound_code(params: dict[str, str]) -> Response | tuple[Response, int]:
     """The code a caller keyed or said: linked, the interview starts as any call does."""
-    answer, _ = await code_given(params)
+    answer, linked = await code_given(params)
     if answer is not None:
         return answer
+    prepare = dialer().prepare
+    if linked and prepare is not None:
+        # The model session opened next knows the candidate's first name and the
+        # interview's variables.
+        await prepare(params["CallSid"])
     return await twilio_webhooks.voice.__wrapped__(params)  # type: ignore[attr-defined,no-any-return]
 
 
