@@ -7,9 +7,17 @@ to this interview."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from evaluation.templates import Template
-from evaluation.tools import CONFIRM_IDENTITY, END_INTERVIEW, OPT_OUT, RESCHEDULE_INTERVIEW
+from evaluation.tools import (
+    CONFIRM_IDENTITY,
+    END_INTERVIEW,
+    OPT_OUT,
+    OUTBOUND_TOOLS,
+    RESCHEDULE_INTERVIEW,
+    TOOLS,
+)
 
 
 def spoken_digits(digits: str) -> str:
@@ -85,3 +93,9 @@ def outbound_rules(call: OutboundCall) -> list[str]:
         f'called again, then call {END_INTERVIEW} with reason "candidate_requested".',
         "If someone else answers, ask when the candidate can be reached and reschedule.",
     ]
+
+
+def tools_for(call: OutboundCall | None) -> list[dict[str, Any]]:
+    """The functions a call's model is given, whichever engine runs it: a placed call's
+    add the outbound ones; every other call's (and its token cost) stay as they were."""
+    return TOOLS + OUTBOUND_TOOLS if call is not None and call.placed else TOOLS

@@ -23,6 +23,7 @@ from persistence.recorder import StreamRecords
 from persistence.store import Store, StoreUnavailable
 from persistence.write_retries import Sleep
 from service.breaker import CircuitBreaker
+from service.call_briefs import CallBriefs
 from service.call_events import CallEvents
 from service.call_sessions import InterviewSessions, ModelOpener, session_options
 from service.capacity import Admission, CallCapacity
@@ -90,9 +91,13 @@ class Services:
         # breaker, and a call whose model is lost for good is handed over to it.
         self.engines = EngineChoice(settings, self._breaker(settings))
         options = session_options(settings)
+        # What a placed call's candidate asks (another time, no more calls), and what the
+        # model of a call linked to an interview is told about it, on either engine.
+        requests = outbound_requests(settings, lambda: self.store, clock, self.number_hash)
+        self.briefs = CallBriefs(requests)
         opener = model_opener or (
-            # An outbound call's session also gets its brief (whom to ask for, the tools).
-            lambda sid, template: open_realtime(options, template, self.interviews.brief_for(sid))
+            # A linked call's session also gets its brief (whom to ask for, the tools).
+            lambda sid, template: open_realtime(options, template, self.briefs.brief_for(sid))
         )
         self.relays = RelaySessions(
             settings,
@@ -100,6 +105,8 @@ class Services:
             open_store=lambda: self.store,
             open_writer=lambda: self.writer,
             verifier=self.twilio_verifier,
+            requests=requests,
+            briefs=self.briefs,
         )
         takeover = (
             Takeover(self.relays, self.twilio_calls, settings.public_url)
@@ -113,7 +120,8 @@ class Services:
             control=self.twilio_calls,
             model_opener=self.engines.guard(opener),
             hand_over=takeover,
-            outbound=outbound_requests(settings, lambda: self.store, clock, self.number_hash),
+            outbound=requests,
+            briefs=self.briefs,
         )
         # This worker's live media streams against MAX_CALLS_PER_WORKER.
         self.admission = Admission(
@@ -152,7 +160,7 @@ class Services:
             clock,
             self.admission.has_room,
             self.twilio_calls,
-            self.interviews.brief,
+            self.briefs.brief,
             self.number_hash,
         )
         self._background: set[asyncio.Task[None]] = set()

@@ -20,6 +20,7 @@ from tests.support.api import CONSENT, add_keys
 from tests.support.call_harness import ACCOUNT, Caller, Env, live_env
 from tests.support.dialing import FROM_NUMBER, MovableClock, Phones
 from tests.support.openai import CallTool, Say, Script
+from tests.support.relay_harness import relay_env
 from tests.support.telephony_fixtures import PUBLIC
 from tests.support.waiting import RECHECK_S, eventually
 
@@ -633,3 +634,72 @@ async def test_an_interview_past_its_expiry_is_expired_not_dialed(quiet: Dialed)
     d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
     record = await d.until(interview_id, "expired", lambda r: r.status == "expired")
     assert len(record.attempts) == 1 and len(d.env.rest.created) == 1
+
+
+async def test_an_outbound_call_on_the_relay_engine_gets_the_brief_and_tools(
+    mongo_uri: str, db_name: str
+) -> None:
+    text = Script(
+        responses=[
+            CallTool("confirm_identity", "{}"),
+            Say("Great. Tell me about a system you built."),
+            [
+                Say("Thank you, that is all. Goodbye."),
+                CallTool("end_interview", json.dumps({"reason": "completed"})),
+            ],
+        ]
+    )
+    clock = MovableClock(START)
+    async with relay_env(
+        mongo_uri,
+        db_name,
+        text,
+        clock=clock,
+        twilio_from_number=FROM_NUMBER,
+        twilio_cps=10,
+        interview_engine="relay",
+    ) as renv:
+        phones = Phones(renv.env.svc, renv.env.rest, renv.env.calls)
+        phones.install()
+        phones.on_relay = lambda line, twiml: renv.join(line.created.call_sid, twiml)
+        keys = await add_keys(renv.env.svc.store)
+        d = Dialed(
+            renv.env, phones, MovableClock(START), {"Authorization": f"Bearer {keys['recruiter']}"}
+        )
+        try:
+            d.phones.behaviour[PHONE] = "person"
+            interview_id = await d.schedule(variables={"team": "Payments"})
+            await renv.wait(lambda: bool(renv.relays), "the relay socket joined")
+            (call_sid,) = renv.relays
+            peer = renv.relays[call_sid]
+            await renv.answer(peer, "Yes, this is Ada. Now is fine.")
+            await renv.answer(peer, "I built a billing service.")
+            await renv.wait(lambda: peer.ended is not None, "the relay session ended")
+            record = await d.settled(interview_id, 1)
+            turns = await renv.env.turns(call_sid)
+            confirmed = await d.store.dialing.confirmed_at(call_sid)
+        finally:
+            await phones.close()
+
+    assert renv.text.errors == [] and peer.errors == [] and renv.env.rest.errors == []
+    assert phones.errors == [] and renv.env.model.connections == []  # never the Realtime API
+    first = renv.text.requests[0]
+    instructions = first["instructions"]
+    assert "May I speak with Ada?" in instructions and "AI interviewer" in instructions
+    assert "transcribed" in instructions and "Wednesday 2026-06-10 10:0" in instructions
+    assert "- team: Payments" in instructions and "Lovelace" not in instructions
+    assert "confirm_identity once, then ask the first question" in instructions
+    names = {t["name"] for t in first["tools"]}
+    assert names >= {"confirm_identity", "reschedule_interview", "opt_out", "end_interview"}
+    # The welcome greeting Twilio spoke was the outbound opening.
+    turn = turns[0]
+    assert turn.speaker == "assistant" and "May I speak with Ada?" in turn.text
+    # The tool was answered by the dialer, not refused as on an inbound call.
+    outputs = [
+        item["output"]
+        for item in renv.text.requests[1]["input"]
+        if item.get("type") == "function_call_output"
+    ]
+    assert any("Confirmed" in o for o in outputs), outputs
+    assert confirmed is not None
+    assert record.attempts[0].outcome == "completed" and record.status == "completed"

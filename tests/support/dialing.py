@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -63,6 +64,8 @@ class Phones:
     amd_delay_s: float = 0.3
     answered_by: str = "machine_end_beep"
     lines: dict[str, Line] = field(default_factory=dict)
+    # Joins a call answered with <Connect><ConversationRelay> (see tests.support.relay_harness).
+    on_relay: Callable[[Line, str], Awaitable[object]] | None = None
     errors: list[str] = field(default_factory=list)
     changed: Changes = field(default_factory=Changes)
 
@@ -127,6 +130,11 @@ class Phones:
         await self.status(line, "in-progress")
         twiml = await self._post(created.one("Url"), self._params(line, "in-progress"))
         stream = ET.fromstring(twiml).find("./Connect/Stream")
+        relay = ET.fromstring(twiml).find("./Connect/ConversationRelay")
+        if relay is not None and self.on_relay is not None:  # the relay engine's call
+            await self.on_relay(line, twiml)
+            self.changed.notify()
+            return
         if stream is None:  # answered without an interview (line off, worker full)
             await self.status(line, "completed", 1)
             return
