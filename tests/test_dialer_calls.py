@@ -472,6 +472,30 @@ async def test_a_machine_verdict_before_the_confirmation_leaves_the_voicemail(
     assert tool_outputs(d.env) == []  # the model never confirmed anyone
 
 
+async def test_a_machine_verdict_after_an_answer_is_ignored_even_unconfirmed(
+    person: Dialed,
+) -> None:
+    """A backstop: a model that went on without confirming has a person answering."""
+    d = person
+    d.phones.behaviour[PHONE] = "person"
+    interview_id = await d.schedule()
+    await answered(d)
+    (line,) = d.phones.lines.values()
+    call_sid = line.created.call_sid
+
+    async def evaluated() -> bool:
+        return bool(await d.store.evaluations.for_call(call_sid))
+
+    await eventually(evaluated, timeout=20, what="an answer evaluated", every=RECHECK_S)
+    await d.phones.amd(line, "machine_end_other")
+    amd = await d.store.dialing.amd(call_sid)
+    assert amd is not None and amd["ignored"] == "the candidate had already answered"
+    assert amd.get("voicemail_at") is None
+    assert not any("interview code" in said for u in d.env.rest.updates for said in u.said)
+    record = await d.until(interview_id, "completed", lambda r: r.status == "completed")
+    assert record.attempts[0].confirmed_at is None
+
+
 @pytest.fixture
 async def opting_out(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
     script = asking(

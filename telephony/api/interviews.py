@@ -169,8 +169,11 @@ async def _create(
 ) -> tuple[InterviewOut, int]:
     """The interview and 201, or an earlier identical request's and 200."""
     now = api().now()
+    # Without its own redial the body hashes as before that field existed, so a request
+    # retried across an upgrade is still recognised.
+    unset = {"redial"} if body.redial is None else None
     request_hash = hashlib.sha256(
-        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+        json.dumps(body.model_dump(mode="json", exclude=unset), sort_keys=True).encode()
     ).hexdigest()
     interview_id = _interview_id(idempotency_key)
     store = api().store()

@@ -155,6 +155,13 @@ async def amd(params: dict[str, str]) -> Response | tuple[Response, int]:
         if call is not None and call.interview_id
         else None
     )
+    if await store.dialing.confirmed_at(call_sid) is None and await store.evaluations.for_call(
+        call_sid
+    ):
+        # A backstop for a model that went on without confirming: a person is answering.
+        await store.dialing.amd_ignored(call_sid, "the candidate had already answered")
+        log.info("machine verdict ignored: the candidate had answered", extra=ctx)
+        return Response(status=204)
     hang_up, callback = face.hang_up, face.callback_number
     can_leave = interview is not None and hang_up is not None and callback is not None
     if can_leave and await store.dialing.voicemail_once(call_sid, now):
