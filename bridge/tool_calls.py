@@ -33,8 +33,8 @@ class ToolResult:
     end: EndInterview | None = None
     """The model ended the interview."""
     request: CandidateRequest | None = None
-    """The candidate asked to be called another time, or never again: the session's
-    `CandidateRequests` answers it (the output is then theirs)."""
+    """The candidate confirmed who they are, or asked to be called another time, or never
+    again: the session's `CandidateRequests` answers it (the output is then theirs)."""
 
 
 class CandidateRequests(Protocol):
