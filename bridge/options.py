@@ -15,9 +15,8 @@ from bridge.realtime_client import RealtimeConnection, RealtimeEndpoint
 from bridge.resample import ResamplerMethod
 from evaluation.cost import NumberType
 from evaluation.instructions import build_instructions
-from evaluation.outbound import OutboundCall
+from evaluation.outbound import OutboundCall, tools_for
 from evaluation.templates import Template, Voice
-from evaluation.tools import OUTBOUND_TOOLS, TOOLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +50,7 @@ class SessionOptions:
             ),
             audio_format=openai_audio_format(self.audio_format),
             voice=self.voice or template.voice,
-            tools=TOOLS + OUTBOUND_TOOLS if outbound is not None else TOOLS,
+            tools=tools_for(outbound),
             transcription_model=self.transcription_model,
             language=template.language,
             turn_detection=self.turn_detection,

@@ -31,12 +31,13 @@ from bridge.playback import PlaybackTracker
 from bridge.recorder import CallRecorder
 from bridge.session import FAILURE_MESSAGE, RECORDS_WAIT_S
 from bridge.time_limit import TimeLimit
-from bridge.tool_calls import run_tool
+from bridge.tool_calls import CandidateRequests, answer_request, run_tool
 from evaluation.cost import CallCost, Direction, NumberType
 from evaluation.instructions import MISSED_REPLY, TAKEOVER_NOTE, build_instructions
+from evaluation.outbound import OutboundCall, tools_for
 from evaluation.progress import InterviewProgress, call_limit_s
 from evaluation.templates import Template
-from evaluation.tools import TOOLS, EvaluateAnswer
+from evaluation.tools import EvaluateAnswer
 from persistence.records import Evaluation, Turn
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,12 @@ class RelaySession:
         direction: Direction = "inbound",
         continued: Continued | None = None,
         clock: Clock | None = None,
+        outbound: OutboundCall | None = None,
+        requests: CandidateRequests | None = None,
     ) -> None:
+        """`outbound`: what the model is told of the call's interview (a placed call's
+        opening, rules and tools, or a call-in's candidate); `requests` answers a placed
+        call's candidate requests, as on the Realtime engine."""
         self.call_sid, self.template, self.options = call_sid, template, options
         self.direction, self.recorder = direction, recorder
         self._send, self._stream = send, stream
@@ -143,10 +149,13 @@ class RelaySession:
         self.progress = InterviewProgress(template, self._t0, options.max_call_seconds)
         for record in continued.evaluations if continued else ():
             self.progress.apply(evaluation_arguments(record))
+        self._requests = requests
         self.context = te.TextContext(
             options.text_model,
-            build_instructions(template, max_call_seconds=options.max_call_seconds),
-            TOOLS,
+            build_instructions(
+                template, max_call_seconds=options.max_call_seconds, outbound=outbound
+            ),
+            tools_for(outbound),
         )
         for turn in history:
             if turn.text:
@@ -320,7 +329,7 @@ class RelaySession:
                     self._first_token(reply, now)
                     await self._say(relay.text_message(delta, False))
                 case te.FunctionCall():
-                    self._tool(reply, event)
+                    await self._tool(reply, event)
                 case te.Finished(status=status, usage=usage):
                     self.meter.text_response(usage)
                     if status != "completed":
@@ -345,7 +354,7 @@ class RelaySession:
             self._prompt_at = None
         self.voice.latency.bridge.add((self.clock.now() - now) * 1000)
 
-    def _tool(self, reply: _Reply, call: te.FunctionCall) -> None:
+    async def _tool(self, reply: _Reply, call: te.FunctionCall) -> None:
         as_realtime = rt.FunctionCall(
             reply.response_id, call.item_id, call.call_id, call.name, call.arguments
         )
@@ -355,7 +364,8 @@ class RelaySession:
             self.recorder.evaluation(result.evaluation)
         if result.end is not None:
             self.ending.end_requested(result.end)
-        reply.tool_outputs.append((call, result.output))
+        output = await answer_request(result, self.call_sid, self._requests)
+        reply.tool_outputs.append((call, output))
 
     def _into_context(self, reply: _Reply, heard: dict[str, str]) -> None:
         """What the model said (as heard, when it was cut) and its tool calls, in order."""

@@ -39,13 +39,12 @@ from bridge.playout import Playout
 from bridge.recorder import CallRecorder
 from bridge.reply_watch import ReplyWatch
 from bridge.time_limit import TimeLimit
-from bridge.tool_calls import run_tool
+from bridge.tool_calls import CandidateRequests, answer_request, run_tool
 from bridge.twilio_messages import Dtmf, Mark, Media, Start
 from evaluation.cost import CallCost, Direction
 from evaluation.instructions import MISSED_REPLY, RECONNECT_NOTE
 from evaluation.progress import InterviewProgress, call_limit_s
 from evaluation.templates import Template
-from evaluation.tools import CandidateRequest
 from persistence.records import Turn
 
 log = logging.getLogger(__name__)
@@ -65,13 +64,6 @@ class CallControl(Protocol):
     """Twilio's REST side, as the session needs it."""
 
     async def hang_up(self, call_sid: str, say: str | None = None) -> bool: ...
-
-
-class CandidateRequests(Protocol):
-    """Acts on what the candidate asks of an outbound call (another time, no more calls);
-    returns the function output the model is sent."""
-
-    async def handle(self, call_sid: str, request: CandidateRequest) -> str: ...
 
 
 class CallSession:
@@ -284,9 +276,7 @@ class CallSession:
             self.recorder.evaluation(result.evaluation)
         if result.end is not None:
             self.ending.end_requested(result.end)
-        output = result.output
-        if result.request is not None and self._requests is not None:
-            output = await self._requests.handle(self.call_sid, result.request)
+        output = await answer_request(result, self.call_sid, self._requests)
         if reply is not None and reply.response_id == call.response_id:
             reply.tool_outputs.append((call.call_id, output))
         else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from bridge import realtime_events as rt
 from evaluation.progress import InterviewProgress
@@ -32,8 +33,25 @@ class ToolResult:
     end: EndInterview | None = None
     """The model ended the interview."""
     request: CandidateRequest | None = None
-    """The candidate asked to be called another time, or never again: the session's
-    `CandidateRequests` answers it (the output is then theirs)."""
+    """The candidate confirmed who they are, or asked to be called another time, or never
+    again: the session's `CandidateRequests` answers it (the output is then theirs)."""
+
+
+class CandidateRequests(Protocol):
+    """Acts on what the candidate asks of an outbound call (who they are, another time, no
+    more calls); returns the function output the model is sent."""
+
+    async def handle(self, call_sid: str, request: CandidateRequest) -> str: ...
+
+
+async def answer_request(
+    result: ToolResult, call_sid: str, requests: CandidateRequests | None
+) -> str:
+    """The output for the model: a candidate's request answered by `requests` (on calls
+    that have them), any other call's as `run_tool` gave it."""
+    if result.request is not None and requests is not None:
+        return await requests.handle(call_sid, result.request)
+    return result.output
 
 
 def run_tool(

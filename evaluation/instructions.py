@@ -6,7 +6,12 @@ terse: the questions, the rubric, when to call each tool, and phone manners.
 
 from __future__ import annotations
 
-from evaluation.outbound import OutboundCall, outbound_greeting, outbound_rules
+from evaluation.outbound import (
+    OutboundCall,
+    candidate_facts,
+    outbound_greeting,
+    outbound_rules,
+)
 from evaluation.progress import WRAP_UP_S, call_limit_s
 from evaluation.templates import ANSWER_QUALITIES, Template
 from evaluation.tools import END_INTERVIEW, EVALUATE_ANSWER
@@ -23,7 +28,8 @@ def build_instructions(
     template: Template, *, max_call_seconds: int | None = None, outbound: OutboundCall | None = None
 ) -> str:
     limit = call_limit_s(template, max_call_seconds)
-    greeting = outbound_greeting(template, outbound) if outbound else template.greeting
+    placed = outbound if outbound is not None and outbound.placed else None
+    greeting = outbound_greeting(template, placed) if placed else template.greeting
     lines = [
         f"You are a friendly, professional phone interviewer screening a candidate for "
         f"the {template.role} role at {template.company}. Language: {template.language} "
@@ -53,7 +59,9 @@ def build_instructions(
         "you or asks, repeat the question more simply.",
     ]
     if outbound is not None:
-        lines += outbound_rules(outbound)
+        lines += candidate_facts(outbound)
+    if placed is not None:
+        lines += outbound_rules(placed)
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""The two functions the model may call: their schemas and the parsing of its arguments.
+"""The functions the model may call: their schemas and the parsing of its arguments.
 
 Each function is one pydantic model, and the schema the model is given is
 generated from it, so what the model is told and what is accepted cannot
@@ -35,6 +35,7 @@ EVALUATE_ANSWER: Final = "evaluate_candidate_answer"
 END_INTERVIEW: Final = "end_interview"
 RESCHEDULE_INTERVIEW: Final = "reschedule_interview"
 OPT_OUT: Final = "opt_out"
+CONFIRM_IDENTITY: Final = "confirm_identity"
 
 NOTES_MAX_CHARS: Final = 500
 SUMMARY_MAX_CHARS: Final = 1000
@@ -154,13 +155,24 @@ class OptOut(_Arguments):
     )
 
 
-ToolCall = EvaluateAnswer | EndInterview | RescheduleInterview | OptOut
-CandidateRequest = RescheduleInterview | OptOut
+class ConfirmIdentity(_Arguments):
+    """Outbound calls only: the person is the candidate, and now suits them."""
+
+    tool_name: ClassVar[str] = CONFIRM_IDENTITY
+    tool_description: ClassVar[str] = (
+        "The person has said they are the candidate and that now is a good time. Call it "
+        "once, before the first interview question; then start the interview."
+    )
+
+
+ToolCall = EvaluateAnswer | EndInterview | RescheduleInterview | OptOut | ConfirmIdentity
+CandidateRequest = RescheduleInterview | OptOut | ConfirmIdentity
 _BY_NAME: Final[dict[str, type[ToolCall]]] = {
     EVALUATE_ANSWER: EvaluateAnswer,
     END_INTERVIEW: EndInterview,
     RESCHEDULE_INTERVIEW: RescheduleInterview,
     OPT_OUT: OptOut,
+    CONFIRM_IDENTITY: ConfirmIdentity,
 }
 
 
@@ -214,6 +226,7 @@ def _function(model: type[_Arguments]) -> dict[str, Any]:
 TOOLS: Final[list[dict[str, Any]]] = [_function(EvaluateAnswer), _function(EndInterview)]
 # Given to the model on outbound calls only, besides TOOLS.
 OUTBOUND_TOOLS: Final[list[dict[str, Any]]] = [
+    _function(ConfirmIdentity),
     _function(RescheduleInterview),
     _function(OptOut),
 ]

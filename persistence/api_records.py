@@ -57,6 +57,22 @@ class Attempt(Record):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     outcome: str | None = None
+    confirmed_at: datetime | None = None
+    """When the candidate confirmed who they are (outbound calls)."""
+    ends_by: datetime | None = None
+    """A dialed call must have ended by then (ring, time limit, grace): past it with no
+    final status, the dialer asks Twilio."""
+
+
+class RedialRecord(Record):
+    """An interview's own redial delays (minutes), as the recruiter gave them."""
+
+    no_answer_min: list[int]
+    busy_min: list[int] | None
+    """None: busy shares no-answer's delays."""
+    failed_min: list[int]
+    dropped_min: list[int]
+    voicemail: Literal["next_day", "never"]
 
 
 class InterviewResult(Record):
@@ -85,6 +101,8 @@ class NewInterview(Record):
     consent: Consent
     planned: list[datetime]
     created_at: datetime
+    redial: RedialRecord | None = None
+    """None: the dialer's defaults."""
 
 
 class InterviewRecord(NewInterview):

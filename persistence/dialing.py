@@ -1,6 +1,7 @@
 """What the outbound dialer shares between workers: claims on due interviews (leases), the
 account's pace of call creations, the outbound calls in progress (slots), each call's
-machine-detection verdict, and the do-not-call list (hashes of numbers only).
+machine-detection verdict and the candidate's confirmation, and the do-not-call list
+(hashes of numbers only).
 
 Every write is conditional, so any number of workers on any number of hosts may run the
 dialer: an interview is dialed once per attempt, and the limits hold across all of them.
@@ -186,6 +187,22 @@ class Dialing:
             )
         return True
 
+    async def ask_again(self, interview_id: str, call_sid: str, index: int, at: datetime) -> None:
+        """A live call past its expected end: Twilio is asked about it again at `at`."""
+        await self._interviews.update_one(
+            {"_id": interview_id, "live_call.call_sid": call_sid},
+            {"$set": {f"attempts.{index}.ends_by": at}},
+        )
+
+    async def attempt_error(
+        self, interview_id: str, call_sid: str, index: int, error: dict[str, Any]
+    ) -> None:
+        """Why an attempt failed, kept beside its outcome (as a refused creation's is)."""
+        await self._interviews.update_one(
+            {"_id": interview_id, "live_call.call_sid": call_sid},
+            {"$set": {f"attempts.{index}.error": error}},
+        )
+
     async def reschedule(self, interview_id: str, at: datetime, now: datetime) -> bool:
         """The candidate asked for another time: the next attempt is then."""
         result = await self._interviews.update_one(
@@ -278,12 +295,39 @@ class Dialing:
         return result.modified_count == 1
 
     async def voicemail_once(self, call_sid: str, now: datetime) -> bool:
-        """True for the one caller that leaves the message on this call."""
+        """True for the one caller that leaves the message on this call, and only while
+        the candidate has not confirmed who they are (`confirmed`, on the same document,
+        so one of the two wins)."""
         result = await self._calls.update_one(
-            {"call_sid": call_sid, "amd": {"$ne": None}, "amd.voicemail_at": None},
+            {
+                "call_sid": call_sid,
+                "amd": {"$ne": None},
+                "amd.voicemail_at": None,
+                "confirmed_at": None,
+            },
             {"$set": {"amd.voicemail_at": now}},
         )
         return result.modified_count == 1
+
+    async def confirmed(self, interview_id: str, call_sid: str, now: datetime) -> bool:
+        """The candidate said who they are and that now suits: stored on the call and its
+        attempt, once; false when a voicemail message is already being left."""
+        result = await self._calls.update_one(
+            {"call_sid": call_sid, "confirmed_at": None, "amd.voicemail_at": None},
+            {"$set": {"confirmed_at": now, "updated_at": now}},
+        )
+        if result.modified_count == 1:
+            await self._interviews.update_one(
+                {"_id": interview_id, "attempts.call_sid": call_sid},
+                {"$set": {"attempts.$.confirmed_at": now}},
+            )
+            return True
+        return await self.confirmed_at(call_sid) is not None
+
+    async def confirmed_at(self, call_sid: str) -> datetime | None:
+        doc = await self._calls.find_one({"call_sid": call_sid}, {"confirmed_at": 1})
+        found = doc.get("confirmed_at") if doc else None
+        return found if isinstance(found, datetime) else None
 
     async def amd_ignored(self, call_sid: str, why: str) -> None:
         await self._calls.update_one({"call_sid": call_sid}, {"$set": {"amd.ignored": why}})

@@ -34,10 +34,6 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("template_id", ASCENDING)], unique=True, name="template_id_unique"),
         IndexModel([("phone_numbers", ASCENDING)], name="phone_numbers"),
     ],
-    "scheduled_calls": [
-        # The dialer's claim query: due work in run_at order.
-        IndexModel([("status", ASCENDING), ("run_at", ASCENDING)], name="status_run_at"),
-    ],
     "api_keys": [
         IndexModel([("key_hash", ASCENDING)], unique=True, name="key_hash_unique"),
         IndexModel([("key_id", ASCENDING)], name="key_id"),

@@ -59,7 +59,6 @@ class NewCall(Record):
     template_id: str
     created_at: datetime
     account_sid: str | None = None
-    scheduled_call_id: str | None = None
     interview_id: str | None = None
     """The recruiter API's interview this call is an attempt of, if any."""
 
@@ -199,7 +198,6 @@ class CallRecord(Record):
     created_at: datetime
     updated_at: datetime
     account_sid: str | None = None
-    scheduled_call_id: str | None = None
     interview_id: str | None = None
     status_history: list[StatusEvent] = Field(default_factory=list)
     timings: dict[str, datetime] = Field(default_factory=dict)
@@ -272,23 +270,6 @@ class TemplateRecord(Record):
     body: dict[str, Any]
     updated_at: datetime
     phone_numbers: list[str] = Field(default_factory=list)
-
-
-ScheduledStatus = Literal["pending", "claimed", "dialed", "failed", "canceled"]
-
-
-class ScheduledCall(Record):
-    id: str
-    to_number: str
-    template_id: str
-    run_at: datetime
-    status: ScheduledStatus
-    created_at: datetime
-    attempts: int = 0
-    lease_owner: str | None = None
-    lease_until: datetime | None = None
-    call_sid: str | None = None
-    last_error: str | None = None
 
 
 class ApiKey(Record):

@@ -14,7 +14,6 @@ from persistence.evaluations import Evaluations
 from persistence.indexes import ensure_indexes
 from persistence.interviews import Interviews
 from persistence.rate_limits import RateCounters
-from persistence.scheduled_calls import ScheduledCalls
 from persistence.templates import Templates
 from persistence.turns import Turns
 from persistence.webhooks import Webhooks
@@ -38,7 +37,6 @@ class Store:
         self.turns = Turns(self.db["turns"])
         self.evaluations = Evaluations(self.db["evaluations"])
         self.templates = Templates(self.db["templates"])
-        self.scheduled_calls = ScheduledCalls(self.db["scheduled_calls"])
         self.api_keys = ApiKeys(self.db["api_keys"])
         # The recruiter API's.
         self.interviews = Interviews(self.db["interviews"], self.db["interview_codes"])

@@ -16,11 +16,11 @@ from bridge.session import CallControl, CallSession
 from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
 from evaluation.cost import CallCost, Direction
-from evaluation.outbound import OutboundCall
 from evaluation.templates import DEFAULT_TEMPLATE, Template
 from persistence.durable_writer import DurableWriter
 from persistence.recorder import CallWriter
 from persistence.store import Store
+from service.call_briefs import CallBriefs
 from service.settings import Settings
 from telephony.call_templates import load_template
 from telephony.dialer.requests import OutboundRequests
@@ -28,7 +28,6 @@ from telephony.privacy import redact_text
 
 log = logging.getLogger(__name__)
 PRECONNECT_WAIT_S = 3.0
-MAX_BRIEFS = 1000
 
 # Opens a model session for (call_sid, template), ahead of the media stream or in it.
 ModelOpener = Callable[[str, Template], Awaitable[RealtimeConnection]]
@@ -86,13 +85,15 @@ class InterviewSessions:
         model_opener: ModelOpener | None = None,
         hand_over: HandOverHook | None = None,
         outbound: OutboundRequests | None = None,
+        briefs: CallBriefs | None = None,
     ) -> None:
-        """`hand_over`: moves a call whose model is lost for good to the relay engine."""
+        """`hand_over`: moves a call whose model is lost for good to the relay engine;
+        `outbound` answers a placed call's requests, `briefs` tells linked calls' models
+        about their interview."""
         self._settings = settings
         self._hand_over = hand_over
         self._outbound = outbound
-        # Outbound calls' briefs, for their model sessions (and reopened ones).
-        self._briefs: dict[str, OutboundCall] = {}
+        self.briefs = briefs or CallBriefs(outbound)
         self._open_store = open_store
         self._open_writer = open_writer
         self._control = control
@@ -102,25 +103,7 @@ class InterviewSessions:
         self.pending: PendingSessions[RealtimeConnection] = PendingSessions(_close)
 
     async def _open_realtime(self, call_sid: str, template: Template) -> RealtimeConnection:
-        return await open_realtime(self.options, template, self.brief_for(call_sid))
-
-    def brief_for(self, call_sid: str) -> OutboundCall | None:
-        """The outbound call's brief once `_brief` has read it; None for other calls."""
-        return self._briefs.get(call_sid)
-
-    async def brief(self, call_sid: str) -> OutboundCall | None:
-        """The outbound call's brief, read once (the dialer's voice webhook asks first, so
-        inbound calls never wait on it) and kept for its model sessions; None for others."""
-        if self._outbound is None:
-            return None
-        if call_sid not in self._briefs:
-            brief = await self._outbound.brief(call_sid)
-            if brief is None:
-                return None
-            while len(self._briefs) >= MAX_BRIEFS:
-                self._briefs.pop(next(iter(self._briefs)))
-            self._briefs[call_sid] = brief
-        return self._briefs[call_sid]
+        return await open_realtime(self.options, template, self.briefs.brief_for(call_sid))
 
     def _store(self) -> Store:
         store = self._open_store()
@@ -154,19 +137,22 @@ class InterviewSessions:
         # Pre-connected by the webhook on this worker, if it is ready; otherwise a new one.
         conn = await self.pending.take(start.call_sid, PRECONNECT_WAIT_S)
         direction: Direction = "inbound"
+        linked = False
         try:
             call = await store.calls.get(start.call_sid)
         except Exception as exc:  # only the price of the call depends on it
             log.warning("call record unreadable (%s); priced as inbound", type(exc).__name__)
         else:
             direction = call.direction if call is not None else "inbound"
+            linked = call is not None and call.interview_id is not None
         cost = CallCost(
             settings.prices,
             settings.openai_realtime_model,
             transcription_model=settings.transcription_model,
         )
         call_sid, clock = start.call_sid, LoopClock()
-        outbound = await self.brief(call_sid) if direction == "outbound" else None
+        # Placed by the dialer, or called in with an interview's code: the interview's brief.
+        outbound = await self.briefs.brief(call_sid) if direction == "outbound" or linked else None
         link = RealtimeLink(
             lambda: self._open_model(call_sid, template),
             clock,
@@ -192,5 +178,5 @@ class InterviewSessions:
             direction=direction,
             clock=clock,
             hand_over=self._hand_over,
-            requests=self._outbound if outbound is not None else None,
+            requests=self._outbound if outbound is not None and outbound.placed else None,
         )

@@ -14,13 +14,18 @@ from telephony.dialer.placing import CallCreator
 from telephony.dialer.requests import OutboundRequests
 from telephony.dialer.settle import Rules
 from telephony.dialer.webhooks import DialerFace
+from telephony.privacy import NumberHash
 from telephony.twilio_rest import TwilioCalls
 
 
 def outbound_requests(
-    settings: Settings, open_store: Callable[[], Store | None], clock: Callable[[], datetime]
+    settings: Settings,
+    open_store: Callable[[], Store | None],
+    clock: Callable[[], datetime],
+    hash_number: NumberHash,
 ) -> OutboundRequests:
-    return OutboundRequests(open_store, clock, Rules(hours=Hours.parse(settings.calling_hours)))
+    rules = Rules(hours=Hours.parse(settings.calling_hours))
+    return OutboundRequests(open_store, clock, rules, hash_number)
 
 
 def outbound_dialer(
@@ -30,6 +35,7 @@ def outbound_dialer(
     has_room: Callable[[], bool],
     calls: TwilioCalls | None,
     prepare: Callable[[str], Awaitable[object]],
+    hash_number: NumberHash,
 ) -> tuple[DialerLoop | None, DialerFace]:
     """`prepare` reads an outbound call's brief before its model session opens."""
     rules = Rules(hours=Hours.parse(settings.calling_hours))
@@ -48,6 +54,7 @@ def outbound_dialer(
             max_concurrent=settings.outbound_max_concurrent,
             max_call_seconds=settings.max_call_seconds,
             rules=rules,
+            hash_number=hash_number,
         )
         creator = CallCreator(sid, token.reveal(), settings.twilio_api_url)
         loop = DialerLoop(open_store, creator, config, clock=clock, has_room=has_room)

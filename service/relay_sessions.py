@@ -1,6 +1,7 @@
 """The ConversationRelay engine as the Twilio face sees it: which engine a call gets, the
 relay TwiML, and a relay session per socket, continuing a call handed over from the
-realtime engine when there is one."""
+realtime engine when there is one. A call linked to an interview gets the same brief
+(and a placed call the same outbound tools) as on the realtime engine."""
 
 from __future__ import annotations
 
@@ -17,14 +18,17 @@ from bridge.relay_messages import Setup
 from bridge.relay_session import Continued, RelayOptions, RelaySession
 from bridge.relay_stream import RelayListener
 from bridge.stream import Send
+from bridge.tool_calls import CandidateRequests
 from evaluation.cost import CallCost, Direction
 from evaluation.instructions import TAKEOVER_GREETING
-from evaluation.templates import DEFAULT_TEMPLATE
+from evaluation.outbound import OutboundCall, outbound_greeting
+from evaluation.templates import DEFAULT_TEMPLATE, Template
 from persistence.durable_writer import DurableWriter
 from persistence.recorder import CallWriter
 from persistence.records import EngineUse
 from persistence.relay_records import RelayRecords
 from persistence.store import Store
+from service.call_briefs import CallBriefs
 from service.engine_choice import EngineChoice
 from service.responses_http import ResponsesClient, ResponsesEndpoint
 from service.settings import Settings
@@ -35,6 +39,15 @@ from telephony.twilio_auth import TwilioVerifier, websocket_base
 
 log = logging.getLogger(__name__)
 HANDOVER_TTL_S = 60.0  # Twilio opens the relay socket within seconds of the redirect
+
+
+def welcome(template: Template, brief: OutboundCall | None) -> str:
+    """What Twilio says first: a placed call's opening, or the template's greeting."""
+    return (
+        outbound_greeting(template, brief)
+        if brief is not None and brief.placed
+        else (template.greeting)
+    )
 
 
 @dataclass
@@ -55,7 +68,13 @@ class RelaySessions:
         open_store: Callable[[], Store | None],
         open_writer: Callable[[], DurableWriter | None],
         verifier: TwilioVerifier | None,
+        requests: CandidateRequests | None = None,
+        briefs: CallBriefs | None = None,
     ) -> None:
+        """`briefs` tells the model of a call linked to an interview about it; `requests`
+        answers a placed call's candidate requests (the outbound tools)."""
+        self._requests = requests
+        self._briefs = briefs
         self._settings = settings
         self._open_writer = open_writer
         self.engines = engines
@@ -102,10 +121,11 @@ class RelaySessions:
     ) -> str:
         assert self._verifier is not None, "relay TwiML is only given to signed requests"
         template = await load_template(self._store(), template_id)
+        brief = self._briefs.brief_for(call_sid) if self._briefs is not None else None
         return relay_twiml(
             socket_base=websocket_base(base),
             token=self._verifier.relay_token(call_sid),
-            greeting=greeting or template.greeting,
+            greeting=greeting or welcome(template, brief),
             language=template.language,
             settings=self.voice,
             parameters={"call_id": call_sid, "template_id": template_id},
@@ -144,6 +164,8 @@ class RelaySessions:
         )
         template = await load_template(store, template_id)
         direction: Direction = call.direction if call is not None else "inbound"
+        linked = call is not None and (call.interview_id is not None or direction == "outbound")
+        brief = await self._briefs.brief(call_sid) if self._briefs is not None and linked else None
         clock = LoopClock()
         history = await store.turns.for_call(call_sid)
         evaluations = await store.evaluations.for_call(call_sid)
@@ -188,8 +210,10 @@ class RelaySessions:
             template=template,
             options=self.options,
             cost=cost,
-            greeting=TAKEOVER_GREETING if continued is not None else template.greeting,
+            greeting=TAKEOVER_GREETING if continued is not None else welcome(template, brief),
             direction=direction,
             continued=continued,
             clock=clock,
+            outbound=brief,
+            requests=self._requests if brief is not None and brief.placed else None,
         )

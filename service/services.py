@@ -23,9 +23,11 @@ from persistence.recorder import StreamRecords
 from persistence.store import Store, StoreUnavailable
 from persistence.write_retries import Sleep
 from service.breaker import CircuitBreaker
+from service.call_briefs import CallBriefs
 from service.call_events import CallEvents
 from service.call_sessions import InterviewSessions, ModelOpener, session_options
 from service.capacity import Admission, CallCapacity
+from service.do_not_call_key import do_not_call_key
 from service.engine_choice import EngineChoice
 from service.outbound import outbound_dialer, outbound_requests
 from service.relay_sessions import RelaySessions
@@ -36,6 +38,7 @@ from telephony.api.delivery import DeliveryLoop
 from telephony.api.destinations import Destinations
 from telephony.face import TwilioFace
 from telephony.ops.context import OpsFace
+from telephony.privacy import number_hash
 from telephony.twilio_auth import ProxyTrust, TwilioVerifier
 from telephony.twilio_rest import TwilioCalls
 
@@ -64,6 +67,7 @@ class Services:
         self.store: Store | None = None
         self.writer: DurableWriter | None = None
         self.embedded: EmbeddedServer | None = None
+        self._do_not_call_key: bytes | None = None
         token = settings.twilio_auth_token
         sid = settings.twilio_account_sid
         self.twilio_verifier = TwilioVerifier(token.reveal()) if token is not None else None
@@ -87,9 +91,13 @@ class Services:
         # breaker, and a call whose model is lost for good is handed over to it.
         self.engines = EngineChoice(settings, self._breaker(settings))
         options = session_options(settings)
+        # What a placed call's candidate asks (another time, no more calls), and what the
+        # model of a call linked to an interview is told about it, on either engine.
+        requests = outbound_requests(settings, lambda: self.store, clock, self.number_hash)
+        self.briefs = CallBriefs(requests)
         opener = model_opener or (
-            # An outbound call's session also gets its brief (whom to ask for, the tools).
-            lambda sid, template: open_realtime(options, template, self.interviews.brief_for(sid))
+            # A linked call's session also gets its brief (whom to ask for, the tools).
+            lambda sid, template: open_realtime(options, template, self.briefs.brief_for(sid))
         )
         self.relays = RelaySessions(
             settings,
@@ -97,6 +105,8 @@ class Services:
             open_store=lambda: self.store,
             open_writer=lambda: self.writer,
             verifier=self.twilio_verifier,
+            requests=requests,
+            briefs=self.briefs,
         )
         takeover = (
             Takeover(self.relays, self.twilio_calls, settings.public_url)
@@ -110,7 +120,8 @@ class Services:
             control=self.twilio_calls,
             model_opener=self.engines.guard(opener),
             hand_over=takeover,
-            outbound=outbound_requests(settings, lambda: self.store, clock),
+            outbound=requests,
+            briefs=self.briefs,
         )
         # This worker's live media streams against MAX_CALLS_PER_WORKER.
         self.admission = Admission(
@@ -134,6 +145,7 @@ class Services:
             retry_gap=timedelta(minutes=settings.interview_retry_minutes),
             wake_deliveries=self.deliveries.wake,
             destinations=destinations,
+            number_hash=self.number_hash,
         )
         self.ops_face = OpsFace(
             open_store=lambda: self.store,
@@ -148,7 +160,8 @@ class Services:
             clock,
             self.admission.has_room,
             self.twilio_calls,
-            self.interviews.brief,
+            self.briefs.brief,
+            self.number_hash,
         )
         self._background: set[asyncio.Task[None]] = set()
 
@@ -166,6 +179,7 @@ class Services:
 
         `background=False` (one-off commands) leaves the webhook delivery loop stopped."""
         s = self.settings
+        self._do_not_call_key = do_not_call_key(s)
         uri = s.mongodb_uri
         if uri is None and not background:
             # A one-off command beside a running service shares its embedded database.
@@ -201,6 +215,11 @@ class Services:
             self.deliveries.start()
             if self.dialer is not None:
                 self.dialer.start()
+
+    def number_hash(self, e164: str) -> str:
+        """A number's key on the do-not-call list (the key is read at start-up)."""
+        assert self._do_not_call_key is not None, "numbers are only hashed after start-up"
+        return number_hash(e164, self._do_not_call_key)
 
     async def _prepare_until_ready(self) -> None:
         assert self.store is not None

@@ -172,6 +172,11 @@ class Settings(BaseModel):
         _E164 | None, rules.worded("must be a Twilio number in E.164 form, such as +14155550100")
     ] = None
     twilio_cps: Annotated[int, rules.between(1, 1000)] = 1
+    # The do-not-call list's hash key; unset: one made once and kept in DATA_DIR.
+    do_not_call_key: Annotated[
+        Secret | None,
+        rules.secret_rule(r"\S{32,}", "must be at least 32 characters without whitespace"),
+    ] = None
     outbound_max_concurrent: Annotated[int, rules.between(1, 10_000)] = 10
     calling_hours: Annotated[tuple[str, str], WrapValidator(rules.calling_hours)] = (
         "08:00",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
+from collections.abc import Callable
 
 # E.164 with optional separators, bare runs of 10-15 digits, "(415) 555-0100", national
 # numbers as speech-to-text writes them ("415-555-0123", "415 555 0123") and those
@@ -49,6 +51,12 @@ def redact_text(text: str) -> str:
     return mask_phones_in(_EMAIL.sub("[e-mail]", text))
 
 
-def number_hash(e164: str) -> str:
-    """The do-not-call list's key: the list never holds the number itself."""
-    return hashlib.sha256(f"do-not-call:{e164}".encode()).hexdigest()
+# The do-not-call list's key for a number (an HMAC under the service's key).
+NumberHash = Callable[[str], str]
+
+
+def number_hash(e164: str, key: bytes) -> str:
+    """The do-not-call list's key: an HMAC-SHA256 of the E.164 number under a secret, so
+    the list never holds the number and a copy of the database alone cannot test a number
+    against it (the number space is small enough to enumerate an unkeyed hash)."""
+    return hmac.new(key, f"do-not-call:{e164}".encode(), hashlib.sha256).hexdigest()

@@ -72,6 +72,75 @@ async def test_a_given_time_zone_is_used_as_given(api: Api) -> None:
     assert got["next_attempt_local"][-6:] in ("+00:00", "+01:00")
 
 
+async def test_redial_overrides_are_stored_echoed_and_default_otherwise(api: Api) -> None:
+    redial = {"no_answer_minutes": [5, 15], "busy_minutes": [2], "voicemail": "never"}
+    response = await api.post(URL, interview_body("+14155550161", redial=redial))
+    assert response.status_code == 201, response.text
+    expected = {
+        "no_answer_minutes": [5, 15],
+        "busy_minutes": [2],
+        "failed_minutes": [10],  # left out: the default
+        "dropped_minutes": [10],
+        "voicemail": "never",
+    }
+    assert response.json()["redial"] == expected
+    got = await api.get(f"{URL}/{response.json()['id']}")
+    assert got.status_code == 200 and got.json()["redial"] == expected
+    stored = await api.store.interviews.get(response.json()["id"])
+    assert stored is not None and stored.redial is not None
+    assert stored.redial.no_answer_min == [5, 15] and stored.redial.voicemail == "never"
+    plain = (await api.post(URL, interview_body("+14155550162"))).json()
+    assert plain["redial"] == {
+        "no_answer_minutes": [30, 60, 120],
+        "busy_minutes": None,
+        "failed_minutes": [10],
+        "dropped_minutes": [10],
+        "voicemail": "next_day",
+    }
+    assert (await api.store.interviews.get(plain["id"])).redial is None  # type: ignore[union-attr]
+
+
+async def test_bad_redial_overrides_name_each_field(api: Api) -> None:
+    redial = {
+        "no_answer_minutes": [30, 0],
+        "busy_minutes": [-5],
+        "failed_minutes": [10] * 11,
+        "dropped_minutes": "often",
+        "voicemail": "later",
+        "pester": True,
+    }
+    response = await api.post(URL, interview_body("+14155550163", redial=redial))
+    assert sorted(paths(response)) == sorted(
+        [
+            "redial.no_answer_minutes[1]",
+            "redial.busy_minutes[0]",
+            "redial.failed_minutes",
+            "redial.dropped_minutes",
+            "redial.voicemail",
+            "redial.pester",
+        ]
+    )
+    assert "between 1 and 10080" in response.text
+    stored = await api.store.db["interviews"].count_documents({"candidate.phone": "+14155550163"})
+    assert stored == 0
+
+
+async def test_the_openapi_document_describes_redial_overrides(api: Api) -> None:
+    doc = (await api.http.get("/api/v1/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+    redial = schemas["RedialIn"]["properties"]
+    assert set(redial) == {
+        "no_answer_minutes",
+        "busy_minutes",
+        "failed_minutes",
+        "dropped_minutes",
+        "voicemail",
+    }
+    assert redial["voicemail"]["enum"] == ["next_day", "never"]
+    assert "redial" in schemas["InterviewIn"]["properties"]
+    assert "redial" in schemas["InterviewOut"]["required"]
+
+
 async def test_every_invalid_field_is_named(api: Api) -> None:
     body = {
         "candidate": {"name": "", "phone": "not a phone", "timezone": "Mars/Olympus"},

@@ -62,8 +62,10 @@ async def test_serve_on_embedded_defaults_then_stop_cleanly(tmp_path: Path) -> N
     # The data lives in DATA_DIR/db (relative to where the service was started) ...
     data = tmp_path / "var" / "db"
     assert (data / "WiredTiger").is_file()
+    # (beside the do-not-call list's key, made once since DO_NOT_CALL_KEY is not set)
     assert sorted(p.name for p in (tmp_path / "var").iterdir()) == [
         "db",
+        "do-not-call.key",
         "embedded-db.log",
         "journal",
     ]

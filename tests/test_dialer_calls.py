@@ -4,6 +4,7 @@ Realtime peer and MongoDB. The clock is fixed at 10:00 in New York."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from tests.support.api import CONSENT, add_keys
 from tests.support.call_harness import ACCOUNT, Caller, Env, live_env
 from tests.support.dialing import FROM_NUMBER, MovableClock, Phones
 from tests.support.openai import CallTool, Say, Script
+from tests.support.relay_harness import relay_env
 from tests.support.telephony_fixtures import PUBLIC
 from tests.support.waiting import RECHECK_S, eventually
 
@@ -230,6 +232,85 @@ async def test_no_answer_is_redialed_after_30_then_60_minutes(quiet: Dialed) -> 
     assert events == 0  # no endpoint subscribed: nothing queued, nothing sent
 
 
+async def test_an_interviews_own_redial_delays_replace_the_defaults(quiet: Dialed) -> None:
+    d = quiet
+    redial = {"no_answer_minutes": [5, 7], "voicemail": "never"}
+    interview_id = await d.schedule(max_attempts=5, redial=redial)
+    record = await d.settled(interview_id, 1)
+    ended = record.attempts[0].ended_at
+    assert record.attempts[0].outcome == "no-answer"
+    assert ended is not None and record.next_attempt_at is not None
+    assert record.next_attempt_at - ended == timedelta(minutes=5)  # not the default 30
+    d.clock.advance(timedelta(minutes=6))
+    d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+    record = await d.settled(interview_id, 2)
+    second = record.attempts[1]
+    assert second.ended_at is not None and record.next_attempt_at is not None
+    assert record.next_attempt_at - second.ended_at == timedelta(minutes=7)
+    in_calling_hours(record)
+
+
+async def test_an_attempt_whose_callbacks_never_come_is_settled_by_asking_twilio(
+    quiet: Dialed,
+) -> None:
+    d = quiet
+    d.phones.behaviour[PHONE] = "unheard"
+    interview_id = await d.schedule(max_attempts=3)
+    record = await d.until(interview_id, "the call placed", lambda r: len(r.attempts) == 1)
+    (created,) = d.env.rest.created
+    attempt = record.attempts[0]
+    assert record.status == "in_progress" and attempt.ends_by is not None
+    assert attempt.started_at is not None
+    # Ring, the template's time limit and a grace: Twilio is not asked before then.
+    assert attempt.ends_by - attempt.started_at > timedelta(minutes=20)
+    assert await d.store.calls.get(created.call_sid) is None  # not one callback came
+    assert d.env.rest.fetched == []
+    # Past that time Twilio is asked; a call it still reports live is asked about later.
+    d.env.rest.reported[created.call_sid] = "in-progress"
+    d.clock.advance(attempt.ends_by - attempt.started_at)
+    d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+    first_end = attempt.ends_by
+    record = await d.until(
+        interview_id,
+        "asked again later",
+        lambda r: r.attempts[0].ends_by is not None and r.attempts[0].ends_by > first_end,
+    )
+    assert d.env.rest.fetched == [created.call_sid] and record.status == "in_progress"
+    d.env.rest.reported[created.call_sid] = "no-answer"
+    d.clock.advance(timedelta(minutes=6))
+    d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+    record = await d.settled(interview_id, 1)
+    assert d.env.rest.fetched == [created.call_sid] * 2
+    assert record.attempts[0].outcome == "no-answer" and record.status == "scheduled"
+    ended = record.attempts[0].ended_at
+    assert ended is not None and record.next_attempt_at == ended + timedelta(minutes=30)
+    call = await d.store.calls.get(created.call_sid)
+    assert call.interview_id == interview_id and call.status == "no-answer"
+    assert call.to_masked == "+*******2671"
+    await d.slots_freed()
+
+
+async def test_an_attempt_twilio_cannot_be_asked_about_settles_failed(quiet: Dialed) -> None:
+    d = quiet
+    d.phones.behaviour[PHONE] = "unheard"
+    d.env.rest.fetch_fails_with = 503
+    interview_id = await d.schedule(max_attempts=3)
+    record = await d.until(interview_id, "the call placed", lambda r: len(r.attempts) == 1)
+    attempt = record.attempts[0]
+    assert attempt.ends_by is not None and attempt.started_at is not None
+    d.clock.advance(attempt.ends_by - attempt.started_at)
+    d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
+    record = await d.settled(interview_id, 1)
+    assert record.attempts[0].outcome == "failed" and record.status == "scheduled"
+    ended = record.attempts[0].ended_at
+    assert ended is not None and record.next_attempt_at == ended + timedelta(minutes=10)
+    raw = await d.store.db["interviews"].find_one({"_id": interview_id})
+    error = raw["attempts"][0]["error"]
+    assert error["http_status"] == 503 and "No status callbacks came" in error["message"]
+    assert "Twilio could not be asked" in error["message"]
+    await d.slots_freed()
+
+
 async def test_busy_and_failed_calls_settle_with_their_outcome(quiet: Dialed) -> None:
     d = quiet
     d.phones.behaviour["+14155550122"] = "busy"
@@ -312,7 +393,7 @@ async def rescheduling(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
 async def test_a_reschedule_asked_by_voice_lands_in_the_window(rescheduling: Dialed) -> None:
     d = rescheduling
     d.phones.behaviour[PHONE] = "person"
-    interview_id = await d.schedule()
+    interview_id = await d.schedule(variables={"team": "Payments"})
     await answered(d)
     record = await d.settled(interview_id, 1)
     assert record.attempts[0].outcome == "rescheduled" and record.status == "scheduled"
@@ -326,8 +407,93 @@ async def test_a_reschedule_asked_by_voice_lands_in_the_window(rescheduling: Dia
     instructions = update["instructions"]
     assert "May I speak with Ada?" in instructions and "AI interviewer" in instructions
     assert "transcribed" in instructions and "Wednesday 2026-06-10 10:0" in instructions
-    assert "Lovelace" not in instructions
+    assert "Lovelace" not in instructions and "- team: Payments" in instructions
     in_calling_hours(record)
+
+
+@pytest.fixture
+async def confirming(mongo_uri: str, db_name: str) -> AsyncIterator[Dialed]:
+    script = Script(
+        responses=[
+            Say("Hello! May I speak with Ada? Is now a good time?", audio_ms=500),
+            CallTool("confirm_identity", "{}"),
+            Say("Great. Tell me about a system you built.", audio_ms=400),
+        ],
+        caller_transcripts=["Yes, this is Ada, now is fine."],
+    )
+    async for d in dialed(mongo_uri, db_name, script):
+        yield d
+
+
+async def test_a_machine_verdict_after_the_confirmation_is_ignored(confirming: Dialed) -> None:
+    d = confirming
+    d.phones.behaviour[PHONE] = "person"
+    interview_id = await d.schedule()
+    await answered(d)
+    await d.env.wait(lambda: any("Confirmed" in o for o in tool_outputs(d.env)), "confirmed")
+    (line,) = d.phones.lines.values()
+    call_sid = line.created.call_sid
+    assert line.twilio is not None
+    await d.env.wait_played(line.twilio, 2)  # the interview went on past the confirmation
+    await d.phones.amd(line, "machine_end_beep")
+    amd = await d.store.dialing.amd(call_sid)
+    assert amd is not None and amd["answered_by"] == "machine_end_beep"
+    assert "confirmed" in amd["ignored"] and amd.get("voicemail_at") is None
+    assert d.env.rest.updates == [] and "completed" not in line.statuses  # not hung up
+    confirmed = await d.store.dialing.confirmed_at(call_sid)
+    record = await d.interview(interview_id)
+    assert confirmed is not None and record.attempts[0].confirmed_at == confirmed
+    update = d.env.model.connections[0].client_events("session.update")[0]["session"]
+    assert "confirm_identity" in {t["name"] for t in update["tools"]}
+    assert "confirm_identity once, then ask the first question" in update["instructions"]
+    got = await d.env.svc.http.get(f"/api/v1/interviews/{interview_id}", headers=d.auth)
+    assert got.json()["attempts"][0]["confirmed_at"] is not None
+    await d.phones.candidate_hangs_up(call_sid)
+    await d.settled(interview_id, 1)
+
+
+async def test_a_machine_verdict_before_the_confirmation_leaves_the_voicemail(
+    confirming: Dialed,
+) -> None:
+    d = confirming
+    d.phones.behaviour[PHONE] = "person"
+    interview_id = await d.schedule()
+    await d.env.wait(lambda: any(line.caller for line in d.phones.lines.values()), "an answer")
+    (line,) = d.phones.lines.values()
+    assert line.twilio is not None
+    await d.env.wait_played(line.twilio, 1)  # the greeting played to a machine
+    await d.phones.amd(line, "machine_end_silence")
+    record = await d.settled(interview_id, 1)
+    (update,) = d.env.rest.updates
+    assert any("interview code" in said for said in update.said)
+    assert record.attempts[0].outcome == "voicemail" and record.attempts[0].confirmed_at is None
+    amd = await d.store.dialing.amd(line.created.call_sid)
+    assert amd is not None and amd["voicemail_at"] is not None and "ignored" not in amd
+    assert tool_outputs(d.env) == []  # the model never confirmed anyone
+
+
+async def test_a_machine_verdict_after_an_answer_is_ignored_even_unconfirmed(
+    person: Dialed,
+) -> None:
+    """A backstop: a model that went on without confirming has a person answering."""
+    d = person
+    d.phones.behaviour[PHONE] = "person"
+    interview_id = await d.schedule()
+    await answered(d)
+    (line,) = d.phones.lines.values()
+    call_sid = line.created.call_sid
+
+    async def evaluated() -> bool:
+        return bool(await d.store.evaluations.for_call(call_sid))
+
+    await eventually(evaluated, timeout=20, what="an answer evaluated", every=RECHECK_S)
+    await d.phones.amd(line, "machine_end_other")
+    amd = await d.store.dialing.amd(call_sid)
+    assert amd is not None and amd["ignored"] == "the candidate had already answered"
+    assert amd.get("voicemail_at") is None
+    assert not any("interview code" in said for u in d.env.rest.updates for said in u.said)
+    record = await d.until(interview_id, "completed", lambda r: r.status == "completed")
+    assert record.attempts[0].confirmed_at is None
 
 
 @pytest.fixture
@@ -353,6 +519,9 @@ async def test_an_opt_out_stops_every_future_call(opting_out: Dialed) -> None:
     assert (await d.interview(later)).status == "canceled"
     stored = [doc async for doc in d.store.db["do_not_call"].find({})]
     assert len(stored) == 1 and PHONE not in json.dumps(stored, default=str)
+    # Keyed: not the plain hash a copy of the database could test numbers against.
+    assert stored[0]["_id"] != hashlib.sha256(f"do-not-call:{PHONE}".encode()).hexdigest()
+    assert stored[0]["_id"] == d.env.svc.services.number_hash(PHONE)
     again = await d.env.svc.http.post(
         "/api/v1/interviews",
         json={
@@ -407,7 +576,11 @@ async def code_template(d: Dialed) -> None:
 async def test_a_candidate_calling_in_gives_the_code_and_the_call_links(person: Dialed) -> None:
     d = person
     await code_template(d)
-    interview_id = await d.schedule(template_id="screen", not_before="2026-06-20T14:00:00Z")
+    interview_id = await d.schedule(
+        template_id="screen",
+        not_before="2026-06-20T14:00:00Z",
+        variables={"team": "Payments platform", "office": "Lisbon"},
+    )
     code = (await d.interview(interview_id)).code
     spoken = " ".join(
         ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"][int(c)]
@@ -437,6 +610,15 @@ async def test_a_candidate_calling_in_gives_the_code_and_the_call_links(person: 
     assert [a.call_sid for a in record.attempts] == [call_sid]
     assert record.result is not None and record.result.call_sid == call_sid
     assert d.env.rest.created == []  # and, completed, it is never dialed
+    # The model knew whom it spoke with: the first name (only) and the variables; the
+    # opening and the tools stay an inbound call's.
+    update = d.env.model.connections[0].client_events("session.update")[0]["session"]
+    instructions = update["instructions"]
+    assert "The candidate's first name: Ada." in instructions
+    assert "- team: Payments platform" in instructions and "- office: Lisbon" in instructions
+    assert "Lovelace" not in instructions and "May I speak with" not in instructions
+    assert DEFAULT_TEMPLATE.greeting in instructions
+    assert {t["name"] for t in update["tools"]} == {"evaluate_candidate_answer", "end_interview"}
 
 
 async def test_three_wrong_codes_end_the_call(quiet: Dialed) -> None:
@@ -476,3 +658,72 @@ async def test_an_interview_past_its_expiry_is_expired_not_dialed(quiet: Dialed)
     d.env.svc.services.dialer.wake()  # type: ignore[union-attr]
     record = await d.until(interview_id, "expired", lambda r: r.status == "expired")
     assert len(record.attempts) == 1 and len(d.env.rest.created) == 1
+
+
+async def test_an_outbound_call_on_the_relay_engine_gets_the_brief_and_tools(
+    mongo_uri: str, db_name: str
+) -> None:
+    text = Script(
+        responses=[
+            CallTool("confirm_identity", "{}"),
+            Say("Great. Tell me about a system you built."),
+            [
+                Say("Thank you, that is all. Goodbye."),
+                CallTool("end_interview", json.dumps({"reason": "completed"})),
+            ],
+        ]
+    )
+    clock = MovableClock(START)
+    async with relay_env(
+        mongo_uri,
+        db_name,
+        text,
+        clock=clock,
+        twilio_from_number=FROM_NUMBER,
+        twilio_cps=10,
+        interview_engine="relay",
+    ) as renv:
+        phones = Phones(renv.env.svc, renv.env.rest, renv.env.calls)
+        phones.install()
+        phones.on_relay = lambda line, twiml: renv.join(line.created.call_sid, twiml)
+        keys = await add_keys(renv.env.svc.store)
+        d = Dialed(
+            renv.env, phones, MovableClock(START), {"Authorization": f"Bearer {keys['recruiter']}"}
+        )
+        try:
+            d.phones.behaviour[PHONE] = "person"
+            interview_id = await d.schedule(variables={"team": "Payments"})
+            await renv.wait(lambda: bool(renv.relays), "the relay socket joined")
+            (call_sid,) = renv.relays
+            peer = renv.relays[call_sid]
+            await renv.answer(peer, "Yes, this is Ada. Now is fine.")
+            await renv.answer(peer, "I built a billing service.")
+            await renv.wait(lambda: peer.ended is not None, "the relay session ended")
+            record = await d.settled(interview_id, 1)
+            turns = await renv.env.turns(call_sid)
+            confirmed = await d.store.dialing.confirmed_at(call_sid)
+        finally:
+            await phones.close()
+
+    assert renv.text.errors == [] and peer.errors == [] and renv.env.rest.errors == []
+    assert phones.errors == [] and renv.env.model.connections == []  # never the Realtime API
+    first = renv.text.requests[0]
+    instructions = first["instructions"]
+    assert "May I speak with Ada?" in instructions and "AI interviewer" in instructions
+    assert "transcribed" in instructions and "Wednesday 2026-06-10 10:0" in instructions
+    assert "- team: Payments" in instructions and "Lovelace" not in instructions
+    assert "confirm_identity once, then ask the first question" in instructions
+    names = {t["name"] for t in first["tools"]}
+    assert names >= {"confirm_identity", "reschedule_interview", "opt_out", "end_interview"}
+    # The welcome greeting Twilio spoke was the outbound opening.
+    turn = turns[0]
+    assert turn.speaker == "assistant" and "May I speak with Ada?" in turn.text
+    # The tool was answered by the dialer, not refused as on an inbound call.
+    outputs = [
+        item["output"]
+        for item in renv.text.requests[1]["input"]
+        if item.get("type") == "function_call_output"
+    ]
+    assert any("Confirmed" in o for o in outputs), outputs
+    assert confirmed is not None
+    assert record.attempts[0].outcome == "completed" and record.status == "completed"

@@ -3,20 +3,31 @@ far from UTC, redial by outcome, pacing arithmetic, and the Calls.json parameter
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import random
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.settings import ConfigError, load_settings
+from persistence.api_records import RedialRecord
+from service.do_not_call_key import KEY_FILE, do_not_call_key
+from service.settings import ConfigError, Secret, Settings, load_settings
 from telephony.api.planning import Window
 from telephony.dialer.codes import code_from
 from telephony.dialer.hours import DialNow, Expired, Hours, MoveTo, decide, next_at, next_day
 from telephony.dialer.pacing import interval_s, late_s, most_at_once, most_in_any_second
 from telephony.dialer.placing import OutboundRequest, form
-from telephony.dialer.redial import NEXT_DAY, RedialPolicy, earliest_redial, redial_after
+from telephony.dialer.redial import (
+    NEXT_DAY,
+    RedialPolicy,
+    earliest_redial,
+    policy_of,
+    redial_after,
+)
+from telephony.privacy import number_hash
 
 ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS = ALL_DAYS[:5]
@@ -158,6 +169,26 @@ def test_a_policy_can_change_the_schedule() -> None:
     assert redial_after("voicemail", ["voicemail"] * 2, policy) == NEXT_DAY
 
 
+def test_busy_can_have_its_own_schedule_and_voicemail_none() -> None:
+    shared = RedialPolicy()
+    # By default busy and no-answer share one count: a busy after a no-answer is the 2nd.
+    assert redial_after("busy", ["no-answer", "busy"], shared) == timedelta(minutes=60)
+    own = RedialPolicy(no_answer_min=(30, 60), busy_min=(2,))
+    assert redial_after("busy", ["no-answer", "busy"], own) == timedelta(minutes=2)
+    assert redial_after("busy", ["busy", "busy"], own) is None
+    assert redial_after("no-answer", ["busy", "no-answer"], own) == timedelta(minutes=30)
+    never = policy_of(
+        RedialRecord(
+            no_answer_min=[], busy_min=None, failed_min=[1], dropped_min=[], voicemail="never"
+        )
+    )
+    assert redial_after("voicemail", ["voicemail"], never) is None
+    assert redial_after("no-answer", ["no-answer"], never) is None
+    assert redial_after("dropped", ["dropped"], never) is None
+    assert redial_after("failed", ["failed"], never) == timedelta(minutes=1)
+    assert policy_of(None) == RedialPolicy()
+
+
 def test_earliest_redial_times() -> None:
     ended, tomorrow = utc(2026, 6, 10, 15), utc(2026, 6, 11, 4)
     assert earliest_redial("no-answer", ["no-answer"], ended, tomorrow) == utc(2026, 6, 10, 15, 30)
@@ -224,6 +255,8 @@ def test_calls_json_parameters() -> None:
         ("TWILIO_FROM_NUMBER", "4155550100", "must be a Twilio number in E.164 form"),
         ("TWILIO_CPS", "0", "must be between 1 and 1000"),
         ("OUTBOUND_MAX_CONCURRENT", "lots", "must be a whole number"),
+        ("DO_NOT_CALL_KEY", "too-short", "must be at least 32 characters without whitespace"),
+        ("DO_NOT_CALL_KEY", "x" * 20 + " " + "y" * 20, "must be at least 32 characters"),
     ],
 )
 def test_dialer_settings_are_checked(variable: str, value: str, message: str) -> None:
@@ -264,3 +297,35 @@ def test_dialer_settings_parse() -> None:
 )
 def test_the_code_is_read_from_keys_or_speech(digits: str, speech: str, code: str | None) -> None:
     assert code_from(digits, speech) == code
+
+
+def test_the_do_not_call_hash_is_keyed() -> None:
+    number = "+14155552671"
+    key_a, key_b = b"a" * 32, b"b" * 32
+    hashed = number_hash(number, key_a)
+    unkeyed = {
+        hashlib.sha256(number.encode()).hexdigest(),
+        hashlib.sha256(f"do-not-call:{number}".encode()).hexdigest(),
+    }
+    assert hashed not in unkeyed and number not in hashed
+    assert hashed == number_hash(number, key_a)  # stable, so the list can be looked up
+    assert number_hash(number, key_b) != hashed
+    assert number_hash("+14155552672", key_a) != hashed
+
+
+def test_the_do_not_call_key_is_made_once_in_data_dir_unless_set(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var")
+    made = do_not_call_key(settings)
+    assert len(made) >= 32 and do_not_call_key(settings) == made  # kept, not remade
+    kept = tmp_path / "var" / KEY_FILE
+    assert kept.stat().st_mode & 0o077 == 0  # readable by its owner only
+    assert do_not_call_key(Settings(data_dir=tmp_path / "other")) != made
+    given = "k" * 40
+    assert do_not_call_key(Settings(data_dir=tmp_path / "var", do_not_call_key=Secret(given))) == (
+        given.encode()
+    )
+    kept.write_text("short\n")
+    with pytest.raises(ConfigError) as caught:
+        do_not_call_key(settings)
+    (line,) = caught.value.problems
+    assert KEY_FILE in line and "DO_NOT_CALL_KEY" in line and "short" not in line

@@ -254,7 +254,7 @@ def test_bad_json_and_non_objects() -> None:
 def test_unknown_tool() -> None:
     assert _error("hang_up", "{}") == (
         "unknown tool 'hang_up'; available: evaluate_candidate_answer, end_interview, "
-        "reschedule_interview, opt_out"
+        "reschedule_interview, opt_out, confirm_identity"
     )
 
 

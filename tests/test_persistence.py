@@ -45,7 +45,7 @@ async def test_indexes_are_created_and_idempotent(store: Store) -> None:
     assert turns["call_seq"]["key"] == [("call_sid", 1), ("seq", 1)]
     assert turns["call_seq"]["unique"] is True
     assert RETENTION_INDEX not in turns
-    for name in ("calls", "turns", "evaluations", "templates", "scheduled_calls", "api_keys"):
+    for name in ("calls", "turns", "evaluations", "templates", "api_keys"):
         assert name in await store.db.list_collection_names()
 
 
@@ -288,35 +288,6 @@ async def test_templates_and_number_mapping(store: Store) -> None:
     assert [t.template_id for t in await store.templates.list()] == ["backend"]
     assert await store.templates.delete("backend")
     assert not await store.templates.delete("backend")
-
-
-async def test_scheduled_calls_are_claimed_once_with_a_lease(store: Store) -> None:
-    due = await store.scheduled_calls.add("+14155550111", "default", T0, T0)
-    await store.scheduled_calls.add("+14155550112", "default", T0 + timedelta(hours=1), T0)
-    lease = timedelta(seconds=30)
-    claims = await asyncio.gather(
-        store.scheduled_calls.claim_due("dialer-a", T0, lease),
-        store.scheduled_calls.claim_due("dialer-b", T0, lease),
-    )
-    winners = [c for c in claims if c is not None]
-    assert len(winners) == 1 and winners[0].id == due.id and winners[0].attempts == 1
-    owner = winners[0].lease_owner
-    assert owner is not None
-    # The lease runs out (the dialer died): another dialer may take it.
-    retaken = await store.scheduled_calls.claim_due("dialer-c", T0 + timedelta(seconds=31), lease)
-    assert retaken is not None and retaken.id == due.id and retaken.attempts == 2
-    assert not await store.scheduled_calls.settle(due.id, owner, "dialed", call_sid="CA9")
-    assert await store.scheduled_calls.settle(due.id, "dialer-c", "dialed", call_sid="CA9")
-    final = await store.scheduled_calls.get(due.id)
-    assert final is not None and final.status == "dialed" and final.call_sid == "CA9"
-    assert (
-        await store.scheduled_calls.claim_due("dialer-a", T0 + timedelta(seconds=40), lease) is None
-    )
-    pending = await store.scheduled_calls.list("pending")
-    assert len(pending) == 1
-    assert await store.scheduled_calls.cancel(pending[0].id)
-    assert not await store.scheduled_calls.cancel(pending[0].id)
-    assert await store.scheduled_calls.get("not-an-id") is None
 
 
 async def test_api_keys(store: Store) -> None:

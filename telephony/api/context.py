@@ -11,6 +11,7 @@ from quart import Quart, current_app
 
 from persistence.store import Store, StoreUnavailable
 from telephony.api.destinations import Destinations
+from telephony.privacy import NumberHash
 
 EXTENSION = "recruiter_api"
 
@@ -28,6 +29,8 @@ class ApiFace:
     """Tells this worker's delivery loop that the outbox has new entries."""
     destinations: Destinations
     """Where webhooks may be delivered (WEBHOOK_ALLOW_NETWORKS)."""
+    number_hash: NumberHash
+    """A number's key on the do-not-call list (keyed by DO_NOT_CALL_KEY)."""
 
     def now(self) -> datetime:
         """The time, to the millisecond MongoDB keeps, so a stored time reads back equal."""

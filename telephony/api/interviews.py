@@ -29,6 +29,7 @@ from persistence.api_records import (
     InterviewFilter,
     InterviewRecord,
     NewInterview,
+    RedialRecord,
 )
 from persistence.interviews import CodeTaken
 from telephony.api import cursors
@@ -54,12 +55,14 @@ from telephony.api.schemas import (
     InterviewQuery,
     PlannedOut,
     PreviewOut,
+    RedialIn,
+    RedialOut,
     RescheduleIn,
     ResultOut,
     WindowIn,
     WindowOut,
 )
-from telephony.privacy import number_hash
+from telephony.dialer.redial import RedialPolicy, policy_of
 
 bp = Blueprint("interviews", __name__, url_prefix="/api/v1")
 CODE_TRIES = 20
@@ -91,6 +94,7 @@ def render(record: InterviewRecord) -> InterviewOut:
         variables=record.variables,
         metadata=record.metadata,
         consent=ConsentOut(**record.consent.model_dump()),
+        redial=_redial_out(policy_of(record.redial)),
         next_attempt_at=nxt,
         next_attempt_local=local_text(nxt, zone) if nxt is not None else None,
         planned=[PlannedOut(at=at, local=local_text(at, zone)) for at in record.planned],
@@ -99,6 +103,29 @@ def render(record: InterviewRecord) -> InterviewOut:
         created_at=record.created_at,
         updated_at=record.updated_at,
         erased_at=record.erased_at,
+    )
+
+
+def _redial_out(policy: RedialPolicy) -> RedialOut:
+    busy = policy.busy_min
+    return RedialOut(
+        no_answer_minutes=list(policy.no_answer_min),
+        busy_minutes=list(busy) if busy is not None else None,
+        failed_minutes=list(policy.failed_min),
+        dropped_minutes=list(policy.dropped_min),
+        voicemail="next_day" if policy.voicemails else "never",
+    )
+
+
+def _redial_record(given: RedialIn | None) -> RedialRecord | None:
+    if given is None:
+        return None
+    return RedialRecord(
+        no_answer_min=given.no_answer_minutes,
+        busy_min=given.busy_minutes,
+        failed_min=given.failed_minutes,
+        dropped_min=given.dropped_minutes,
+        voicemail=given.voicemail,
     )
 
 
@@ -142,8 +169,11 @@ async def _create(
 ) -> tuple[InterviewOut, int]:
     """The interview and 201, or an earlier identical request's and 200."""
     now = api().now()
+    # Without its own redial the body hashes as before that field existed, so a request
+    # retried across an upgrade is still recognised.
+    unset = {"redial"} if body.redial is None else None
     request_hash = hashlib.sha256(
-        json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()
+        json.dumps(body.model_dump(mode="json", exclude=unset), sort_keys=True).encode()
     ).hexdigest()
     interview_id = _interview_id(idempotency_key)
     store = api().store()
@@ -153,7 +183,7 @@ async def _create(
             return _replay(existing, request_hash)
     plan = _plan(body, now)
     await _check_template(body.template_id, known)
-    if await store.dialing.on_do_not_call(number_hash(body.candidate.phone)):
+    if await store.dialing.on_do_not_call(api().number_hash(body.candidate.phone)):
         raise ApiError(409, "This number asked not to be called again.")
     for _ in range(CODE_TRIES):
         new = NewInterview(
@@ -172,6 +202,7 @@ async def _create(
             variables=body.variables,
             metadata=body.metadata,
             consent=Consent(**body.consent.model_dump()),
+            redial=_redial_record(body.redial),
             planned=plan.planned,
             created_at=now,
         )

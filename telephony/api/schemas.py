@@ -27,6 +27,7 @@ from persistence.records import CostRecord, Evaluation, Latency, StatusEvent, Tu
 from telephony.api.phones import PhoneError, known_zone, to_e164
 from telephony.api.planning import DAYS, EARLIEST, LATEST
 from telephony.api.problems import Problem
+from telephony.dialer.redial import DEFAULT_POLICY
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Clock = Annotated[
@@ -42,6 +43,8 @@ TemplateRef = Annotated[
 WEEKDAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri")
 MAX_METADATA_BYTES = 16 * 1024
 MAX_BATCH = 1000
+MAX_REDIALS = 10  # as many as max_attempts allows
+MAX_REDIAL_MINUTES = 7 * 24 * 60
 
 
 def _phone(value: str) -> str:
@@ -143,6 +146,53 @@ Metadata = Annotated[
 ]
 
 
+Minutes = Annotated[
+    int,
+    Field(ge=1, le=MAX_REDIAL_MINUTES),
+    explained(f"must be whole minutes between 1 and {MAX_REDIAL_MINUTES}"),
+]
+
+
+def _delays(description: str, default: tuple[int, ...]) -> Any:
+    return Field(
+        default_factory=lambda: list(default),
+        max_length=MAX_REDIALS,
+        description=f"{description} At most {MAX_REDIALS}; [] never redials.",
+    )
+
+
+class RedialIn(_In):
+    """When to call again, by how an attempt ended (the n-th such outcome waits the n-th
+    delay). Fields left out keep the defaults; every redial stays within `max_attempts`,
+    the window and `expires_at`."""
+
+    no_answer_minutes: Annotated[
+        list[Minutes],
+        _delays(
+            "After no answer (and busy, unless busy_minutes is given).",
+            DEFAULT_POLICY.no_answer_min,
+        ),
+    ]
+    busy_minutes: Annotated[
+        list[Minutes] | None,
+        Field(
+            max_length=MAX_REDIALS,
+            description="After busy, counted over busy outcomes only; null: no_answer_minutes.",
+        ),
+    ] = None
+    failed_minutes: Annotated[
+        list[Minutes], _delays("After a failed call.", DEFAULT_POLICY.failed_min)
+    ]
+    dropped_minutes: Annotated[
+        list[Minutes],
+        _delays("After a call that dropped before the first answer.", DEFAULT_POLICY.dropped_min),
+    ]
+    voicemail: Annotated[
+        Literal["next_day", "never"],
+        Field(description="After a voicemail: once, in the next day's window; or never."),
+    ] = "next_day"
+
+
 class InterviewIn(_In):
     candidate: CandidateIn
     template_id: TemplateRef
@@ -155,6 +205,7 @@ class InterviewIn(_In):
     variables: Variables = Field(default_factory=dict)
     metadata: Metadata = Field(default_factory=dict)
     consent: ConsentIn
+    redial: RedialIn | None = None
 
 
 class InterviewBatchIn(BaseModel):
@@ -206,6 +257,9 @@ class AttemptOut(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     outcome: str | None
+    confirmed_at: datetime | None = Field(
+        default=None, description="When the candidate confirmed who they are on the call."
+    )
 
 
 class ResultOut(BaseModel):
@@ -214,6 +268,16 @@ class ResultOut(BaseModel):
     recommendation: str
     completion: str
     report: dict[str, Any] | None
+
+
+class RedialOut(BaseModel):
+    """The redial delays this interview is dialed by (its own, or the defaults)."""
+
+    no_answer_minutes: list[int]
+    busy_minutes: list[int] | None
+    failed_minutes: list[int]
+    dropped_minutes: list[int]
+    voicemail: Literal["next_day", "never"]
 
 
 class InterviewOut(BaseModel):
@@ -231,6 +295,7 @@ class InterviewOut(BaseModel):
     variables: dict[str, str]
     metadata: dict[str, Any]
     consent: ConsentOut
+    redial: RedialOut
     next_attempt_at: datetime | None
     next_attempt_local: str | None
     planned: list[PlannedOut]

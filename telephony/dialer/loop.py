@@ -17,10 +17,12 @@ from datetime import datetime, timedelta
 
 from evaluation.progress import call_limit_s
 from persistence.api_records import Attempt, InterviewRecord
+from persistence.records import TERMINAL_STATUSES
 from persistence.store import DatabaseError, Store
 from telephony.api.events import emit, entry, interview_data
 from telephony.call_templates import load_template
 from telephony.dialer.hours import DialNow, Expired, MoveTo, decide
+from telephony.dialer.lost import settle_lost
 from telephony.dialer.pacing import interval_s, late_s
 from telephony.dialer.placing import RING_TIMEOUT_S, CallCreator, OutboundRequest, Placed
 from telephony.dialer.settle import (
@@ -31,7 +33,7 @@ from telephony.dialer.settle import (
     window,
     zones,
 )
-from telephony.privacy import mask_phones_in, number_hash
+from telephony.privacy import NumberHash, mask_phones_in
 from telephony.stopping import stop_gently
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class DialerConfig:
     max_concurrent: int
     max_call_seconds: int
     rules: Rules
+    hash_number: NumberHash
 
 
 class DialerLoop:
@@ -121,9 +124,32 @@ class DialerLoop:
         done = 0
         for interview in await store.dialing.live():
             last = interview.attempts[-1] if interview.attempts else None
-            if last is not None and last.call_sid is not None:
-                done += await settle(store, interview, last.call_sid, self.now(), self.config.rules)
+            if last is None or last.call_sid is None:
+                continue
+            if await settle(store, interview, last.call_sid, self.now(), self.config.rules):
+                done += 1
+            elif last.ends_by is not None and self.now() >= last.ends_by:
+                done += await self._ask_twilio(store, interview)
         return done
+
+    async def _ask_twilio(self, store: Store, interview: InterviewRecord) -> bool:
+        """The last attempt's callbacks never came: settle it by what Twilio says."""
+        index = len(interview.attempts) - 1
+        call_sid = interview.attempts[index].call_sid
+        assert call_sid is not None
+        call = await store.calls.get(call_sid)
+        if call is not None and call.status in TERMINAL_STATUSES:
+            return False  # its end is known; `settle` waits for the call's own end
+        reported = await self._creator.fetch(call_sid)
+        return await settle_lost(
+            store,
+            interview,
+            index,
+            reported,
+            self.config.from_number,
+            self.now(),
+            self.config.rules,
+        )
 
     async def dial_one(self, store: Store) -> bool:
         """Claim one due interview and act on it; false when nothing (more) can be done."""
@@ -143,7 +169,7 @@ class DialerLoop:
             return True
         assert isinstance(decision, DialNow)
         phone = interview.candidate.phone
-        if phone is None or await store.dialing.on_do_not_call(number_hash(phone)):
+        if phone is None or await store.dialing.on_do_not_call(self.config.hash_number(phone)):
             await store.interviews.cancel(interview.id, now)
             log.info("interview not dialed: the number asked not to be called")
             return True
@@ -160,14 +186,21 @@ class DialerLoop:
             await store.dialing.release(interview.id, self.owner, None, now)
             return False
         try:
-            return await self._place(store, interview, number, slot, time_limit)
+            ends_by = now + slot_lease
+            return await self._place(store, interview, number, slot, time_limit, ends_by)
         except BaseException:
             await store.dialing.free_slot(holder)
             await store.dialing.release(interview.id, self.owner, None, self.now())
             raise
 
     async def _place(
-        self, store: Store, interview: InterviewRecord, number: int, slot: int, time_limit: int
+        self,
+        store: Store,
+        interview: InterviewRecord,
+        number: int,
+        slot: int,
+        time_limit: int,
+        ends_by: datetime,
     ) -> bool:
         assert interview.candidate.phone is not None
         request = OutboundRequest(
@@ -196,7 +229,11 @@ class DialerLoop:
         if isinstance(result, Placed):
             self.placed += 1
             attempt = Attempt(
-                number=number, planned_at=planned, call_sid=result.call_sid, started_at=now
+                number=number,
+                planned_at=planned,
+                call_sid=result.call_sid,
+                started_at=now,
+                ends_by=ends_by,
             )
             if not await store.dialing.placed(interview.id, self.owner, attempt, slot, now):
                 log.error(

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
+from persistence.api_records import RedialRecord
+
 Outcome = Literal[
     "completed", "no-answer", "busy", "failed", "canceled", "voicemail", "dropped", "partial"
 ]
@@ -24,7 +26,10 @@ NEXT_DAY: Final = "next_day"
 @dataclass(frozen=True, slots=True)
 class RedialPolicy:
     no_answer_min: tuple[int, ...] = (30, 60, 120)
-    """Shared by no-answer and busy: the n-th such outcome waits the n-th delay."""
+    """Shared by no-answer and busy (unless `busy_min` is given): the n-th such outcome
+    waits the n-th delay."""
+    busy_min: tuple[int, ...] | None = None
+    """Busy's own delays, counted over busy outcomes only; None: no-answer's."""
     failed_min: tuple[int, ...] = (10,)
     dropped_min: tuple[int, ...] = (10,)
     voicemails: int = 1
@@ -32,6 +37,20 @@ class RedialPolicy:
 
 
 DEFAULT_POLICY: Final = RedialPolicy()
+
+
+def policy_of(own: RedialRecord | None, default: RedialPolicy = DEFAULT_POLICY) -> RedialPolicy:
+    """The policy an interview is dialed by: its own (given through the API), or the default."""
+    if own is None:
+        return default
+    return RedialPolicy(
+        no_answer_min=tuple(own.no_answer_min),
+        busy_min=tuple(own.busy_min) if own.busy_min is not None else None,
+        failed_min=tuple(own.failed_min),
+        dropped_min=tuple(own.dropped_min),
+        voicemails=1 if own.voicemail == "next_day" else 0,
+    )
+
 
 _FAMILY: Final[dict[str, frozenset[str]]] = {
     "no-answer": frozenset({"no-answer", "busy"}),
@@ -50,12 +69,17 @@ def redial_after(
     family = _FAMILY.get(outcome)
     if family is None:
         return None
+    own_busy = policy.busy_min is not None
+    if own_busy and outcome in ("busy", "no-answer"):
+        family = frozenset({outcome})
     nth = sum(1 for o in history if o in family)
     if outcome == "voicemail":
         return NEXT_DAY if nth <= policy.voicemails else None
-    delays = {"failed": policy.failed_min, "dropped": policy.dropped_min}.get(
-        outcome, policy.no_answer_min
-    )
+    delays = {
+        "failed": policy.failed_min,
+        "dropped": policy.dropped_min,
+        "busy": policy.busy_min if policy.busy_min is not None else policy.no_answer_min,
+    }.get(outcome, policy.no_answer_min)
     return timedelta(minutes=delays[nth - 1]) if 1 <= nth <= len(delays) else None
 
 

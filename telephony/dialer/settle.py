@@ -21,7 +21,13 @@ from telephony.api.events import emit, entry, interview_data
 from telephony.api.phones import zones_of
 from telephony.api.planning import Window
 from telephony.dialer.hours import Hours, next_at, next_day
-from telephony.dialer.redial import DEFAULT_POLICY, NOT_CONNECTED, RedialPolicy, earliest_redial
+from telephony.dialer.redial import (
+    DEFAULT_POLICY,
+    NOT_CONNECTED,
+    RedialPolicy,
+    earliest_redial,
+    policy_of,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_HOURS = Hours()
@@ -62,7 +68,8 @@ def next_attempt(
 ) -> datetime | None:
     if len(interview.attempts) >= interview.max_attempts:
         return None
-    earliest = earliest_redial(outcome, outcomes, now, next_day(now, interview.timezone), r.policy)
+    policy = policy_of(interview.redial, r.policy)
+    earliest = earliest_redial(outcome, outcomes, now, next_day(now, interview.timezone), policy)
     if earliest is None:
         return None
     return next_at(earliest, window(interview), zones(interview), interview.expires_at, r.hours)

@@ -117,9 +117,14 @@ async def outbound_status(params: dict[str, str]) -> Response | tuple[Response, 
 @signed
 async def inbound_code(params: dict[str, str]) -> Response | tuple[Response, int]:
     """The code a caller keyed or said: linked, the interview starts as any call does."""
-    answer, _ = await code_given(params)
+    answer, linked = await code_given(params)
     if answer is not None:
         return answer
+    prepare = dialer().prepare
+    if linked and prepare is not None:
+        # The model session opened next knows the candidate's first name and the
+        # interview's variables.
+        await prepare(params["CallSid"])
     return await twilio_webhooks.voice.__wrapped__(params)  # type: ignore[attr-defined,no-any-return]
 
 
@@ -127,7 +132,8 @@ async def inbound_code(params: dict[str, str]) -> Response | tuple[Response, int
 @signed
 async def amd(params: dict[str, str]) -> Response | tuple[Response, int]:
     """The verdict is stored with its delay; a machine reached before the candidate has
-    answered anything gets the voicemail message once, and the call ends."""
+    confirmed who they are (`confirm_identity`) gets the voicemail message once, and the
+    call ends; after it, the verdict is marked ignored and the interview goes on."""
     call_sid, verdict = params["CallSid"], params.get("AnsweredBy", "")
     if verdict not in ANSWERED_BY:
         return _text("a known AnsweredBy is required", 400)
@@ -143,22 +149,29 @@ async def amd(params: dict[str, str]) -> Response | tuple[Response, int]:
     log.info("machine detection: %s after %s ms", verdict, detection_ms, extra=ctx)
     if verdict not in MACHINE:
         return Response(status=204)
-    if await store.evaluations.for_call(call_sid):
-        # AMD false positives hang up on real people: once they have answered, ignore it.
-        await store.dialing.amd_ignored(call_sid, "the candidate had already answered")
-        log.info("machine verdict ignored: the candidate had answered", extra=ctx)
-        return Response(status=204)
     call = await store.calls.get(call_sid)
     interview = (
         await store.interviews.get(call.interview_id)
         if call is not None and call.interview_id
         else None
     )
-    if interview is None or face.hang_up is None or face.callback_number is None:
+    if await store.dialing.confirmed_at(call_sid) is None and await store.evaluations.for_call(
+        call_sid
+    ):
+        # A backstop for a model that went on without confirming: a person is answering.
+        await store.dialing.amd_ignored(call_sid, "the candidate had already answered")
+        log.info("machine verdict ignored: the candidate had answered", extra=ctx)
         return Response(status=204)
-    if await store.dialing.voicemail_once(call_sid, now):
+    hang_up, callback = face.hang_up, face.callback_number
+    can_leave = interview is not None and hang_up is not None and callback is not None
+    if can_leave and await store.dialing.voicemail_once(call_sid, now):
+        assert interview is not None and hang_up is not None and callback is not None
         template = await load_template(store, interview.template_id)
-        message = voicemail_message(template, face.callback_number, interview.code)
-        if not await face.hang_up(call_sid, message):
+        message = voicemail_message(template, callback, interview.code)
+        if not await hang_up(call_sid, message):
             log.warning("the voicemail message could not be left", extra=ctx)
+    elif await store.dialing.confirmed_at(call_sid) is not None:
+        # AMD false positives hang up on real people: once they have confirmed, ignore it.
+        await store.dialing.amd_ignored(call_sid, "the candidate had confirmed who they are")
+        log.info("machine verdict ignored: the candidate had confirmed", extra=ctx)
     return Response(status=204)

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -19,7 +20,9 @@ from tests.support.twilio_peer import TwilioPeer
 from tests.support.twilio_rest_peer import Created, TwilioRestPeer
 from tests.support.waiting import Changes
 
-Behaviour = Literal["person", "voicemail", "no-answer", "busy", "failed"]
+Behaviour = Literal["person", "voicemail", "no-answer", "busy", "failed", "unheard"]
+"""`unheard`: the phone rings out (Twilio records no-answer), but no status callback
+reaches the service."""
 FROM_NUMBER = "+14155550100"
 
 
@@ -61,6 +64,8 @@ class Phones:
     amd_delay_s: float = 0.3
     answered_by: str = "machine_end_beep"
     lines: dict[str, Line] = field(default_factory=dict)
+    # Joins a call answered with <Connect><ConversationRelay> (see tests.support.relay_harness).
+    on_relay: Callable[[Line, str], Awaitable[object]] | None = None
     errors: list[str] = field(default_factory=list)
     changed: Changes = field(default_factory=Changes)
 
@@ -101,6 +106,7 @@ class Phones:
         if status in ("completed", "busy", "failed", "no-answer", "canceled"):
             line.ended_at = time.time()  # before Twilio tells anyone: the span is closed
         line.statuses.append(status)
+        self.rest.reported[line.created.call_sid] = status
         await self._post(line.created.one("StatusCallback"), params)
         self.changed.notify()
 
@@ -108,6 +114,10 @@ class Phones:
         behaviour = self.behaviour.get(created.one("To"), self.default)
         line = Line(created, behaviour)
         self.lines[created.call_sid] = line
+        if behaviour == "unheard":
+            self.rest.reported[created.call_sid] = "no-answer"
+            self.changed.notify()
+            return
         await self.status(line, "initiated")
         if behaviour in ("busy", "failed"):
             await self.status(line, behaviour, 0)
@@ -120,6 +130,11 @@ class Phones:
         await self.status(line, "in-progress")
         twiml = await self._post(created.one("Url"), self._params(line, "in-progress"))
         stream = ET.fromstring(twiml).find("./Connect/Stream")
+        relay = ET.fromstring(twiml).find("./Connect/ConversationRelay")
+        if relay is not None and self.on_relay is not None:  # the relay engine's call
+            await self.on_relay(line, twiml)
+            self.changed.notify()
+            return
         if stream is None:  # answered without an interview (line off, worker full)
             await self.status(line, "completed", 1)
             return

@@ -1,5 +1,6 @@
-"""Twilio's REST API, the parts the service uses: creating an outbound call (`Calls.json`)
-and updating a call to end it.
+"""Twilio's REST API, the parts the service uses: creating an outbound call (`Calls.json`),
+fetching a call (`Calls/{CallSid}.json`, whose status the test sets in `reported`), and
+updating a call to end it.
 
 Strict like the real one: Basic auth with the account SID and auth token, the
 2010-04-01 path, form-encoded parameters; a creation takes only Twilio's documented
@@ -143,6 +144,11 @@ class TwilioRestPeer:
     refused: list[tuple[int, str]] = field(default_factory=list)
     refuse_to: dict[str, tuple[int, str]] = field(default_factory=dict)  # To -> Twilio error
     on_create: Callable[[Created], Awaitable[None]] | None = None
+    # What Twilio knows of each created call (its last status), whether or not its
+    # callbacks reached the service; a call fetched without one is still "queued".
+    reported: dict[str, str] = field(default_factory=dict)
+    fetched: list[str] = field(default_factory=list)  # CallSids read back, in order
+    fetch_fails_with: int | None = None  # answer every fetch with this HTTP status
     _answering: set[asyncio.Task[None]] = field(default_factory=set)
 
     def app(self) -> Quart:
@@ -152,6 +158,13 @@ class TwilioRestPeer:
         async def create(account: str) -> Response | tuple[Response, int]:
             try:
                 return await self._create(account)
+            finally:
+                self.changed.notify()
+
+        @app.get("/2010-04-01/Accounts/<account>/Calls/<call_sid>.json")
+        async def fetch(account: str, call_sid: str) -> Response | tuple[Response, int]:
+            try:
+                return await self._fetch(account, call_sid)
             finally:
                 self.changed.notify()
 
@@ -200,6 +213,69 @@ class TwilioRestPeer:
             api_version="2010-04-01",
             uri=f"/2010-04-01/Accounts/{account}/Calls/{created.call_sid}.json",
         ), 201
+
+    async def _fetch(self, account: str, call_sid: str) -> Response | tuple[Response, int]:
+        """A Call resource as Twilio's API returns it (every documented field)."""
+        if not self._authorized():
+            self.errors.append("bad credentials")
+            return jsonify(code=20003, message="Authenticate", status=401), 401
+        if account != self.account_sid:
+            self.errors.append("wrong account")
+            return jsonify(code=20404, message="not found", status=404), 404
+        if request.args:
+            self.errors.append(f"a fetch takes no parameters: {sorted(request.args)}")
+            return _refuse(21218, "Invalid parameter")
+        self.fetched.append(call_sid)
+        if (failing := self.fetch_fails_with) is not None:
+            return jsonify(code=20500, message="Internal server error", status=failing), failing
+        created = next((c for c in self.created if c.call_sid == call_sid), None)
+        if created is None:
+            more = "https://www.twilio.com/docs/errors/20404"
+            message = f"The requested resource {request.path} was not found"
+            return jsonify(code=20404, message=message, more_info=more, status=404), 404
+        status = self.reported.get(call_sid, "queued")
+        ended = status in ("completed", "busy", "failed", "no-answer", "canceled")
+        stamp = time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(created.at))
+        uri = f"/2010-04-01/Accounts/{account}/Calls/{call_sid}"
+        return jsonify(
+            account_sid=account,
+            annotation=None,
+            answered_by=None,
+            api_version="2010-04-01",
+            caller_name=None,
+            date_created=stamp,
+            date_updated=stamp,
+            direction="outbound-api",
+            duration="0" if ended else None,
+            end_time=stamp if ended else None,
+            forwarded_from=None,
+            **{"from": created.one("From")},
+            from_formatted=created.one("From"),
+            group_sid=None,
+            parent_call_sid=None,
+            phone_number_sid="PN" + "0" * 32,
+            price=None,
+            price_unit="USD",
+            queue_time="0",
+            sid=call_sid,
+            start_time=stamp if status not in ("queued",) else None,
+            status=status,
+            subresource_uris={
+                "notifications": f"{uri}/Notifications.json",
+                "recordings": f"{uri}/Recordings.json",
+                "payments": f"{uri}/Payments.json",
+                "events": f"{uri}/Events.json",
+                "siprec": f"{uri}/Siprec.json",
+                "streams": f"{uri}/Streams.json",
+                "transcriptions": f"{uri}/Transcriptions.json",
+                "user_defined_message_subscriptions": f"{uri}/UserDefinedMessageSubscriptions.json",
+                "user_defined_messages": f"{uri}/UserDefinedMessages.json",
+            },
+            to=created.one("To"),
+            to_formatted=created.one("To"),
+            trunk_sid=None,
+            uri=f"{uri}.json",
+        )
 
     async def _update(self, account: str, call_sid: str) -> Response | tuple[Response, int]:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
