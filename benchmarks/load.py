@@ -237,7 +237,9 @@ def start_server(
     server: str = "uvicorn",
     audio_format: str = "pcm16",
     cap: int = 0,
+    root: Path = ROOT,
 ) -> Server:
+    """`root`: the checkout whose code the server runs (another commit, for comparisons)."""
     port = free_loopback_port()
     env = dict(os.environ)
     env.update(
@@ -268,7 +270,7 @@ def start_server(
         cmd += ["--worker-class", worker_class, "--workers", str(workers)]
     log_path = log_dir / f"server-{db_name}.log"
     with log_path.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
     return Server(proc, port, log_path)
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from load_wire import WsConn, ws_accept, ws_connect
+from load_wire import WsConn, now_ns, ws_accept, ws_connect
 
 from bridge.g711 import ulaw_to_pcm16
 from tests.support.telephony_fixtures import AUTH_TOKEN, PUBLIC
@@ -143,6 +143,7 @@ class Caller:
         self.ws: WsConn | None = None
         self.local_port = 0
         self.answered: dict[str, str] = {}  # the 101's headers
+        self.started_ns = 0  # when `start` was sent
         self._frames = [caller_frame(index, k) for k in range(MARK_MOD)]
         self.sent_ns = array("q")  # frame k's send time
         self.send_late_ms = array("f")  # how far behind its 20 ms schedule each frame left
@@ -171,6 +172,7 @@ class Caller:
             sock, client=True, on_message=self._on_message, on_close=self.closed.set, initial=rest
         )
         self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        self.started_ns = now_ns()
         self._send(
             {
                 "event": "start",
@@ -312,6 +314,7 @@ class Scenario:
     """What every call does once it is up."""
 
     greeting_ms: int = 4000
+    first_audio_ms: int = 0  # the model's time from response.create to its first audio
     reply_ms: int = 4000
     caller_turn_s: float = 2.0
     model_speed: float = 2.0  # audio leaves the model at this multiple of real time
@@ -510,6 +513,8 @@ class ModelConn:
                 "part": {"type": "audio", "transcript": ""},
             }
         )
+        if s.first_audio_ms:
+            await asyncio.sleep(s.first_audio_ms / 1000)
         started = time.monotonic()
         if barge:
             reply.barge_task = asyncio.ensure_future(

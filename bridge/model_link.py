@@ -38,6 +38,11 @@ class ModelLink(Protocol):
         """Make sure a session is open; raises ModelUnavailable."""
         ...
 
+    @property
+    def greeting_requested(self) -> bool:
+        """The open session was asked for the greeting before the call's stream began."""
+        ...
+
     def events(self) -> AsyncIterator[rt.ServerEvent]:
         """The current session's events, until it closes."""
         ...
@@ -101,6 +106,10 @@ class RealtimeLink:
     @property
     def close_code(self) -> int | None:
         return self._last.close_code if self._last is not None else None
+
+    @property
+    def greeting_requested(self) -> bool:
+        return self._conn is not None and self._conn.greeting_requested
 
     async def connect(self) -> None:
         if self._conn is None:

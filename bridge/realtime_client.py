@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +21,7 @@ from bridge.realtime_events import (
     SessionConfig,
     SessionEvent,
     parse_server_event,
+    response_create,
     session_mismatch,
 )
 
@@ -47,6 +50,9 @@ class RealtimeConnection:
     def __init__(self, ws: ClientConnection) -> None:
         self._ws = ws
         self.last_heard = asyncio.get_running_loop().time()  # when the last frame came
+        self.greeting_requested = False  # asked for the greeting before its call's stream
+        self._held: deque[ServerEvent] = deque()
+        self._holder: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, endpoint: RealtimeEndpoint, config: SessionConfig) -> RealtimeConnection:
@@ -101,6 +107,21 @@ class RealtimeConnection:
                 return
         raise RealtimeUnavailable("closed while configuring the session")
 
+    async def request_greeting(self) -> None:
+        """Ask for the greeting now, before the call's stream exists, and hold what the
+        model sends until `events()` is read: the stream then starts with audio ready."""
+        await self.send(response_create())
+        self.greeting_requested = True
+        self._holder = asyncio.ensure_future(self._hold())
+
+    async def _hold(self) -> None:
+        async for event in self._read():
+            self._held.append(event)
+
+    def held(self) -> list[ServerEvent]:
+        """What the model has sent and nobody has read yet."""
+        return list(self._held)
+
     async def send(self, event: dict[str, Any]) -> None:
         await self._ws.send(json.dumps(event))
 
@@ -108,7 +129,19 @@ class RealtimeConnection:
         await self._ws.send(text)
 
     async def events(self) -> AsyncIterator[ServerEvent]:
-        """Typed events; ends when the connection closes (cleanly or not)."""
+        """Typed events, those held first; ends when the connection closes (cleanly or not)."""
+        if self._holder is not None:
+            # Reading is cancellation-safe in websockets: no frame is lost by stopping it.
+            self._holder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._holder
+            self._holder = None
+        while self._held:
+            yield self._held.popleft()
+        async for event in self._read():
+            yield event
+
+    async def _read(self) -> AsyncIterator[ServerEvent]:
         loop = asyncio.get_running_loop()
         try:
             async for frame in self._ws:
@@ -144,6 +177,8 @@ class RealtimeConnection:
         return self._ws.close_code
 
     async def close(self) -> None:
+        if self._holder is not None:
+            self._holder.cancel()
         try:
             await asyncio.wait_for(self._ws.close(), 1.0)
         except TimeoutError:

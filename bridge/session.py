@@ -167,7 +167,10 @@ class CallSession:
             self._spawn(self._first_connect_failed())
             return
         self._spawn(self._run_model())
-        await self._respond()  # the interviewer speaks first
+        if self.link.greeting_requested:  # asked for by the webhook, maybe already here
+            self._last_request, self._requested = (None,), True
+        else:
+            await self._respond()  # the interviewer speaks first
 
     async def on_media(self, media: Media, mulaw: bytes) -> None:
         if self.ending.listening:

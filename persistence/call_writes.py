@@ -69,6 +69,17 @@ class RunningCostWrite(_Write):
         await store.calls.set_running_cost(self.call_sid, self.usd, self.at)
 
 
+class UnplayedGreetingWrite(_Write):
+    kind: Literal["unplayed_greeting"] = "unplayed_greeting"
+    call_sid: str
+    response_id: str
+    usd: float
+    at: datetime
+
+    async def apply(self, store: Store) -> None:
+        await store.calls.unplayed_greeting(self.call_sid, self.response_id, self.usd, self.at)
+
+
 class KeypressWrite(_Write):
     kind: Literal["keypress"] = "keypress"
     call_sid: str
@@ -135,6 +146,7 @@ CallWrite = Annotated[
     | TimingWrite
     | RunningCostWrite
     | KeypressWrite
+    | UnplayedGreetingWrite
     | OutcomeWrite
     | StreamEndWrite
     | RelayEndWrite,

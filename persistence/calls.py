@@ -215,6 +215,13 @@ class Calls:
         """Why the call was answered without an interview (line off, worker full)."""
         return await self._set(call_sid, {"unavailable_reason": reason}, at)
 
+    async def unplayed_greeting(
+        self, call_sid: str, response_id: str, usd: float, at: datetime
+    ) -> bool:
+        """A greeting generated ahead and never played, keyed by its response (so a replayed
+        write sets the same value again)."""
+        return await self._set(call_sid, {f"unplayed_greetings_usd.{response_id}": usd}, at)
+
     async def set_running_cost(self, call_sid: str, usd: float, at: datetime) -> bool:
         """The cost so far, while the call lasts, so an interrupted call still has one."""
         return await self._set(call_sid, {"cost.running_usd": usd}, at)

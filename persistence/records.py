@@ -215,6 +215,9 @@ class CallRecord(Record):
     reconnects: int | None = None
     engines: list[EngineUse] = Field(default_factory=list)
     relay: RelayInfo | None = None
+    unplayed_greetings_usd: dict[str, float] = Field(default_factory=dict)
+    """Greetings asked for ahead of a stream that never came to their worker, by response
+    id: billed by OpenAI, never heard, and not in `cost` (the stream's worker wrote that)."""
 
 
 class CallFilter(Record):

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from bridge.clock import LoopClock
+from bridge.clock import LoopClock, utcnow
 from bridge.handover import HandOverHook
 from bridge.model_link import RealtimeLink
 from bridge.options import SessionOptions, open_realtime
 from bridge.pending import PendingSessions
 from bridge.realtime_client import RealtimeConnection, RealtimeEndpoint
-from bridge.realtime_events import TurnDetection
+from bridge.realtime_events import ResponseDone, TurnDetection
 from bridge.session import CallControl, CallSession
 from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
 from evaluation.cost import CallCost, Direction
 from evaluation.templates import DEFAULT_TEMPLATE, Template
+from persistence.call_writes import UnplayedGreetingWrite
 from persistence.durable_writer import DurableWriter
 from persistence.recorder import CallWriter
 from persistence.store import Store
@@ -67,8 +69,15 @@ def unavailable_reason(settings: Settings) -> str | None:
     return None
 
 
-async def _close(conn: RealtimeConnection) -> None:
-    await conn.close()
+@dataclass(frozen=True, slots=True)
+class Primed:
+    """A model session opened by the voice webhook, its greeting already asked for, and
+    what the stream would otherwise read from the database before its first frame."""
+
+    call_sid: str
+    conn: RealtimeConnection
+    template: Template
+    direction: Direction
 
 
 class InterviewSessions:
@@ -100,7 +109,7 @@ class InterviewSessions:
         self.options = session_options(settings)
         self.unavailable_reason = unavailable_reason(settings)
         self._open_model = model_opener or self._open_realtime
-        self.pending: PendingSessions[RealtimeConnection] = PendingSessions(_close)
+        self.pending: PendingSessions[Primed] = PendingSessions(self._unused)
 
     async def _open_realtime(self, call_sid: str, template: Template) -> RealtimeConnection:
         return await open_realtime(self.options, template, self.briefs.brief_for(call_sid))
@@ -115,44 +124,86 @@ class InterviewSessions:
         assert writer is not None, "sessions are only opened after start-up"
         return writer
 
-    def preconnect(self, call_sid: str, template_id: str) -> None:
-        """Start opening the call's model session now; the media stream claims it later."""
+    def preconnect(self, call_sid: str, template_id: str, direction: Direction = "inbound") -> None:
+        """Start opening the call's model session now and ask it for the greeting; the
+        media stream claims both later, and its first frame need not wait for the model."""
         if self.unavailable_reason is not None:
             return
 
-        async def open_session() -> RealtimeConnection:
+        async def open_session() -> Primed:
             template = await load_template(self._store(), template_id)
-            return await self._open_model(call_sid, template)
+            conn = await self._open_model(call_sid, template)
+            try:
+                await conn.request_greeting()
+            except BaseException:
+                await conn.close()
+                raise
+            return Primed(call_sid, conn, template, direction)
 
         self.pending.start(call_sid, open_session)
+
+    async def _unused(self, primed: Primed) -> None:
+        """A primed session whose stream never came to this worker: its greeting was
+        generated and billed all the same, so its cost goes on the call."""
+        await primed.conn.close()
+        done = [e for e in primed.conn.held() if isinstance(e, ResponseDone)]
+        writer = self._open_writer()
+        if not done or writer is None:
+            return
+        try:
+            cost = CallCost(self._settings.prices, self._settings.openai_realtime_model)
+            for event in done:
+                cost.add_response_usage(event.usage)
+            usd = float(cost.running_total)
+        except Exception as exc:  # pricing must never fail a close
+            log.warning("unplayed greeting not priced (%s)", type(exc).__name__)
+            return
+        writer.put(
+            UnplayedGreetingWrite(
+                call_sid=primed.call_sid, response_id=done[0].response_id, usd=usd, at=utcnow()
+            )
+        )
+
+    async def _read_call(self, start: Start) -> tuple[Template, Direction, bool]:
+        """The template, the direction, and whether the call is linked to an interview."""
+        store = self._store()
+        template_id = start.custom_parameters.get("template_id", DEFAULT_TEMPLATE.template_id)
+        template = await load_template(store, template_id)
+        try:
+            call = await store.calls.get(start.call_sid)
+        except Exception as exc:  # only the price of the call and its brief depend on it
+            log.warning("call record unreadable (%s); priced as inbound", type(exc).__name__)
+            return template, "inbound", False
+        if call is None:
+            return template, "inbound", False
+        return template, call.direction, call.interview_id is not None
 
     async def open(
         self, start: Start, send: Send, close_stream: Callable[[], Awaitable[None]]
     ) -> StreamListener | None:
         if self.unavailable_reason is not None:
             return None
-        settings, store = self._settings, self._store()
-        template_id = start.custom_parameters.get("template_id", DEFAULT_TEMPLATE.template_id)
-        template = await load_template(store, template_id)
-        # Pre-connected by the webhook on this worker, if it is ready; otherwise a new one.
-        conn = await self.pending.take(start.call_sid, PRECONNECT_WAIT_S)
-        direction: Direction = "inbound"
-        linked = False
-        try:
-            call = await store.calls.get(start.call_sid)
-        except Exception as exc:  # only the price of the call depends on it
-            log.warning("call record unreadable (%s); priced as inbound", type(exc).__name__)
+        settings = self._settings
+        call_sid, clock = start.call_sid, LoopClock()
+        # Primed by the webhook on this worker, if it is ready: nothing to read before the
+        # first frame (a linked call's brief was read before it was primed). Otherwise a new
+        # session, and the template, direction and link to an interview are read.
+        primed = await self.pending.take(call_sid, PRECONNECT_WAIT_S)
+        if primed is not None:
+            conn, template, direction = primed.conn, primed.template, primed.direction
+            outbound = self.briefs.brief_for(call_sid)
         else:
-            direction = call.direction if call is not None else "inbound"
-            linked = call is not None and call.interview_id is not None
+            conn = None
+            template, direction, linked = await self._read_call(start)
+            # Placed by the dialer, or called in with an interview's code: its brief.
+            outbound = (
+                await self.briefs.brief(call_sid) if direction == "outbound" or linked else None
+            )
         cost = CallCost(
             settings.prices,
             settings.openai_realtime_model,
             transcription_model=settings.transcription_model,
         )
-        call_sid, clock = start.call_sid, LoopClock()
-        # Placed by the dialer, or called in with an interview's code: the interview's brief.
-        outbound = await self.briefs.brief(call_sid) if direction == "outbound" or linked else None
         link = RealtimeLink(
             lambda: self._open_model(call_sid, template),
             clock,

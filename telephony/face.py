@@ -18,6 +18,7 @@ from bridge.relay_messages import Setup
 from bridge.relay_stream import RelayCalls, RelayListener
 from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
+from evaluation.cost import Direction
 from persistence.store import Store, StoreUnavailable
 from telephony.twilio_auth import ProxyTrust, TwilioVerifier
 
@@ -42,7 +43,9 @@ class Interviews(Protocol):
         """Why calls cannot be interviewed now (e.g. no OpenAI key), or None."""
         ...
 
-    def preconnect(self, call_sid: str, template_id: str) -> None: ...
+    def preconnect(
+        self, call_sid: str, template_id: str, direction: Direction = "inbound"
+    ) -> None: ...
 
     async def open(
         self, start: Start, send: Send, close_stream: CloseStream

@@ -215,7 +215,7 @@ async def voice(params: dict[str, str]) -> Response | tuple[Response, int]:
     stream.parameter(name="call_id", value=call_sid)
     stream.parameter(name="template_id", value=template_id)
     response.append(connect)
-    twilio.interviews.preconnect(call_sid, template_id)
+    twilio.interviews.preconnect(call_sid, template_id, direction(params))
     log.info("voice webhook answered with a media stream", extra={"call_sid": call_sid})
     return _twiml(response)
 

@@ -6,10 +6,10 @@ from typing import cast
 import httpx
 import pytest
 
-from bridge.realtime_client import RealtimeConnection
 from persistence.embedded import free_loopback_port
 from persistence.store import Store
 from service.app import create_app
+from service.call_sessions import Primed
 from service.services import Services
 from service.settings import Settings
 from tests.support.embedded import discard, start_in_memory
@@ -75,8 +75,8 @@ async def test_readyz_reports_load_and_is_503_at_capacity(mongo_uri: str, db_nam
         svc.admission.stream_closed()
         again = await http.get("/readyz")
 
-        async def opened() -> RealtimeConnection:
-            return cast(RealtimeConnection, object())  # never used: the call stays connecting
+        async def opened() -> Primed:
+            return cast(Primed, object())  # never used: the call stays connecting
 
         svc.interviews.pending.start("CA1", opened)  # answered here; its stream is on its way
         reserved = await http.get("/readyz")

@@ -82,6 +82,7 @@ class ScriptedLink:
         self.audio: list[str] = []
         self.replayed: list[tuple[list[Turn], str]] = []
         self.refuse_connect = False
+        self.greeting_requested = False  # as if the webhook had primed the session
         self.closed = False
         self.up = True  # a connection is open to take caller audio
         self.reconnect_gate: asyncio.Event | None = None  # set: the reconnect may finish
