@@ -247,10 +247,23 @@ async def test_webhook_starts_opening_the_model_session(mongo_uri: str, db_name:
     from service.services import Services
 
     opened: list[tuple[str, str]] = []
+    greeted: list[str] = []
+
+    class Connection:
+        """Stands in for the Realtime connection the opener would return."""
+
+        def __init__(self, call_sid: str) -> None:
+            self.call_sid = call_sid
+
+        async def request_greeting(self) -> None:
+            greeted.append(self.call_sid)
+
+        async def close(self) -> None:
+            pass
 
     async def opener(call_sid: str, template: Template) -> Any:
         opened.append((call_sid, template.template_id))
-        return object()
+        return Connection(call_sid)
 
     settings = settings_for(mongo_uri, db_name)
     services = Services(settings, model_opener=opener)
@@ -263,6 +276,7 @@ async def test_webhook_starts_opening_the_model_session(mongo_uri: str, db_name:
     finally:
         await services.stop()
     assert opened == [(call_sid, "default")]
+    assert greeted == [call_sid]  # the greeting is asked for before the stream exists
 
 
 async def test_public_url_with_a_path_prefix(mongo_uri: str, db_name: str) -> None:
