@@ -170,8 +170,10 @@ class RealtimeLink:
         conn = self._conn
         if conn is None:
             return False
+        message = rt.append_audio(b64)
         try:
-            await conn.send_text(rt.append_audio(b64))
+            if not conn.send_now(message):
+                await conn.send_text(message)  # waits out back-pressure, or raises
         except Exception:  # the connection dropped: the reader notices and reconnects
             return False
         return True
