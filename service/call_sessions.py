@@ -20,6 +20,7 @@ from evaluation.outbound import OutboundCall
 from evaluation.templates import DEFAULT_TEMPLATE, Template
 from persistence.durable_writer import DurableWriter
 from persistence.recorder import CallWriter
+from persistence.records import Channel
 from persistence.store import Store
 from service.settings import Settings
 from telephony.call_templates import load_template
@@ -154,16 +155,20 @@ class InterviewSessions:
         # Pre-connected by the webhook on this worker, if it is ready; otherwise a new one.
         conn = await self.pending.take(start.call_sid, PRECONNECT_WAIT_S)
         direction: Direction = "inbound"
+        channel: Channel = "phone"
         try:
             call = await store.calls.get(start.call_sid)
         except Exception as exc:  # only the price of the call depends on it
             log.warning("call record unreadable (%s); priced as inbound", type(exc).__name__)
         else:
             direction = call.direction if call is not None else "inbound"
+            channel = call.channel if call is not None else "phone"
+        phone = channel == "phone"
         cost = CallCost(
             settings.prices,
             settings.openai_realtime_model,
             transcription_model=settings.transcription_model,
+            phone=phone,
         )
         call_sid, clock = start.call_sid, LoopClock()
         outbound = await self.brief(call_sid) if direction == "outbound" else None
@@ -187,10 +192,11 @@ class InterviewSessions:
             ),
             template=template,
             options=self.options,
-            control=self._control,
+            # A browser call has no Twilio call to hang up: closing its socket ends it.
+            control=self._control if phone else None,
             cost=cost,
             direction=direction,
             clock=clock,
-            hand_over=self._hand_over,
+            hand_over=self._hand_over if phone else None,
             requests=self._outbound if outbound is not None else None,
         )
