@@ -82,9 +82,7 @@ async def start_call() -> tuple[Response, int]:
     await store.browser_tokens.issue(token, ticket, now, now + TOKEN_TTL)
     # As the voice webhook does: the greeting is ready when the socket starts.
     twilio.interviews.preconnect(call_sid, template_id)
-    log.info(
-        "browser test call started by key %s", current().key_id, extra={"call_sid": call_sid}
-    )
+    log.info("browser test call started by key %s", current().key_id, extra={"call_sid": call_sid})
     return jsonify(
         {"call_sid": call_sid, "template_id": template_id, "socket": SOCKET_PATH + token}
     ), 201

@@ -8,6 +8,7 @@ import { fromLine, toLine, ulawDecode, ulawEncode } from "./call-audio.js";
 const FRAME = 160; // 20 ms at 8 kHz
 const PREBUFFER = 3 * FRAME; // 60 ms queued before playback starts (or resumes after a gap)
 const SETTLE_S = 0.06; // ...or this long without new audio: a short reply plays out anyway
+const REPLY_GAP_S = 0.3; // audio after a longer silence starts a new reply; a shorter gap is an underrun
 
 class LineCapture extends AudioWorkletProcessor {
   constructor() {
@@ -44,7 +45,8 @@ class LinePlayer extends AudioWorkletProcessor {
     this.queued = 0; // line samples waiting in the queue
     this.out = []; // upsampled samples not yet output
     this.playing = false;
-    this.replying = false; // audio has played since the line was last idle or cleared
+    this.replying = false; // a reply is playing: audio since the last clear or long silence
+    this.idleAt = null; // when the queue last ran dry
     this.lastArrival = 0;
     this.played = 0; // line samples played since the call began
     this.port.onmessage = (e) => this.receive(e.data);
@@ -65,6 +67,7 @@ class LinePlayer extends AudioWorkletProcessor {
       this.up.reset();
       this.playing = false;
       this.replying = false;
+      this.idleAt = null;
       this.port.postMessage({ cleared: marks, played: this.played });
     }
   }
@@ -81,6 +84,11 @@ class LinePlayer extends AudioWorkletProcessor {
     if (head.at === head.audio.length) this.queue.shift();
     this.queued -= 1;
     this.played += 1;
+    if (this.idleAt !== null) {
+      if (currentTime - this.idleAt >= REPLY_GAP_S) this.replying = false;
+      else this.port.postMessage({ underrun: currentTime - this.idleAt });
+      this.idleAt = null;
+    }
     if (!this.replying) {
       this.replying = true;
       this.port.postMessage({ started: this.played - 1 });
@@ -109,7 +117,7 @@ class LinePlayer extends AudioWorkletProcessor {
       // Played out: marks after the last audio are due, and the next audio waits to refill.
       this.echoMarks();
       this.playing = false;
-      this.replying = false;
+      this.idleAt = currentTime;
       this.port.postMessage({ idle: this.played });
     }
     return true;

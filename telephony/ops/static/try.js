@@ -18,7 +18,10 @@ const debug = {
   marksReceived: 0,
   marksEchoed: 0,
   clears: 0,
+  underruns: 0,
+  replies: 0,
   heardAtClearMs: [],
+  clearedAt: [], // wall-clock ms (epoch) when playback had stopped for each clear
   latenciesMs: [],
   socketClose: null,
 };
@@ -82,7 +85,9 @@ function onCaptured({ frame, rms }) {
 function onPlayer(msg) {
   if (msg.played !== undefined) debug.framesPlayed = Math.floor(msg.played / 160);
   if (msg.mark !== undefined) echoMark(msg.mark);
+  if (msg.underrun !== undefined) debug.underruns += 1;
   if (msg.started !== undefined) {
+    debug.replies += 1;
     call.replyStart = msg.started;
     const ended = call.speechEnd;
     if (ended && ended > (call.lastReplyAt || 0)) {
@@ -97,6 +102,7 @@ function onPlayer(msg) {
     // Heard of the reply that was cut: what the service truncates the model's memory to.
     debug.clears += 1;
     debug.heardAtClearMs.push((msg.played - (call.replyStart || 0)) / 8);
+    debug.clearedAt.push(performance.timeOrigin + performance.now());
     msg.cleared.forEach(echoMark);
   }
 }
