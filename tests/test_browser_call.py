@@ -93,8 +93,9 @@ async def test_a_browser_call_is_heard_played_interrupted_and_stored(
     db_name = f"test_{uuid.uuid4().hex[:12]}"
     # No PUBLIC_URL and no Twilio auth token: the page's socket URL comes from its origin,
     # and nothing of Twilio's is needed.
-    no_twilio = {"public_url": None, "twilio_auth_token": None}
-    async with live_env(mongo_uri, db_name, script, realtime_factor=1.25, **no_twilio) as env:
+    async with live_env(
+        mongo_uri, db_name, script, realtime_factor=1.25, public_url=None, twilio_auth_token=None
+    ) as env:
         assert env.svc.services.twilio_calls is None
         context, page = await new_page(mic_browser)
         try:
