@@ -27,12 +27,14 @@ from websockets.exceptions import ConnectionClosed
 from bridge.audio import InboundAudio, OutboundAudio
 from bridge.g711 import ULAW_ENCODE, ulaw_to_pcm16
 from persistence.browser_tokens import BrowserTicket
+from persistence.records import CallRecord
 from telephony.api.auth import new_key
 from tests.support.browser import expect, launch, new_page, screenshot, sign_in
-from tests.support.call_harness import ACCOUNT, Env, live_env
+from tests.support.call_harness import ACCOUNT, WAIT_S, Env, live_env
 from tests.support.openai import CallTool, Say, Script
 from tests.support.telephony_fixtures import service, settings_for
 from tests.support.twilio_peer import TwilioPeer
+from tests.support.waiting import RECHECK_S, eventually
 
 MIC = Path(__file__).parent / "fixtures" / "speech" / "browser_mic.wav"
 SPEECH_24K = Path(__file__).parent / "fixtures" / "speech" / "speech_24k.s16"
@@ -71,6 +73,20 @@ async def add_key(env: Env, scope: str) -> str:
     key, key_id, key_hash = new_key()
     await env.svc.store.api_keys.add(key_hash, scope, [scope], datetime.now(UTC), key_id)
     return key
+
+
+async def completed(env: Env, call_sid: str) -> CallRecord:
+    """The call once its report is written and the socket's end recorded it completed (no
+    status callback comes for a browser call: the socket's route records it)."""
+    await env.ended(call_sid)
+
+    async def done() -> CallRecord | None:
+        call = await env.svc.store.calls.get(call_sid)
+        return call if call is not None and call.status == "completed" else None
+
+    found = await eventually(done, timeout=WAIT_S, what="the call completed", every=RECHECK_S)
+    assert found is not None
+    return found
 
 
 async def window_state(page: Page) -> dict[str, object]:
@@ -150,7 +166,7 @@ async def test_a_browser_call_is_heard_played_interrupted_and_stored(
             await page.get_by_role("button", name="Hang up").click()
             await expect(page.locator("#try-status")).to_have_text("You hung up.")
             call_sid = str(state["callSid"])
-            call = await env.ended(call_sid)
+            call = await completed(env, call_sid)
             state = await window_state(page)
         finally:
             await context.close()
@@ -377,7 +393,7 @@ async def test_a_browser_call_takes_a_slot_costs_no_twilio_and_is_listed(
 
             await env.wait_played(peer, 1)
             await peer.hang_up()
-            call = await env.ended(issued["call_sid"])
+            call = await completed(env, issued["call_sid"])
             assert call.channel == "browser" and call.status == "completed"
             assert call.cost is not None and call.cost.lines["model_audio_out"].quantity > 0
             assert not [name for name in call.cost.lines if name.startswith("twilio")]
