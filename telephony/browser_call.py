@@ -17,14 +17,16 @@ from quart import Quart
 from bridge.clock import utcnow
 from bridge.twilio_messages import Start
 from persistence.browser_tokens import BrowserTicket
-from persistence.records import StatusEvent
+from persistence.records import NewCall, StatusEvent
 from telephony.face import TwilioFace, face
 from telephony.media_stream import ASGIApp, Receive, Scope, SendMessage, run_stream
-from telephony.socket_line import SocketLine
+from telephony.socket_line import INTERNAL_ERROR, SocketLine
 
 log = logging.getLogger(__name__)
 PATH = "/browser-call"
 STATUS_SOURCE = "browser"
+NUMBER = "browser"
+"""What a browser call shows where a phone call shows its masked numbers."""
 
 
 def install(app: Quart) -> None:
@@ -57,6 +59,22 @@ async def serve(twilio: TwilioFace, token: str, receive: Receive, send: SendMess
     ticket, refusal = await _redeem(twilio, token)
     line = SocketLine(receive, send, "browser call", "stream", first="start")
     if not await line.accept(refusal) or ticket is None:
+        return
+    # The call is stored once its socket is open, so a token never used leaves no call.
+    call = NewCall(
+        call_sid=ticket.call_sid,
+        direction="inbound",
+        from_masked=NUMBER,
+        to_masked=NUMBER,
+        template_id=ticket.template_id,
+        created_at=utcnow(),
+        channel="browser",
+    )
+    try:
+        await twilio.store().calls.create_or_get(call)
+    except Exception as exc:
+        log.error("browser call not stored (%s)", type(exc).__name__)
+        await line.close(INTERNAL_ERROR, "the call could not be stored")
         return
 
     def session_start(start: Start) -> Start:

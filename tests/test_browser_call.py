@@ -323,6 +323,8 @@ async def test_wrong_reused_and_expired_tokens_are_refused_with_1008(mongo_uri: 
         assert response.status_code == 201, response.text
         issued = response.json()
         assert issued["socket"].startswith("/browser-call/")
+        # Stored once its socket opens: a token never used leaves no call behind.
+        assert await env.svc.store.calls.get(issued["call_sid"]) is None
 
         assert await close_code(socket_url(env, "/browser-call/not-a-token")) == 1008
         assert await close_code(socket_url(env, "/browser-call")) == 1008

@@ -1,9 +1,10 @@
 """/ops/try: a signed-in person tries an interview from the browser, through the same
 stream and session code as a phone call (see `telephony.browser_call`).
 
-Starting a call creates its document (`channel: "browser"`), opens its model session
-ahead, as the voice webhook does, and issues the page a short-lived single-use token for
-the call's socket. While it runs, the page reads the call's stored turns and evaluations.
+Starting a call opens its model session ahead, as the voice webhook does, and issues the
+page a short-lived single-use token for the call's socket, which stores the call
+(`channel: "browser"`) once it opens. While the call runs, the page reads its stored turns
+and evaluations.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from quart import Blueprint, Response, abort, jsonify, render_template, request
 
 from evaluation.templates import DEFAULT_TEMPLATE
 from persistence.browser_tokens import BrowserTicket
-from persistence.records import NewCall
 from telephony.face import face
 from telephony.ops.access import current
 from telephony.ops.context import ops
@@ -27,8 +27,6 @@ bp = Blueprint("ops_try", __name__, url_prefix="/ops")
 TOKEN_TTL: Final = timedelta(seconds=60)
 """Long enough for the page to open its socket on a slow link; a token is good once."""
 SOCKET_PATH: Final = "/browser-call/"
-NUMBER: Final = "browser"
-"""What a browser call shows where a phone call shows its masked numbers."""
 
 
 async def _templates() -> list[str]:
@@ -66,17 +64,6 @@ async def start_call() -> tuple[Response, int]:
         return _refused(503, "Busy", "every interviewer on this worker is busy; try again soon")
     store, now = ops().store(), ops().now()
     call_sid = "BR" + secrets.token_hex(16)
-    await store.calls.create_or_get(
-        NewCall(
-            call_sid=call_sid,
-            direction="inbound",
-            from_masked=NUMBER,
-            to_masked=NUMBER,
-            template_id=template_id,
-            created_at=now,
-            channel="browser",
-        )
-    )
     token = secrets.token_urlsafe(32)
     ticket = BrowserTicket(call_sid=call_sid, template_id=template_id)
     await store.browser_tokens.issue(token, ticket, now, now + TOKEN_TTL)
@@ -90,7 +77,8 @@ async def start_call() -> tuple[Response, int]:
 
 @bp.get("/try/calls/<call_sid>/feed")
 async def feed(call_sid: str) -> Response:
-    """What has been stored of a browser call so far: turns, evaluations, whether it ended."""
+    """What has been stored of a browser call so far: turns, evaluations, whether it ended
+    (404 until its socket has opened)."""
     store = ops().store()
     call = await store.calls.get(call_sid)
     if call is None or call.channel != "browser":
