@@ -256,6 +256,52 @@ async def test_the_page_codec_matches_the_service(
     assert np.abs(page_back - back).max() <= 1
 
 
+async def test_the_page_resamples_contexts_at_other_rates(
+    mongo_uri: str, db_name: str, mic_browser: Browser
+) -> None:
+    """Should a browser run the audio context at 48 or 44.1 kHz instead of the 24 kHz the
+    page asks for: the speech band passes, and (at 48 kHz, with the service's filter
+    design) what would fold into it is filtered out."""
+    async with service(settings_for(mongo_uri, db_name)) as svc:
+        context, page = await new_page(mic_browser)
+        try:
+            await page.goto(svc.base + "/ops/sign-in")
+            found = await page.evaluate(
+                """async () => {
+                    const m = await import("/ops/static/call-audio.js");
+                    const tone = (hz, rate, n) => Array.from(
+                        { length: n }, (_, i) => 10000 * Math.sin((2 * Math.PI * hz * i) / rate)
+                    );
+                    const line = (hz, rate) => {
+                        const down = m.toLine(rate), input = tone(hz, rate, rate), out = [];
+                        for (let i = 0; i < input.length; i += 128) {
+                            out.push(...down.push(input.slice(i, i + 128)));
+                        }
+                        return out;
+                    };
+                    const up = m.fromLine(48000).push(tone(1000, 8000, 8000));
+                    return {
+                        k48: line(1000, 48000), alias48: line(5000, 48000),
+                        k44: line(1000, 44100), up48: up,
+                    };
+                }"""
+            )
+        finally:
+            await context.close()
+
+    def rms(samples: list[int], skip: int) -> float:
+        return float(np.sqrt(np.mean(np.square(np.array(samples[skip:], dtype=float)))))
+
+    tone = 10000 / np.sqrt(2)
+    assert len(found["k48"]) == 8000 and len(found["alias48"]) == 8000
+    assert abs(rms(found["k48"], 100) / tone - 1) < 0.01  # 1 kHz passes (within 0.1 dB)
+    assert rms(found["alias48"], 100) < tone / 1000  # 5 kHz, which would fold to 3 kHz: -60 dB
+    assert abs(len(found["k44"]) - 8000) <= 1
+    assert abs(rms(found["k44"], 100) / tone - 1) < 0.05  # linear interpolation: rougher
+    assert len(found["up48"]) == 48000
+    assert abs(rms(found["up48"], 600) / tone - 1) < 0.01
+
+
 def keep_cookies(http: httpx.AsyncClient, response: httpx.Response) -> None:
     """The console's cookies say Secure (PUBLIC_URL is https); over loopback's plain HTTP
     the client keeps them as a browser on localhost would."""
