@@ -102,7 +102,10 @@ async def test_a_browser_call_is_heard_played_interrupted_and_stored(
         responses=[
             Say("Welcome. Before we start, let me explain how this will work.", audio_ms=12000),
             CallTool("evaluate_candidate_answer", EVALUATION),
-            Say("Of course, go ahead.", audio_ms=800),
+            [
+                Say("Of course. That is all for today, goodbye.", audio_ms=1000),
+                CallTool("end_interview", json.dumps({"reason": "completed"})),
+            ],
         ],
         caller_transcripts=[SAID],
     )
@@ -163,14 +166,23 @@ async def test_a_browser_call_is_heard_played_interrupted_and_stored(
             await expect(page.locator("#try-latency li")).to_have_count(1)
             await screenshot(page, "try-call")
 
-            await page.get_by_role("button", name="Hang up").click()
-            await expect(page.locator("#try-status")).to_have_text("You hung up.")
+            # The interviewer says goodbye and ends the call: the service closes the socket
+            # when the page echoes the mark after the goodbye, so every sample the page was
+            # sent and did not clear had played by then.
+            await expect(page.locator("#try-status")).to_have_text("The call has ended.")
             call_sid = str(state["callSid"])
             call = await completed(env, call_sid)
             state = await window_state(page)
         finally:
             await context.close()
 
+        assert state["socketClose"] == 1000
+        received, played, dropped = (
+            state[k] for k in ("samplesReceived", "samplesPlayed", "samplesDropped")
+        )
+        assert isinstance(received, int) and isinstance(played, int) and isinstance(dropped, int)
+        assert dropped > 0 and played + dropped == received
+        assert call.completion == "completed"
         assert call.channel == "browser" and call.status == "completed"
         assert call.stream is not None and call.stream.frames_in >= 100
         assert isinstance(state["framesSent"], int) and state["framesSent"] >= call.stream.frames_in
@@ -416,32 +428,39 @@ async def test_the_page_without_a_session_leads_to_sign_in(mongo_uri: str, db_na
 
 @pytest.mark.slow
 async def test_a_browser_call_takes_a_slot_costs_no_twilio_and_is_listed(
-    mongo_uri: str,
+    mongo_uri: str, mic_browser: Browser
 ) -> None:
-    script = Script(responses=[Say("Hello, welcome to the interview.", audio_ms=600)])
+    script = Script(responses=[Say("Hello, welcome to the interview.", audio_ms=1500)])
     db_name = f"test_{uuid.uuid4().hex[:12]}"
     async with live_env(mongo_uri, db_name, script, max_calls_per_worker=1) as env:
         key = await add_key(env, "admin")
+        context, page = await new_page(mic_browser)
         async with signed_in(env.svc.base, key) as (http, csrf):
-            issued = (await http.post("/ops/try/calls", data={"csrf_token": csrf})).json()
-            peer = browser_peer(env, issued)
-            await peer.connect()
-            await peer.begin()
-            await env.wait(lambda: bool(peer.segments), "the greeting on the browser socket")
+            try:
+                await sign_in(page, env.svc.base, key, "/ops/try")
+                await page.get_by_role("button", name="Start").click()
+                await page.wait_for_function("() => window.tryCall.framesPlayed >= 25")  # 0.5 s
+                state = await window_state(page)
+                browser_sid = str(state["callSid"])
 
-            # The worker's one slot is the browser call's: a phone call hears "busy".
-            ready = await env.svc.http.get("/readyz")
-            assert ready.status_code == 503 and ready.json()["calls"] == 1
-            phone = await env.svc.incoming_call(AccountSid=ACCOUNT)
-            refused = await env.svc.store.calls.get(phone)
-            assert refused is not None and refused.channel == "phone"
-            assert (refused.unavailable_reason or "").startswith("busy")
-            busy = await http.post("/ops/try/calls", data={"csrf_token": csrf})
-            assert busy.status_code == 503 and busy.json()["title"] == "Busy"
+                # The worker's one slot is the browser call's: a phone call hears "busy".
+                ready = await env.svc.http.get("/readyz")
+                assert ready.status_code == 503 and ready.json()["calls"] == 1
+                phone = await env.svc.incoming_call(AccountSid=ACCOUNT)
+                refused = await env.svc.store.calls.get(phone)
+                assert refused is not None and refused.channel == "phone"
+                assert (refused.unavailable_reason or "").startswith("busy")
+                busy = await http.post("/ops/try/calls", data={"csrf_token": csrf})
+                assert busy.status_code == 503 and busy.json()["title"] == "Busy"
 
-            await env.wait_played(peer, 1)
-            await peer.hang_up()
-            call = await completed(env, issued["call_sid"])
+                conn = env.model.connections[0]
+                await env.wait(lambda: bool(conn.events("response.done")), "the greeting done")
+                await page.get_by_role("button", name="Hang up").click()
+                await expect(page.locator("#try-status")).to_have_text("You hung up.")
+            finally:
+                await context.close()
+            call = await completed(env, browser_sid)
+            assert call.ended_reason is not None and "hung up" in call.ended_reason
             assert call.channel == "browser" and call.status == "completed"
             assert call.cost is not None and call.cost.lines["model_audio_out"].quantity > 0
             assert not [name for name in call.cost.lines if name.startswith("twilio")]
@@ -450,9 +469,8 @@ async def test_a_browser_call_takes_a_slot_costs_no_twilio_and_is_listed(
             def listed(text: str) -> set[str]:
                 return set(re.findall(r'data-call-sid="([^"]+)"', text))
 
-            browser_sid = issued["call_sid"]
-            page = await http.get("/ops/calls")
-            assert listed(page.text) == {browser_sid, phone}
+            log = await http.get("/ops/calls")
+            assert listed(log.text) == {browser_sid, phone}
             assert listed((await http.get("/ops/calls?channel=browser")).text) == {browser_sid}
             assert listed((await http.get("/ops/calls?channel=phone")).text) == {phone}
             bad = await http.get("/ops/calls?channel=fax")

@@ -61,6 +61,7 @@ class LinePlayer extends AudioWorkletProcessor {
       this.queue.push({ mark: msg.mark });
     } else if (msg.clear) {
       const marks = this.queue.filter((q) => q.mark !== undefined).map((q) => q.mark);
+      const dropped = this.queued;
       this.queue = [];
       this.queued = 0;
       this.out = [];
@@ -68,7 +69,7 @@ class LinePlayer extends AudioWorkletProcessor {
       this.playing = false;
       this.replying = false;
       this.idleAt = null;
-      this.port.postMessage({ cleared: marks, played: this.played });
+      this.port.postMessage({ cleared: marks, played: this.played, dropped });
     }
   }
   echoMarks() {

@@ -15,6 +15,9 @@ const debug = {
   sampleRate: null,
   framesSent: 0,
   framesPlayed: 0,
+  samplesReceived: 0, // 8 kHz line samples of the interviewer's audio received
+  samplesPlayed: 0,
+  samplesDropped: 0, // emptied from the buffer by `clear`
   marksReceived: 0,
   marksEchoed: 0,
   clears: 0,
@@ -83,7 +86,10 @@ function onCaptured({ frame, rms }) {
 }
 
 function onPlayer(msg) {
-  if (msg.played !== undefined) debug.framesPlayed = Math.floor(msg.played / 160);
+  if (msg.played !== undefined) {
+    debug.samplesPlayed = msg.played;
+    debug.framesPlayed = Math.floor(msg.played / 160);
+  }
   if (msg.mark !== undefined) echoMark(msg.mark);
   if (msg.underrun !== undefined) debug.underruns += 1;
   if (msg.started !== undefined) {
@@ -101,6 +107,7 @@ function onPlayer(msg) {
   if (msg.cleared !== undefined) {
     // Heard of the reply that was cut: what the service truncates the model's memory to.
     debug.clears += 1;
+    debug.samplesDropped += msg.dropped;
     debug.heardAtClearMs.push((msg.played - (call.replyStart || 0)) / 8);
     debug.clearedAt.push(performance.timeOrigin + performance.now());
     msg.cleared.forEach(echoMark);
@@ -114,6 +121,7 @@ function onSocketMessage(e) {
     const raw = atob(msg.media.payload);
     const bytes = new Uint8Array(raw.length);
     for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+    debug.samplesReceived += bytes.length;
     call.player.port.postMessage({ media: bytes }, [bytes.buffer]);
   } else if (msg.event === "mark") {
     debug.marksReceived += 1;
