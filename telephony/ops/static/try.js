@@ -7,6 +7,7 @@
 
 const SPEECH_RMS = 330; // a 20 ms frame this loud (about -40 dBFS) is speech
 const FEED_EVERY_MS = 1000;
+const FEED_AFTER_END = 30; // rounds to wait for the call's report once the socket has closed
 const $ = (id) => document.getElementById(id);
 
 const debug = {
@@ -161,7 +162,8 @@ function renderFeed(data) {
 }
 
 async function followFeed(current) {
-  while (current.following) {
+  let after = 0;
+  while (!current.closed || after++ < FEED_AFTER_END) {
     try {
       const r = await fetch(`/ops/try/calls/${encodeURIComponent(current.callSid)}/feed`, { headers: { Accept: "application/json" } });
       if (r.ok) {
@@ -232,7 +234,7 @@ async function start(event) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}${issued.socket}`);
   call = {
-    ...audio, ws, seq: 0, chunk: 0, started: false, closed: false, following: true,
+    ...audio, ws, seq: 0, chunk: 0, started: false, closed: false,
     callSid: issued.call_sid, streamSid: "MZ" + crypto.randomUUID().replaceAll("-", ""),
   };
   debug.callSid = issued.call_sid;
