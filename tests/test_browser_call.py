@@ -384,15 +384,15 @@ async def test_wrong_reused_and_expired_tokens_are_refused_with_1008(mongo_uri: 
         # Stored once its socket opens: a token never used leaves no call behind.
         assert await env.svc.store.calls.get(issued["call_sid"]) is None
 
-        assert await close_code(socket_url(env, "/browser-call/not-a-token")) == 1008
-        assert await close_code(socket_url(env, "/browser-call")) == 1008
+        assert await close_code(socket_url(env, "/browser-call/not-a-token")) == POLICY_VIOLATION
+        assert await close_code(socket_url(env, "/browser-call")) == POLICY_VIOLATION
 
         peer = browser_peer(env, issued)
         await peer.connect()
         await peer.begin()
         await env.wait(lambda: bool(peer.segments), "the greeting on the browser socket")
         # The token has been used: a second socket with it is refused.
-        assert await close_code(socket_url(env, issued["socket"])) == 1008
+        assert await close_code(socket_url(env, issued["socket"])) == POLICY_VIOLATION
         await peer.hang_up()
         await env.ended(issued["call_sid"])
 
@@ -403,7 +403,7 @@ async def test_wrong_reused_and_expired_tokens_are_refused_with_1008(mongo_uri: 
             now - timedelta(minutes=2),
             now - timedelta(minutes=1),
         )
-        assert await close_code(socket_url(env, "/browser-call/expired-token")) == 1008
+        assert await close_code(socket_url(env, "/browser-call/expired-token")) == POLICY_VIOLATION
 
         # Without the session's CSRF token nothing is issued.
         forged = await http.post("/ops/try/calls", data={"csrf_token": "x"})
