@@ -135,6 +135,7 @@ class CallCost:
     __slots__ = (
         "_alerted",
         "_model",
+        "_phone",
         "_prices",
         "_rates",
         "_relay_s",
@@ -156,8 +157,12 @@ class CallCost:
         *,
         transcription_model: str | None = None,
         text_model: str | None = None,
+        phone: bool = True,
     ) -> None:
+        """`phone` false: the call came from a browser, so Twilio bills nothing for it and
+        the breakdown has no Twilio lines."""
         self._prices = prices
+        self._phone = phone
         self._model = model
         self._rates: RealtimeRates = prices.realtime(model)
         self._transcription: TranscriptionRates | None = (
@@ -277,6 +282,8 @@ class CallCost:
                 _line("text_model_in_cached", u.text_in_cached, "tokens", text.text_in_cached),
                 _line("text_model_out", u.text_out + u.audio_out, "tokens", text.text_out),
             ]
+        if not self._phone:
+            return lines
         twilio = self._prices.twilio
         tel = self._telephony or _Telephony(0, twilio.inbound_local_per_min, False, False)
         media = tel.minutes if tel.media_minutes is None else tel.media_minutes

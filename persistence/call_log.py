@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from persistence._types import Collection, Database, Document
-from persistence.queries import both, equal, within
+from persistence.queries import both, equal, on_channel, within
 from persistence.records import CallRecord
 
 MAX_PAGE = 200
@@ -20,6 +20,7 @@ def call_filter(
     status: str | None = None,
     outcome: str | None = None,
     direction: str | None = None,
+    channel: str | None = None,
     template_id: str | None = None,
     interview_id: str | None = None,
     created_from: datetime | None = None,
@@ -34,6 +35,7 @@ def call_filter(
         template_id=template_id,
         interview_id=interview_id,
     )
+    query.update(on_channel(channel))
     within(query, "created_at", created_from, created_to)
     return within(query, "report.score", min_score, max_score, upper="$lte")
 

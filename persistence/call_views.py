@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, get_args
 
 from persistence._types import Collection, Database, Document
-from persistence.queries import both, bounds
-from persistence.records import CallRecord, Record
+from persistence.queries import both, bounds, on_channel
+from persistence.records import CallRecord, Channel, Record
 
 Outcome = Literal["completed", "no-answer", "busy", "voicemail", "failed", "unavailable"]
 OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
@@ -48,6 +48,7 @@ _FILTERED: Final = [
     "unavailable_reason",
     "amd.answered_by",
     "direction",
+    "channel",
     "template_id",
     "engines",
     "report.score",
@@ -118,6 +119,7 @@ class CallSearch(Record):
     created_to: datetime | None = None
     outcome: Outcome | None = None
     direction: Literal["inbound", "outbound"] | None = None
+    channel: Channel | None = None
     template_id: str | None = None
     engine: Literal["realtime", "relay"] | None = None
     min_score: float | None = None
@@ -137,6 +139,8 @@ class CallSearch(Record):
         for field, value in (("direction", self.direction), ("template_id", self.template_id)):
             if value is not None:
                 parts.append({field: value})
+        if channel := on_channel(self.channel):
+            parts.append(channel)
         if self.engine == "relay":
             parts.append({"engines.engine": "relay"})
         elif self.engine == "realtime":
@@ -186,6 +190,8 @@ class CallSearch(Record):
         if self.direction is not None and doc.get("direction") != self.direction:
             return False
         if self.template_id is not None and doc.get("template_id") != self.template_id:
+            return False
+        if self.channel is not None and doc.get("channel", "phone") != self.channel:
             return False
         if self.engine is not None:
             relay = any(

@@ -12,7 +12,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from persistence._types import Collection, Document
-from persistence.queries import equal, within
+from persistence.queries import equal, on_channel, within
 from persistence.records import (
     STATUS_RANK,
     TERMINAL_STATUSES,
@@ -40,6 +40,7 @@ def _record(doc: Document) -> CallRecord:
 
 def _query(flt: CallFilter) -> Document:
     query = equal(status=flt.status, direction=flt.direction, template_id=flt.template_id)
+    query.update(on_channel(flt.channel))
     return within(query, "created_at", flt.created_from, flt.created_to)
 
 

@@ -70,6 +70,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     "ops_sessions": [
         IndexModel([("expires_at", ASCENDING)], name="expires", expireAfterSeconds=0),
     ],
+    # Browser test calls' single-use tokens: kept a day past expiry, then removed.
+    "browser_call_tokens": [
+        IndexModel([("expires_at", ASCENDING)], name="expires", expireAfterSeconds=86400),
+    ],
 }
 
 

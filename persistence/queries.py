@@ -41,3 +41,13 @@ def keyset(after: tuple[datetime, str] | None) -> Document:
 
 def both(query: Document, more: Document) -> Document:
     return {"$and": [query, more]} if query and more else query or more
+
+
+def on_channel(channel: str | None) -> Document:
+    """Calls that came by `channel` (None: every call). Documents written before calls had a
+    channel have no such field and are phone calls, so "phone" is "anything not browser"."""
+    if channel is None:
+        return {}
+    if channel == "phone":
+        return {"channel": {"$ne": "browser"}}
+    return {"channel": channel}

@@ -30,6 +30,9 @@ CallStatus = Literal[
 ]
 StreamClaim = Literal["claimed", "duplicate", "unknown"]
 Engine = Literal["realtime", "relay"]
+Channel = Literal["phone", "browser"]
+"""How the candidate reached the interview: a phone call through Twilio, or the ops
+console's browser test call. Documents from before the field read as "phone"."""
 HANDED_OVER = "handed over to ConversationRelay"
 """A media stream's end reason when its call went on over the relay: not the call's end."""
 
@@ -61,6 +64,7 @@ class NewCall(Record):
     account_sid: str | None = None
     interview_id: str | None = None
     """The recruiter API's interview this call is an attempt of, if any."""
+    channel: Channel = "phone"
 
 
 class StatusEvent(Record):
@@ -197,6 +201,7 @@ class CallRecord(Record):
     status: CallStatus
     created_at: datetime
     updated_at: datetime
+    channel: Channel = "phone"
     account_sid: str | None = None
     interview_id: str | None = None
     status_history: list[StatusEvent] = Field(default_factory=list)
@@ -223,6 +228,7 @@ class CallRecord(Record):
 class CallFilter(Record):
     status: str | None = None
     direction: Direction | None = None
+    channel: Channel | None = None
     template_id: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None

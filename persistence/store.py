@@ -7,6 +7,7 @@ from pymongo.errors import PyMongoError
 
 from persistence._types import Database, Document
 from persistence.api_keys import ApiKeys
+from persistence.browser_tokens import BrowserTokens
 from persistence.call_log import CallLog
 from persistence.calls import Calls
 from persistence.dialing import Dialing
@@ -43,6 +44,7 @@ class Store:
         self.webhooks = Webhooks(self.db["webhooks"], self.db["webhook_deliveries"])
         self.rate_counters = RateCounters(self.db["rate_limits"])
         self.call_log = CallLog(self.db)
+        self.browser_tokens = BrowserTokens(self.db)
         # The outbound dialer's.
         self.dialing = Dialing(
             self.db["interviews"],

@@ -7,7 +7,7 @@ from quart import Quart
 from service import health
 from service.services import EXTENSION, Services
 from service.settings import Settings
-from telephony import face, media_stream, relay_socket, twilio_webhooks
+from telephony import browser_call, face, media_stream, relay_socket, twilio_webhooks
 from telephony.api import mount as recruiter_api
 from telephony.dialer import webhooks as dialer_webhooks
 from telephony.ops import mount as ops_console
@@ -31,6 +31,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Quart:
     dialer_webhooks.install(app, svc.dialer_face)
     media_stream.install(app)
     relay_socket.install(app)
+    browser_call.install(app)
 
     if owned:
 

@@ -21,6 +21,7 @@ from evaluation.templates import DEFAULT_TEMPLATE, Template
 from persistence.call_writes import UnplayedGreetingWrite
 from persistence.durable_writer import DurableWriter
 from persistence.recorder import CallWriter
+from persistence.records import Channel
 from persistence.store import Store
 from service.call_briefs import CallBriefs
 from service.settings import Settings
@@ -78,6 +79,7 @@ class Primed:
     conn: RealtimeConnection
     template: Template
     direction: Direction
+    channel: Channel
 
 
 class InterviewSessions:
@@ -124,7 +126,13 @@ class InterviewSessions:
         assert writer is not None, "sessions are only opened after start-up"
         return writer
 
-    def preconnect(self, call_sid: str, template_id: str, direction: Direction = "inbound") -> None:
+    def preconnect(
+        self,
+        call_sid: str,
+        template_id: str,
+        direction: Direction = "inbound",
+        channel: Channel = "phone",
+    ) -> None:
         """Start opening the call's model session now and ask it for the greeting; the
         media stream claims both later, and its first frame need not wait for the model."""
         if self.unavailable_reason is not None:
@@ -138,7 +146,7 @@ class InterviewSessions:
             except BaseException:
                 await conn.close()
                 raise
-            return Primed(call_sid, conn, template, direction)
+            return Primed(call_sid, conn, template, direction, channel)
 
         self.pending.start(call_sid, open_session)
 
@@ -164,8 +172,9 @@ class InterviewSessions:
             )
         )
 
-    async def _read_call(self, start: Start) -> tuple[Template, Direction, bool]:
-        """The template, the direction, and whether the call is linked to an interview."""
+    async def _read_call(self, start: Start) -> tuple[Template, Direction, Channel, bool]:
+        """The template, the direction, the channel, and whether the call is linked to an
+        interview."""
         store = self._store()
         template_id = start.custom_parameters.get("template_id", DEFAULT_TEMPLATE.template_id)
         template = await load_template(store, template_id)
@@ -173,10 +182,10 @@ class InterviewSessions:
             call = await store.calls.get(start.call_sid)
         except Exception as exc:  # only the price of the call and its brief depend on it
             log.warning("call record unreadable (%s); priced as inbound", type(exc).__name__)
-            return template, "inbound", False
+            return template, "inbound", "phone", False
         if call is None:
-            return template, "inbound", False
-        return template, call.direction, call.interview_id is not None
+            return template, "inbound", "phone", False
+        return template, call.direction, call.channel, call.interview_id is not None
 
     async def open(
         self, start: Start, send: Send, close_stream: Callable[[], Awaitable[None]]
@@ -187,22 +196,25 @@ class InterviewSessions:
         call_sid, clock = start.call_sid, LoopClock()
         # Primed by the webhook on this worker, if it is ready: nothing to read before the
         # first frame (a linked call's brief was read before it was primed). Otherwise a new
-        # session, and the template, direction and link to an interview are read.
+        # session, and the template, direction, channel and link to an interview are read.
         primed = await self.pending.take(call_sid, PRECONNECT_WAIT_S)
         if primed is not None:
             conn, template, direction = primed.conn, primed.template, primed.direction
+            channel = primed.channel
             outbound = self.briefs.brief_for(call_sid)
         else:
             conn = None
-            template, direction, linked = await self._read_call(start)
+            template, direction, channel, linked = await self._read_call(start)
             # Placed by the dialer, or called in with an interview's code: its brief.
             outbound = (
                 await self.briefs.brief(call_sid) if direction == "outbound" or linked else None
             )
+        phone = channel == "phone"
         cost = CallCost(
             settings.prices,
             settings.openai_realtime_model,
             transcription_model=settings.transcription_model,
+            phone=phone,
         )
         link = RealtimeLink(
             lambda: self._open_model(call_sid, template),
@@ -224,10 +236,11 @@ class InterviewSessions:
             ),
             template=template,
             options=self.options,
-            control=self._control,
+            # A browser call has no Twilio call to hang up: closing its socket ends it.
+            control=self._control if phone else None,
             cost=cost,
             direction=direction,
             clock=clock,
-            hand_over=self._hand_over,
+            hand_over=self._hand_over if phone else None,
             requests=self._outbound if outbound is not None and outbound.placed else None,
         )

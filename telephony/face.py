@@ -19,6 +19,7 @@ from bridge.relay_stream import RelayCalls, RelayListener
 from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
 from evaluation.cost import Direction
+from persistence.records import Channel
 from persistence.store import Store, StoreUnavailable
 from telephony.twilio_auth import ProxyTrust, TwilioVerifier
 
@@ -44,7 +45,11 @@ class Interviews(Protocol):
         ...
 
     def preconnect(
-        self, call_sid: str, template_id: str, direction: Direction = "inbound"
+        self,
+        call_sid: str,
+        template_id: str,
+        direction: Direction = "inbound",
+        channel: Channel = "phone",
     ) -> None: ...
 
     async def open(

@@ -84,21 +84,41 @@ async def serve(
     line = SocketLine(receive, send, "media stream", "stream", first="start")
     if not await line.accept(upgrade_refusal(twilio, scope, token)):
         return
-    calls, verifier = twilio.stream_calls(), twilio.verifier
+    verifier = twilio.verifier
     assert verifier is not None
+    await run_stream(
+        twilio,
+        line,
+        account_sid=twilio.account_sid,
+        issued_for=lambda call_sid: hmac.compare_digest(verifier.stream_token(call_sid), token),
+    )
+
+
+async def run_stream(
+    twilio: TwilioFace,
+    line: SocketLine,
+    *,
+    account_sid: str | None,
+    issued_for: Callable[[str], bool],
+    session_start: Callable[[Start], Start] = lambda start: start,
+) -> TwilioStream:
+    """One accepted stream in Twilio's message format, from `connected` to its end, fed to
+    the call's session; the Twilio route and the browser-call route both run it.
+    `session_start` adjusts the `start` the session is opened with."""
     admission = twilio.admission
 
     async def open_session(start: Start, send: Send) -> StreamListener | None:
         # Counted against the worker's cap once its call is claimed: an upgrade replayed
         # with a captured URL, which never sends `start`, holds no slot.
         line.count(admission)
-        return await twilio.interviews.open(start, send, line.close)
+        return await twilio.interviews.open(session_start(start), send, line.close)
 
     stream = TwilioStream(
-        calls,
+        twilio.stream_calls(),
         line.send_text,
-        account_sid=twilio.account_sid,
+        account_sid=account_sid,
         listener_factory=open_session,
-        issued_for=lambda call_sid: hmac.compare_digest(verifier.stream_token(call_sid), token),
+        issued_for=issued_for,
     )
     await line.run(stream, admission, started=lambda: stream.start is not None)
+    return stream

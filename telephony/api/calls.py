@@ -23,6 +23,7 @@ def summary(call: CallRecord) -> CallOut:
     return CallOut(
         call_sid=call.call_sid,
         direction=call.direction,
+        channel=call.channel,
         from_masked=call.from_masked,
         to_masked=call.to_masked,
         template_id=call.template_id,
@@ -50,6 +51,7 @@ async def list_calls(query_args: CallQuery) -> CallPage:
         status=q.status,
         outcome=q.outcome,
         direction=q.direction,
+        channel=q.channel,
         template_id=q.template_id,
         interview_id=q.interview_id,
         created_from=q.created_from,

@@ -35,6 +35,7 @@ def call_data(call: CallRecord) -> dict[str, Any]:
         "interview_id": call.interview_id,
         "template_id": call.template_id,
         "direction": call.direction,
+        "channel": call.channel,
         "from_masked": call.from_masked,
         "to_masked": call.to_masked,
         "completion": call.completion,

@@ -376,6 +376,9 @@ class Deleted(BaseModel):
 class CallOut(BaseModel):
     call_sid: str
     direction: str
+    channel: Annotated[
+        str, Field(description="phone, or browser for a test call from the ops console")
+    ]
     from_masked: str
     to_masked: str
     template_id: str
@@ -411,6 +414,7 @@ class CallQuery(BaseModel):
         str | None, Field(description="How the interview ended: completed, failed, ...")
     ] = None
     direction: Literal["inbound", "outbound"] | None = None
+    channel: Literal["phone", "browser"] | None = None
     template_id: str | None = None
     interview_id: str | None = None
     created_from: AwareDatetime | None = None

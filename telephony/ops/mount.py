@@ -11,7 +11,7 @@ from quart import Blueprint, Quart, current_app, render_template
 from werkzeug.exceptions import HTTPException
 
 from persistence.store import DatabaseError, StoreUnavailable
-from telephony.ops import access, calls, dashboard, live, queue
+from telephony.ops import access, calls, dashboard, live, queue, try_call
 from telephony.ops.context import OpsFace
 from telephony.ops.context import install as install_face
 
@@ -25,7 +25,14 @@ assets = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
-PAGES: tuple[Blueprint, ...] = (access.bp, dashboard.bp, calls.bp, live.bp, queue.bp)
+PAGES: tuple[Blueprint, ...] = (
+    access.bp,
+    dashboard.bp,
+    calls.bp,
+    live.bp,
+    queue.bp,
+    try_call.bp,
+)
 BLUEPRINTS: tuple[Blueprint, ...] = (assets, *PAGES)
 
 

@@ -17,6 +17,7 @@ FIELDS = (
     "to",
     "outcome",
     "direction",
+    "channel",
     "template",
     "engine",
     "min_score",

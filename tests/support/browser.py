@@ -39,14 +39,17 @@ LAPTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
-async def launch() -> tuple[Playwright, Browser]:
+async def launch(extra_args: tuple[str, ...] = ()) -> tuple[Playwright, Browser]:
+    """`extra_args`: more Chromium switches (the browser-call tests' fake microphone)."""
     if not CHROMIUM.exists():
         pytest.fail(
             "the browser tests need Debian's chromium at /usr/bin/chromium: "
             "apt-get install -y chromium (./dev test does this when run as root)"
         )
     pw = await async_playwright().start()
-    browser = await pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+    browser = await pw.chromium.launch(
+        executable_path=str(CHROMIUM), headless=True, args=[*ARGS, *extra_args]
+    )
     return pw, browser
 
 
