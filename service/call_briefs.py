@@ -15,6 +15,12 @@ class CallBriefs:
         self._outbound = outbound
         self._briefs: dict[str, OutboundCall] = {}
 
+    def keep(self, call_sid: str, brief: OutboundCall) -> None:
+        """A brief made where the call starts (a browser test call's variables)."""
+        while len(self._briefs) >= MAX_BRIEFS:
+            self._briefs.pop(next(iter(self._briefs)))
+        self._briefs[call_sid] = brief
+
     def brief_for(self, call_sid: str) -> OutboundCall | None:
         """The call's brief once `brief` has read it; None for other calls."""
         return self._briefs.get(call_sid)
@@ -29,7 +35,5 @@ class CallBriefs:
             brief = await self._outbound.brief(call_sid)
             if brief is None:
                 return None
-            while len(self._briefs) >= MAX_BRIEFS:
-                self._briefs.pop(next(iter(self._briefs)))
-            self._briefs[call_sid] = brief
+            self.keep(call_sid, brief)
         return self._briefs[call_sid]

@@ -17,6 +17,7 @@ from bridge.session import CallControl, CallSession
 from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
 from evaluation.cost import CallCost, Direction
+from evaluation.outbound import OutboundCall
 from evaluation.templates import DEFAULT_TEMPLATE, Template
 from persistence.call_writes import UnplayedGreetingWrite
 from persistence.durable_writer import DurableWriter
@@ -132,11 +133,14 @@ class InterviewSessions:
         template_id: str,
         direction: Direction = "inbound",
         channel: Channel = "phone",
+        brief: OutboundCall | None = None,
     ) -> None:
         """Start opening the call's model session now and ask it for the greeting; the
         media stream claims both later, and its first frame need not wait for the model."""
         if self.unavailable_reason is not None:
             return
+        if brief is not None:
+            self.briefs.keep(call_sid, brief)
 
         async def open_session() -> Primed:
             template = await load_template(self._store(), template_id)

@@ -19,6 +19,7 @@ from bridge.relay_stream import RelayCalls, RelayListener
 from bridge.stream import Send, StreamListener
 from bridge.twilio_messages import Start
 from evaluation.cost import Direction
+from evaluation.outbound import OutboundCall
 from persistence.records import Channel
 from persistence.store import Store, StoreUnavailable
 from telephony.twilio_auth import ProxyTrust, TwilioVerifier
@@ -50,6 +51,7 @@ class Interviews(Protocol):
         template_id: str,
         direction: Direction = "inbound",
         channel: Channel = "phone",
+        brief: OutboundCall | None = None,
     ) -> None: ...
 
     async def open(

@@ -415,6 +415,41 @@ async def test_wrong_reused_and_expired_tokens_are_refused_with_1008(mongo_uri: 
         assert "template" in unknown.json()["detail"]
 
 
+async def test_a_browser_call_gives_the_model_its_variables(mongo_uri: str) -> None:
+    script = Script(responses=[Say("Hello.", audio_ms=400)])
+    db_name = f"test_{uuid.uuid4().hex[:12]}"
+    async with (
+        live_env(mongo_uri, db_name, script) as env,
+        signed_in(env.svc.base, await add_key(env, "recruiter")) as (http, csrf),
+    ):
+        bad = await http.post(
+            "/ops/try/calls",
+            data={"csrf_token": csrf, "variables": "role: Backend engineer\nno colon here"},
+        )
+        assert bad.status_code == 422
+        assert bad.headers["content-type"] == "application/problem+json"
+        assert bad.json()["detail"].startswith("variables, line 2")
+        assert env.model.connections == []  # nothing was opened for it
+
+        variables = "role: Backend engineer\n\ncompany: Example Ltd\n"
+        started = await http.post(
+            "/ops/try/calls", data={"csrf_token": csrf, "variables": variables}
+        )
+        assert started.status_code == 201, started.text
+        await env.wait(
+            lambda: bool(
+                env.model.connections and env.model.connections[0].events("response.done")
+            ),
+            "the primed session's greeting",
+        )
+    updates = env.model.connections[0].client_events("session.update")
+    instructions = updates[0]["session"]["instructions"]
+    assert "- role: Backend engineer" in instructions
+    assert "- company: Example Ltd" in instructions
+    tools = [t["name"] for t in updates[0]["session"]["tools"]]
+    assert "opt_out" not in tools and "reschedule_interview" not in tools  # an inbound call's
+
+
 async def test_the_page_without_a_session_leads_to_sign_in(mongo_uri: str, db_name: str) -> None:
     async with service(settings_for(mongo_uri, db_name)) as svc:
         page = await svc.http.get("/ops/try")
