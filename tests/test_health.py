@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import cast
 
@@ -26,6 +27,19 @@ async def test_healthz_and_readyz_when_the_database_is_up(mongo_uri: str, db_nam
     assert health.status_code == 200 and health.json() == {"status": "ok"}
     assert ready.status_code == 200
     assert ready.json() == {"status": "ready", "calls": 0, "connecting": 0, "max_calls": 40}
+
+
+async def test_what_the_start_made_is_kept_out_of_full_collections(
+    mongo_uri: str, db_name: str
+) -> None:
+    before = gc.get_freeze_count()
+    app = create_app(Settings(mongodb_uri=mongo_uri, mongodb_db=db_name))
+    async with running(app):
+        frozen = gc.get_freeze_count()
+        store = app.extensions["voice_interview"].store
+        await store.db.client.drop_database(db_name)
+    # The start made the store, its client and every other long-lived part: all frozen.
+    assert frozen > before
 
 
 @pytest.mark.slow
