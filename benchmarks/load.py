@@ -127,6 +127,7 @@ class Server:
     proc: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    host: str = HOST  # where it answers
 
     def pids(self) -> list[int]:
         return [self.proc.pid, *descendants(self.proc.pid)]
@@ -140,7 +141,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited; see {self.log_path}")
             try:
-                status, _ = await http_request(HOST, self.port, "GET", "/readyz", timeout=2)
+                status, _ = await http_request(self.host, self.port, "GET", "/readyz", timeout=2)
                 if status == 200:
                     return
             except (OSError, TimeoutError):

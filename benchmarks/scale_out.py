@@ -143,21 +143,7 @@ def start_host(name: str, env: dict[str, str], log_dir: Path, data_dir: Path) ->
     log_path = log_dir / f"{name}.log"
     with log_path.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT)
-    return Server(proc, SERVICE_PORT, log_path)
-
-
-async def host_ready(server: Server, address: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"host exited; see {server.log_path}")
-        with contextlib.suppress(OSError, TimeoutError):
-            status, _ = await http_request(address, SERVICE_PORT, "GET", "/readyz", timeout=2)
-            if status == 200:
-                return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"host at {address} not ready; see {server.log_path}")
-        await asyncio.sleep(0.2)
+    return Server(proc, SERVICE_PORT, log_path, HOSTS[name])
 
 
 HAPROXY_CFG = """\
@@ -399,8 +385,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             data_dir = Path(data) / name
                             data_dir.mkdir()
                             hosts[name] = start_host(name, env, log_dir, data_dir)
-                        for name, address in HOSTS.items():
-                            await host_ready(hosts[name], address)
+                        for server in hosts.values():
+                            await server.ready()
                         log(f"both hosts ready; logs in {log_dir}")
                         async with balancer(log_dir) as lb_port:
                             await asyncio.sleep(2.5)  # the balancer's first health checks

@@ -35,7 +35,7 @@ from bridge.tool_calls import CandidateRequests, answer_request, run_tool
 from evaluation.cost import CallCost, Direction, NumberType
 from evaluation.instructions import MISSED_REPLY, TAKEOVER_NOTE, build_instructions
 from evaluation.outbound import OutboundCall, tools_for
-from evaluation.progress import InterviewProgress, call_limit_s
+from evaluation.progress import InterviewProgress
 from evaluation.templates import Template
 from evaluation.tools import EvaluateAnswer
 from persistence.records import Evaluation, Turn
@@ -165,13 +165,12 @@ class RelaySession:
             continued.latency if continued else CallLatency(),
         )
         self.reconnects = continued.reconnects if continued else 0
-        self.limit_s = call_limit_s(template, options.max_call_seconds)
         self.ending = EndOfCall()
         self.time_limit = TimeLimit(
             self.clock,
             self.ending,
-            limit_s=self.limit_s,
-            goodbye_timeout_s=options.goodbye_timeout_s,
+            template,
+            options,
             act=self._act,
             spawn=self._spawn,
             log_extra=self._ctx,

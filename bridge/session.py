@@ -43,7 +43,7 @@ from bridge.tool_calls import CandidateRequests, answer_request, run_tool
 from bridge.twilio_messages import Dtmf, Mark, Media, Start
 from evaluation.cost import CallCost, Direction
 from evaluation.instructions import MISSED_REPLY, RECONNECT_NOTE
-from evaluation.progress import InterviewProgress, call_limit_s
+from evaluation.progress import InterviewProgress
 from evaluation.templates import Template
 from persistence.records import Turn
 
@@ -110,14 +110,12 @@ class CallSession:
             call_sid=self.call_sid,
         )
         self.ending = EndOfCall()
-        # The template's own duration, capped by the service-wide MAX_CALL_SECONDS.
-        self.limit_s = call_limit_s(template, options.max_call_seconds)
         self.progress = InterviewProgress(template, self._t0, options.max_call_seconds)
         self.time_limit = TimeLimit(
             self.clock,
             self.ending,
-            limit_s=self.limit_s,
-            goodbye_timeout_s=options.goodbye_timeout_s,
+            template,
+            options,
             act=self._act,
             spawn=self._spawn,
             log_extra=self._ctx,

@@ -7,12 +7,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from bridge.clock import Clock
 from bridge.ending import Action, EndOfCall
 from evaluation.instructions import wrap_up_note
-from evaluation.progress import WRAP_UP_S
+from evaluation.progress import WRAP_UP_S, call_limit_s
+from evaluation.templates import Template
+
+
+class LimitOptions(Protocol):
+    """What either engine's options say about the call's length."""
+
+    @property
+    def max_call_seconds(self) -> int | None: ...
+    @property
+    def goodbye_timeout_s(self) -> float: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -22,15 +33,17 @@ class TimeLimit:
         self,
         clock: Clock,
         ending: EndOfCall,
+        template: Template,
+        options: LimitOptions,
         *,
-        limit_s: float,
-        goodbye_timeout_s: float,
         act: Callable[[Action | None], Awaitable[None]],
         spawn: Callable[[Coroutine[Any, Any, Any]], object],
         log_extra: dict[str, str],
     ) -> None:
         self._clock, self._ending = clock, ending
-        self.limit_s, self._goodbye_timeout_s = limit_s, goodbye_timeout_s
+        # The template's own duration, capped by the service-wide MAX_CALL_SECONDS.
+        self.limit_s = call_limit_s(template, options.max_call_seconds)
+        self._goodbye_timeout_s = options.goodbye_timeout_s
         self._act, self._spawn, self._extra = act, spawn, log_extra
 
     async def run(

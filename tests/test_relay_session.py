@@ -299,7 +299,7 @@ async def test_keypad_digits_reach_the_model() -> None:
 
 async def test_the_time_limit_wraps_up_then_says_goodbye_and_ends() -> None:
     r = rig([say(1, "Thank you for your time. Goodbye!")])
-    limit = r.session.limit_s
+    limit = r.session.time_limit.limit_s
     await r.session.on_setup(SETUP)
     await r.clock.advance(limit - 60)
     assert r.model.requests == []  # the wrap-up note waits for the next request
@@ -317,7 +317,7 @@ async def test_a_goodbye_that_never_comes_still_ends_the_call() -> None:
     r = rig([say(1, "Goodbye!")], goodbye_timeout_s=5.0)
     r.model.hold = 1  # the model never gets past response.created
     await r.session.on_setup(SETUP)
-    await r.clock.advance(r.session.limit_s)
+    await r.clock.advance(r.session.time_limit.limit_s)
     assert not [m for m in r.sent if m["type"] == "end"]
     await r.clock.advance(5)
     assert r.sent[-1] == {"type": "end"}

@@ -8,7 +8,6 @@ At least once: a delivery whose worker dies mid-send is sent again after its lea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
@@ -22,7 +21,7 @@ from persistence.store import Store
 from telephony.api.destinations import DestinationRefused, Destinations
 from telephony.api.events import expire_due
 from telephony.api.signing import HEADER, next_attempt, signature
-from telephony.stopping import stop_gently
+from telephony.stopping import BackgroundLoop
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -54,29 +53,21 @@ class DeliveryLoop:
         self._max_age = max_age
         self._expiry_every_s = expiry_every_s
         self.owner = f"worker-{secrets.token_hex(4)}"
-        self._wake = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._loop = BackgroundLoop(STOP_WAIT_S)
 
     def wake(self) -> None:
         """New entries are in the outbox: look now rather than at the next tick."""
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        if self._task is None:
+        if not self._loop.running:
             self._client = httpx.AsyncClient(timeout=SEND_TIMEOUT_S, follow_redirects=False)
-            self._task = asyncio.ensure_future(self._run())
+            self._loop.start(self._run)
 
     async def stop(self) -> None:
-        """Let the loop finish what it is doing (a database call cancelled halfway can hold
-        the client's close), then stop it; cancelled only if that takes too long."""
-        if self._task is not None:
-            self._stopping.set()
-            self._wake.set()
-            await stop_gently(self._task, STOP_WAIT_S)
-            self._task = None
-            self._stopping.clear()
+        """Let the loop finish what it is doing, then close its HTTP client."""
+        await self._loop.stop()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -84,7 +75,7 @@ class DeliveryLoop:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_expiry = loop.time()
-        while not self._stopping.is_set():
+        while not self._loop.stopping():
             pause = self._idle_s
             try:
                 store = self._open_store()
@@ -98,11 +89,9 @@ class DeliveryLoop:
                     pause = await self._until_due(store)
             except Exception as exc:
                 log.error("webhook delivery loop error (%s); going on", type(exc).__name__)
-            if self._stopping.is_set():
+            if self._loop.stopping():
                 break
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), pause)
+            await self._loop.pause(pause)
 
     async def _until_due(self, store: Store) -> float:
         due = await store.webhooks.next_due()

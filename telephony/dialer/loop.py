@@ -7,7 +7,6 @@ places the call, and records the attempt; and it settles attempts whose end is k
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -34,7 +33,7 @@ from telephony.dialer.settle import (
     zones,
 )
 from telephony.privacy import NumberHash, mask_phones_in
-from telephony.stopping import stop_gently
+from telephony.stopping import BackgroundLoop
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=30)
@@ -73,9 +72,7 @@ class DialerLoop:
         self._has_room = has_room
         self._idle_s = idle_s
         self.owner = f"dialer-{secrets.token_hex(4)}"
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop(STOP_WAIT_S)
         self.placed = 0  # calls this worker created, for benchmarks and tests
 
     def now(self) -> datetime:
@@ -83,24 +80,18 @@ class DialerLoop:
         return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._run())
+        self._loop.start(self._run)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._stopping.set()
-            self._wake.set()
-            await stop_gently(self._task, STOP_WAIT_S)
-            self._task = None
-            self._stopping.clear()
+        await self._loop.stop()
         await self._creator.close()
 
     async def _run(self) -> None:
         prepared = False
-        while not self._stopping.is_set():
+        while not self._loop.stopping():
             store = self._open_store()
             try:
                 if store is not None:
@@ -108,15 +99,13 @@ class DialerLoop:
                         await store.dialing.ensure_slots(self.config.max_concurrent)
                         prepared = True
                     await self.sweep(store)
-                    while not self._stopping.is_set() and await self.dial_one(store):
+                    while not self._loop.stopping() and await self.dial_one(store):
                         pass
             except DatabaseError as exc:
                 log.warning("dialer: database unavailable (%s)", type(exc).__name__)
             except Exception:
                 log.exception("dialer tick failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._idle_s)
+            await self._loop.pause(self._idle_s)
 
     async def sweep(self, store: Store) -> int:
         """Settle placed calls whose end is known (Twilio's final status may have come

@@ -177,18 +177,22 @@ class TwilioRestPeer:
 
         return app
 
-    def _authorized(self) -> bool:
+    def _refusal(self, account: str) -> tuple[Response, int] | None:
+        """What Twilio answers a request with the wrong credentials or for another
+        account; None when neither."""
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        return request.headers.get("Authorization") == f"Basic {expected}"
-
-    async def _create(self, account: str) -> Response | tuple[Response, int]:
-        at = time.time()
-        if not self._authorized():
+        if request.headers.get("Authorization") != f"Basic {expected}":
             self.errors.append("bad credentials")
             return jsonify(code=20003, message="Authenticate", status=401), 401
         if account != self.account_sid:
             self.errors.append("wrong account")
             return jsonify(code=20404, message="not found", status=404), 404
+        return None
+
+    async def _create(self, account: str) -> Response | tuple[Response, int]:
+        at = time.time()
+        if (refused := self._refusal(account)) is not None:
+            return refused
         params = list((await request.form).items(multi=True))
         problem = create_problem(params, self.numbers)
         if problem is None:
@@ -216,12 +220,8 @@ class TwilioRestPeer:
 
     async def _fetch(self, account: str, call_sid: str) -> Response | tuple[Response, int]:
         """A Call resource as Twilio's API returns it (every documented field)."""
-        if not self._authorized():
-            self.errors.append("bad credentials")
-            return jsonify(code=20003, message="Authenticate", status=401), 401
-        if account != self.account_sid:
-            self.errors.append("wrong account")
-            return jsonify(code=20404, message="not found", status=404), 404
+        if (refused := self._refusal(account)) is not None:
+            return refused
         if request.args:
             self.errors.append(f"a fetch takes no parameters: {sorted(request.args)}")
             return _refuse(21218, "Invalid parameter")
@@ -278,13 +278,8 @@ class TwilioRestPeer:
         )
 
     async def _update(self, account: str, call_sid: str) -> Response | tuple[Response, int]:
-        expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
-        if request.headers.get("Authorization") != f"Basic {expected}":
-            self.errors.append("bad credentials")
-            return jsonify(code=20003, message="Authenticate", status=401), 401
-        if account != self.account_sid:
-            self.errors.append("wrong account")
-            return jsonify(code=20404, message="not found", status=404), 404
+        if (refused := self._refusal(account)) is not None:
+            return refused
         if call_sid not in self.live_calls:
             self.errors.append(f"update for a call not in progress: {call_sid}")
             return jsonify(code=20404, message="not found", status=404), 404
