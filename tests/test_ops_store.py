@@ -116,6 +116,9 @@ def test_cursors_refuse_what_they_did_not_make() -> None:
 
 
 async def test_a_session_ends_when_idle_or_closed(store: Store) -> None:
+    # Sessions expire through a TTL index; one dated in the past could be removed by the
+    # database's TTL pass in the middle of the test.
+    now = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
     sessions = ConsoleSessions(store.db)
     assert await sessions.cookie_secret() == await ConsoleSessions(store.db).cookie_secret()
     idle = timedelta(minutes=30)
@@ -125,17 +128,17 @@ async def test_a_session_ends_when_idle_or_closed(store: Store) -> None:
         key_id="k",
         scope="ops",
         csrf="c",
-        created_at=T0,
-        seen_at=T0,
-        expires_at=T0 + idle,
+        created_at=now,
+        seen_at=now,
+        expires_at=now + idle,
     )
     await sessions.open(session)
-    touched = await sessions.touch("s1", T0 + timedelta(minutes=29), idle)
-    assert touched is not None and touched.expires_at == T0 + timedelta(minutes=59)
-    assert await sessions.touch("s1", T0 + timedelta(minutes=60), idle) is None  # idle 31 min
+    touched = await sessions.touch("s1", now + timedelta(minutes=29), idle)
+    assert touched is not None and touched.expires_at == now + timedelta(minutes=59)
+    assert await sessions.touch("s1", now + timedelta(minutes=60), idle) is None  # idle 31 min
     await sessions.open(session.model_copy(update={"id": "s2"}))
     await sessions.close("s2")
-    assert await sessions.touch("s2", T0, idle) is None
+    assert await sessions.touch("s2", now, idle) is None
 
 
 async def test_the_live_feed_polls_where_change_streams_are_missing(store: Store) -> None:
