@@ -64,7 +64,7 @@ from tests.support.twilio_rest_peer import TwilioRestPeer
 ROOT = Path(__file__).resolve().parents[1]
 APP = "service.asgi:app"
 STREAM_URL = re.compile(rb'<Stream [^>]*url="wss://[^/"]+(/twilio/media-stream/[^"]+)"')
-SERVERS = ("uvicorn", "hypercorn")
+SERVERS = ("uvicorn", "hypercorn", "granian")
 HOST = "127.0.0.1"
 SERVER_CPU = "0"
 GENERATOR_CPU = 1
@@ -266,6 +266,13 @@ def start_server(
         cmd += ["--no-access-log", "--log-level", "warning"]
         if workers > 1:
             cmd += ["--workers", str(workers)]
+    elif server == "granian":
+        # Measured beside uvicorn for the media-stream route (not a dependency: install it
+        # by hand to run this layout). One worker, one runtime thread: one core, as uvicorn.
+        cmd += [sys.executable, "-m", "granian", "--interface", "asgi", APP]
+        cmd += ["--host", HOST, "--port", str(port), "--loop", worker_class]
+        cmd += ["--workers", str(workers), "--runtime-threads", "1", "--runtime-mode", "st"]
+        cmd += ["--no-access-log", "--log-level", "warning", "--ws"]
     else:
         cmd += [sys.executable, "-m", "hypercorn", APP, "--bind", f"{HOST}:{port}"]
         cmd += ["--worker-class", worker_class, "--workers", str(workers)]
@@ -542,6 +549,8 @@ class Options:
     server: str = "uvicorn"
     audio_format: str = "pcm16"
     cap: int = 0  # MAX_CALLS_PER_WORKER; 0 measures past any cap
+    root: Path = ROOT  # the checkout the server runs (another commit, for comparisons)
+    label: str = ""  # the layout's name in the results, when not the server's
 
 
 @dataclass
@@ -670,6 +679,7 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
             server=opts.server,
             audio_format=opts.audio_format,
             cap=opts.cap,
+            root=opts.root,
         )
         try:
             await server.ready()
@@ -723,7 +733,7 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
         ]
         cpu_pct = (sum(cpu1) - sum(cpu0)) / wall * 100
         return LevelResult(
-            layout=opts.server
+            layout=(opts.label or opts.server)
             + ("" if opts.audio_format == "pcm16" else f" {opts.audio_format}")
             + (
                 f" {opts.scenario.chunks_ms[0]} ms deltas"
@@ -779,7 +789,7 @@ def start_profiler(
     if opts.profile_dir is None:
         return None
     pids = server.workers() or [server.proc.pid]
-    layout = f"{opts.server}-{opts.audio_format}"
+    layout = f"{opts.label or opts.server}-{opts.audio_format}"
     out = opts.profile_dir / f"{layout}-{worker}-{n}.txt"
     cmd = ["taskset", "-c", str(GENERATOR_CPU), str(Path(sys.executable).parent / "py-spy")]
     cmd += ["record", "--pid", str(pids[0]), "--duration", str(int(opts.window_s))]
@@ -1045,15 +1055,21 @@ async def main_async(args: argparse.Namespace) -> None:
     workers = [w for w in args.workers.split(",") if w]
     layouts = [x for x in args.layouts.split(",") if x]
     for layout in layouts:
-        server, _, audio = layout.partition("+")
-        if server not in SERVERS or audio not in ("", "pcmu"):
-            raise SystemExit(f"unknown layout {layout!r}: use uvicorn|hypercorn [+pcmu]")
+        server, _, audio = layout.partition("@")[0].partition("+")
+        root = Path(layout.partition("@")[2] or ROOT)
+        if server not in SERVERS or audio not in ("", "pcmu") or not (root / "service").is_dir():
+            raise SystemExit(
+                f"unknown layout {layout!r}: use uvicorn|hypercorn|granian [+pcmu] [@CHECKOUT]"
+            )
     results: list[LevelResult] = []
     two: TwoWorkerResult | None = None
     for rep in range(args.repeat):
         for layout in layouts:
-            opts.server, _, audio = layout.partition("+")
+            spec, _, root_dir = layout.partition("@")
+            opts.server, _, audio = spec.partition("+")
             opts.audio_format = audio or args.audio_format
+            opts.root = Path(root_dir or ROOT)
+            opts.label = f"{opts.server}@{Path(root_dir).name}" if root_dir else ""
             for worker in workers:
                 for n in calls:
                     for attempt in range(1 + args.retries):
@@ -1118,8 +1134,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--layouts",
         default="uvicorn",
-        help="servers to compare: uvicorn (the Procfile's) or hypercorn, each with an optional"
-        " +pcmu that sets AUDIO_FORMAT=pcmu",
+        help="servers to compare: uvicorn (the Procfile's), hypercorn or granian, each with an"
+        " optional +pcmu that sets AUDIO_FORMAT=pcmu and an optional @CHECKOUT, another checkout"
+        " (e.g. a git worktree of an earlier commit) whose code the server runs",
     )
     parser.add_argument(
         "--audio-format",

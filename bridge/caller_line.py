@@ -7,9 +7,7 @@ model hears the caller's words in order and none twice.
 
 from __future__ import annotations
 
-import base64
-
-from bridge.audio import AudioFormat, InboundAudio
+from bridge.audio import AudioFormat, InboundAudio, b64encode_audio
 from bridge.caller_audio import CallerAudio
 from bridge.model_link import ModelLink
 from bridge.resample import ResamplerMethod
@@ -55,7 +53,7 @@ class CallerLine:
         inbound = InboundAudio(self._format, self._resampler)
         while chunks:
             for chunk in chunks:
-                payload = base64.b64encode(chunk.mulaw).decode()
+                payload = b64encode_audio(chunk.mulaw)
                 await self._send(inbound.process_decoded(chunk.mulaw, payload), chunk.ms)
             chunks = self.audio.since(chunks[-1])  # what arrived while the replay was sent
         self.audio.release()

@@ -7,14 +7,13 @@ or duplicate stream is refused.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from bridge.audio import AudioPayloadError, b64decode_audio
 from bridge.clock import utcnow
 from bridge.recorder import StreamCalls
 from bridge.twilio_messages import (
@@ -179,8 +178,8 @@ class TwilioStream:
             self._bad("wrong_stream", "media for another stream")
             return Outcome.CONTINUE
         try:
-            mulaw = base64.b64decode(media.payload, validate=True)
-        except (binascii.Error, ValueError):
+            mulaw = b64decode_audio(media.payload)
+        except AudioPayloadError:
             self._bad("bad_payload", "payload is not base64")
             return Outcome.CONTINUE
         self.frames_in += 1

@@ -41,7 +41,9 @@ class Start:
     channels: int
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs about four times as much, and this one
+# is made for every frame (50 a second per call).
+@dataclass(slots=True)
 class Media:
     sequence_number: str
     stream_sid: str
@@ -98,6 +100,35 @@ def _int(parent: dict[str, Any], key: str) -> int:
     return value
 
 
+def _media(msg: dict[str, Any]) -> Media:
+    """Checked inline (exact type tests, no helper calls): half the cost of the general
+    path, on the message that makes up nearly all of a call's traffic."""
+    media = msg.get("media")
+    if type(media) is dict:
+        seq, sid = msg.get("sequenceNumber"), msg.get("streamSid")
+        track, chunk = media.get("track"), media.get("chunk")
+        timestamp, payload = media.get("timestamp"), media.get("payload")
+        if (
+            type(seq) is str
+            and type(sid) is str
+            and type(track) is str
+            and type(chunk) is str
+            and type(timestamp) is str
+            and type(payload) is str
+        ):
+            return Media(seq, sid, track, chunk, timestamp, payload)
+    # Something is missing or mistyped: the general checks name it.
+    media = _obj(msg, "media")
+    return Media(
+        _str(msg, "sequenceNumber"),
+        _str(msg, "streamSid"),
+        _str(media, "track"),
+        _str(media, "chunk"),
+        _str(media, "timestamp"),
+        _str(media, "payload"),
+    )
+
+
 def parse(text: str | bytes) -> TwilioEvent:
     """Turn one WebSocket frame into a typed event, or raise TwilioMessageError."""
     if isinstance(text, bytes):
@@ -112,15 +143,7 @@ def parse(text: str | bytes) -> TwilioEvent:
         raise TwilioMessageError("malformed_json", "frame is not a JSON object")
     event = msg.get("event")
     if event == "media":
-        media = _obj(msg, "media")
-        return Media(
-            _str(msg, "sequenceNumber"),
-            _str(msg, "streamSid"),
-            _str(media, "track"),
-            _str(media, "chunk"),
-            _str(media, "timestamp"),
-            _str(media, "payload"),
-        )
+        return _media(msg)
     if event == "connected":
         return Connected(_str(msg, "protocol"), _str(msg, "version"))
     if event == "start":
