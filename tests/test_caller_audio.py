@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from bridge.caller_audio import CallerAudio, Chunk
 
 
@@ -114,3 +116,15 @@ def test_a_turn_whose_transcription_failed_is_settled_too() -> None:
     audio.turn_settled("a")  # stored flagged: replaying it would make it a new turn
     chunks, had_open = audio.replay()
     assert not had_open and chunks[0].start_ms >= 880
+
+
+def test_kept_audio_gives_the_garbage_collector_nothing_to_walk() -> None:
+    """30 s of frames per call, at 100 calls, would otherwise be most of what every full
+    collection walks."""
+    audio = CallerAudio()
+    gc.collect()
+    before = len(gc.get_objects())
+    feed(audio, 1500)  # 30 s, all kept
+    gc.collect()
+    assert audio.kept_ms == 30_000
+    assert len(gc.get_objects()) - before < 100
