@@ -36,6 +36,7 @@ from pydantic import (
     ValidationInfo,
     WrapValidator,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -80,6 +81,12 @@ def _unpriced(exc: PriceError) -> PydanticCustomError:
 
 _AccountSid = Annotated[str, StringConstraints(pattern=r"^AC[0-9a-fA-F]{32}$")]
 _E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
+
+
+# Calls one worker (one core) takes by default, by AUDIO_FORMAT: on the development VM
+# (benchmarks/README.md) p99 stays under 5 ms with the core about half busy, leaving room
+# for a slower host: 60 PCM16 calls at 52 %, 80 mu-law calls at 48 %.
+CALLS_PER_WORKER: dict[str, int] = {"pcm16": 60, "pcmu": 80}
 
 
 class Settings(BaseModel):
@@ -143,7 +150,10 @@ class Settings(BaseModel):
         float, rules.between(0.2, 60, what="a number of seconds between 0.2 and 60")
     ] = 5.0
     # Simultaneous calls one worker process takes before it answers "busy"; 0: no cap.
-    max_calls_per_worker: Annotated[int, rules.between(0, 10_000, hint="0 for no cap")] = 40
+    # Unset, it follows AUDIO_FORMAT (CALLS_PER_WORKER).
+    max_calls_per_worker: Annotated[int, rules.between(0, 10_000, hint="0 for no cap")] = (
+        CALLS_PER_WORKER["pcm16"]
+    )
     redact_transcripts: Annotated[StrictBool, WrapValidator(rules.boolean)] = False
     cost_alert_usd: Annotated[Decimal, WrapValidator(rules.positive_amount)] = Decimal(5)
     twilio_account_sid: Annotated[
@@ -217,6 +227,18 @@ class Settings(BaseModel):
     breaker_failures: Annotated[int, rules.between(1, 1000)] = 3
     breaker_window_s: Annotated[int, rules.between(1, 3600)] = 60
     breaker_open_s: Annotated[int, rules.between(1, 3600)] = 30
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cap_for_format(cls, data: Any) -> Any:
+        """The default cap is the one measured for the audio format in use."""
+        if not isinstance(data, dict) or {"max_calls_per_worker", "MAX_CALLS_PER_WORKER"} & set(
+            data
+        ):
+            return data
+        given = data.get("audio_format", data.get("AUDIO_FORMAT", "pcm16"))
+        cap = CALLS_PER_WORKER.get(str(given).strip().lower())
+        return data if cap is None else {**data, "max_calls_per_worker": cap}
 
     @field_validator("openai_text_model")
     @classmethod

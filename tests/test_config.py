@@ -37,7 +37,7 @@ def test_defaults_need_no_variables() -> None:
     assert s.log_level == "INFO"
     assert s.retention_days is None
     assert s.audio_format == "pcm16" and s.resampler == "fir"
-    assert s.max_calls_per_worker == 40
+    assert s.max_calls_per_worker == 60  # measured for pcm16
     assert not s.realtime_enabled and not s.rest_enabled
 
 
@@ -170,6 +170,15 @@ def test_an_unpriced_model_is_refused_at_start_up() -> None:
     assert dated.openai_realtime_model == "gpt-realtime-2025-08-28"
 
 
+def test_the_default_cap_follows_the_audio_format() -> None:
+    assert load({"AUDIO_FORMAT": "pcmu"}).max_calls_per_worker == 80
+    assert load({"AUDIO_FORMAT": "pcm16"}).max_calls_per_worker == 60
+    given = {"AUDIO_FORMAT": "pcmu", "MAX_CALLS_PER_WORKER": "30"}
+    assert load(given).max_calls_per_worker == 30  # a cap given is kept
+    assert Settings(audio_format="pcmu").max_calls_per_worker == 80
+    assert Settings(audio_format="pcmu", max_calls_per_worker=0).max_calls_per_worker == 0
+
+
 def test_max_calls_per_worker() -> None:
     assert load({"MAX_CALLS_PER_WORKER": "25"}).max_calls_per_worker == 25
     assert load({"MAX_CALLS_PER_WORKER": "0"}).max_calls_per_worker == 0  # no cap
@@ -193,7 +202,7 @@ def test_settings_built_in_code_read_neither_environment_nor_env_file(
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("PORT=9000\n")
     built = Settings()
-    assert built.max_calls_per_worker == 40 and built.log_level == "INFO" and built.port == 8000
+    assert built.max_calls_per_worker == 60 and built.log_level == "INFO" and built.port == 8000
     assert Settings(max_calls_per_worker=3).max_calls_per_worker == 3
     loaded = load_settings(os.environ)  # the .env file in the working directory, by default
     assert loaded.max_calls_per_worker == 7 and loaded.log_level == "DEBUG"
