@@ -20,12 +20,11 @@ from evaluation.cost import CallCost, Direction
 from evaluation.outbound import OutboundCall
 from evaluation.templates import DEFAULT_TEMPLATE, Template
 from persistence.call_writes import UnplayedGreetingWrite
-from persistence.durable_writer import DurableWriter
 from persistence.recorder import CallWriter
 from persistence.records import Channel
-from persistence.store import Store
 from service.call_briefs import CallBriefs
 from service.settings import Settings
+from service.started_storage import StartedStorage
 from telephony.call_templates import load_template
 from telephony.dialer.requests import OutboundRequests
 from telephony.privacy import redact_text
@@ -91,8 +90,7 @@ class InterviewSessions:
         self,
         settings: Settings,
         *,
-        open_store: Callable[[], Store | None],
-        open_writer: Callable[[], DurableWriter | None],
+        storage: StartedStorage,
         control: CallControl | None,
         model_opener: ModelOpener | None = None,
         hand_over: HandOverHook | None = None,
@@ -106,8 +104,7 @@ class InterviewSessions:
         self._hand_over = hand_over
         self._outbound = outbound
         self.briefs = briefs or CallBriefs(outbound)
-        self._open_store = open_store
-        self._open_writer = open_writer
+        self._storage = storage
         self._control = control
         self.options = session_options(settings)
         self.unavailable_reason = unavailable_reason(settings)
@@ -116,16 +113,6 @@ class InterviewSessions:
 
     async def _open_realtime(self, call_sid: str, template: Template) -> RealtimeConnection:
         return await open_realtime(self.options, template, self.briefs.brief_for(call_sid))
-
-    def _store(self) -> Store:
-        store = self._open_store()
-        assert store is not None, "sessions are only opened after start-up"
-        return store
-
-    def _writer(self) -> DurableWriter:
-        writer = self._open_writer()
-        assert writer is not None, "sessions are only opened after start-up"
-        return writer
 
     def preconnect(
         self,
@@ -143,7 +130,7 @@ class InterviewSessions:
             self.briefs.keep(call_sid, brief)
 
         async def open_session() -> Primed:
-            template = await load_template(self._store(), template_id)
+            template = await load_template(self._storage.store(), template_id)
             conn = await self._open_model(call_sid, template)
             try:
                 await conn.request_greeting()
@@ -159,7 +146,7 @@ class InterviewSessions:
         generated and billed all the same, so its cost goes on the call."""
         await primed.conn.close()
         done = [e for e in primed.conn.held() if isinstance(e, ResponseDone)]
-        writer = self._open_writer()
+        writer = self._storage.writer_if_open()
         if not done or writer is None:
             return
         try:
@@ -179,7 +166,7 @@ class InterviewSessions:
     async def _read_call(self, start: Start) -> tuple[Template, Direction, Channel, bool]:
         """The template, the direction, the channel, and whether the call is linked to an
         interview."""
-        store = self._store()
+        store = self._storage.store()
         template_id = start.custom_parameters.get("template_id", DEFAULT_TEMPLATE.template_id)
         template = await load_template(store, template_id)
         try:
@@ -234,7 +221,7 @@ class InterviewSessions:
             close_stream=close_stream,
             link=link,
             recorder=CallWriter(
-                self._writer(),
+                self._storage.writer(),
                 call_sid,
                 redact=redact_text if settings.redact_transcripts else None,
             ),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -23,15 +22,14 @@ from evaluation.cost import CallCost, Direction
 from evaluation.instructions import TAKEOVER_GREETING
 from evaluation.outbound import OutboundCall, outbound_greeting
 from evaluation.templates import DEFAULT_TEMPLATE, Template
-from persistence.durable_writer import DurableWriter
 from persistence.recorder import CallWriter
 from persistence.records import EngineUse
 from persistence.relay_records import RelayRecords
-from persistence.store import Store
 from service.call_briefs import CallBriefs
 from service.engine_choice import EngineChoice
 from service.responses_http import ResponsesClient, ResponsesEndpoint
 from service.settings import Settings
+from service.started_storage import StartedStorage
 from telephony.call_templates import load_template
 from telephony.privacy import redact_text
 from telephony.relay_twiml import RelayVoiceSettings, relay_twiml
@@ -65,8 +63,7 @@ class RelaySessions:
         settings: Settings,
         engines: EngineChoice,
         *,
-        open_store: Callable[[], Store | None],
-        open_writer: Callable[[], DurableWriter | None],
+        storage: StartedStorage,
         verifier: TwilioVerifier | None,
         requests: CandidateRequests | None = None,
         briefs: CallBriefs | None = None,
@@ -76,9 +73,8 @@ class RelaySessions:
         self._requests = requests
         self._briefs = briefs
         self._settings = settings
-        self._open_writer = open_writer
+        self._storage = storage
         self.engines = engines
-        self._open_store = open_store
         self._verifier = verifier
         self._http: httpx.AsyncClient | None = None
         self._handovers: dict[str, _Waiting] = {}
@@ -99,18 +95,8 @@ class RelaySessions:
             settings.relay_transcription_provider,
         )
 
-    def _store(self) -> Store:
-        store = self._open_store()
-        assert store is not None, "relay sessions are only opened after start-up"
-        return store
-
-    def _writer(self) -> DurableWriter:
-        writer = self._open_writer()
-        assert writer is not None, "relay sessions are only opened after start-up"
-        return writer
-
     def records(self) -> RelayRecords:
-        return RelayRecords(self._store().calls, self._writer())
+        return RelayRecords(self._storage.store().calls, self._storage.writer())
 
     def choose(self) -> tuple[str | None, str]:
         choice = self.engines.choose()
@@ -120,7 +106,7 @@ class RelaySessions:
         self, call_sid: str, template_id: str, base: str, greeting: str | None = None
     ) -> str:
         assert self._verifier is not None, "relay TwiML is only given to signed requests"
-        template = await load_template(self._store(), template_id)
+        template = await load_template(self._storage.store(), template_id)
         brief = self._briefs.brief_for(call_sid) if self._briefs is not None else None
         return relay_twiml(
             socket_base=websocket_base(base),
@@ -133,7 +119,7 @@ class RelaySessions:
 
     async def record_engine(self, call_sid: str, engine: str, reason: str) -> None:
         use = EngineUse(engine=engine, at=utcnow(), reason=reason)  # type: ignore[arg-type]
-        await self._store().calls.add_engine(call_sid, use)
+        await self._storage.store().calls.add_engine(call_sid, use)
 
     def expect(self, handover: HandOver, media_s: float) -> None:
         """A call is being redirected here: its relay session continues from `handover`."""
@@ -156,7 +142,7 @@ class RelaySessions:
             self._http = None
 
     async def open(self, setup: Setup, send: Send) -> RelayListener | None:
-        settings, store, call_sid = self._settings, self._store(), setup.call_sid
+        settings, store, call_sid = self._settings, self._storage.store(), setup.call_sid
         waiting = self._handovers.pop(call_sid, None)
         call = await store.calls.get(call_sid)
         template_id = setup.custom_parameters.get("template_id") or (
@@ -203,7 +189,7 @@ class RelaySessions:
             send=send,
             stream=self._client().stream,
             recorder=CallWriter(
-                self._writer(),
+                self._storage.writer(),
                 call_sid,
                 redact=redact_text if settings.redact_transcripts else None,
             ),

@@ -32,6 +32,7 @@ from service.engine_choice import EngineChoice
 from service.outbound import outbound_dialer, outbound_requests
 from service.relay_sessions import RelaySessions
 from service.settings import Settings
+from service.started_storage import StartedStorage
 from service.takeover import Takeover
 from telephony.api.context import ApiFace
 from telephony.api.delivery import DeliveryLoop
@@ -99,11 +100,11 @@ class Services:
             # A linked call's session also gets its brief (whom to ask for, the tools).
             lambda sid, template: open_realtime(options, template, self.briefs.brief_for(sid))
         )
+        storage = StartedStorage(lambda: self.store, lambda: self.writer)
         self.relays = RelaySessions(
             settings,
             self.engines,
-            open_store=lambda: self.store,
-            open_writer=lambda: self.writer,
+            storage=storage,
             verifier=self.twilio_verifier,
             requests=requests,
             briefs=self.briefs,
@@ -115,8 +116,7 @@ class Services:
         )
         self.interviews = InterviewSessions(
             settings,
-            open_store=lambda: self.store,
-            open_writer=lambda: self.writer,
+            storage=storage,
             control=self.twilio_calls,
             model_opener=self.engines.guard(opener),
             hand_over=takeover,

@@ -1,0 +1,33 @@
+"""The database and its durable writer as the call engines reach them: both exist only
+once the app has started, and no session is opened before that."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from persistence.durable_writer import DurableWriter
+from persistence.store import Store
+
+
+class StartedStorage:
+    def __init__(
+        self,
+        open_store: Callable[[], Store | None],
+        open_writer: Callable[[], DurableWriter | None],
+    ) -> None:
+        self._open_store = open_store
+        self._open_writer = open_writer
+
+    def store(self) -> Store:
+        store = self._open_store()
+        assert store is not None, "sessions are only opened after start-up"
+        return store
+
+    def writer(self) -> DurableWriter:
+        writer = self._open_writer()
+        assert writer is not None, "sessions are only opened after start-up"
+        return writer
+
+    def writer_if_open(self) -> DurableWriter | None:
+        """For work that may outlive the app (a primed session closing at shutdown)."""
+        return self._open_writer()
