@@ -550,7 +550,11 @@ class Options:
     audio_format: str = "pcm16"
     cap: int = 0  # MAX_CALLS_PER_WORKER; 0 measures past any cap
     root: Path = ROOT  # the checkout the server runs (another commit, for comparisons)
-    label: str = ""  # the layout's name in the results, when not the server's
+
+    @property
+    def label(self) -> str:
+        """The layout's name in the results: the server, and the checkout if not this one."""
+        return self.server if self.root == ROOT else f"{self.server}@{self.root.name}"
 
 
 @dataclass
@@ -733,7 +737,7 @@ async def _run_level(worker: str, n: int, opts: Options, db_uri: str, db_pid: in
         ]
         cpu_pct = (sum(cpu1) - sum(cpu0)) / wall * 100
         return LevelResult(
-            layout=(opts.label or opts.server)
+            layout=opts.label
             + ("" if opts.audio_format == "pcm16" else f" {opts.audio_format}")
             + (
                 f" {opts.scenario.chunks_ms[0]} ms deltas"
@@ -789,7 +793,7 @@ def start_profiler(
     if opts.profile_dir is None:
         return None
     pids = server.workers() or [server.proc.pid]
-    layout = f"{opts.label or opts.server}-{opts.audio_format}"
+    layout = f"{opts.label}-{opts.audio_format}"
     out = opts.profile_dir / f"{layout}-{worker}-{n}.txt"
     cmd = ["taskset", "-c", str(GENERATOR_CPU), str(Path(sys.executable).parent / "py-spy")]
     cmd += ["record", "--pid", str(pids[0]), "--duration", str(int(opts.window_s))]
@@ -1069,7 +1073,6 @@ async def main_async(args: argparse.Namespace) -> None:
             opts.server, _, audio = spec.partition("+")
             opts.audio_format = audio or args.audio_format
             opts.root = Path(root_dir or ROOT)
-            opts.label = f"{opts.server}@{Path(root_dir).name}" if root_dir else ""
             for worker in workers:
                 for n in calls:
                     for attempt in range(1 + args.retries):

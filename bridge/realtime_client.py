@@ -52,8 +52,8 @@ class RealtimeEndpoint:
 
 
 def client_text_frame(payload: bytes) -> bytes:
-    """One unfragmented, masked text frame (RFC 6455 5.2) with no extension, as a client
-    sends it; built here in a third of the library's time per audio append."""
+    """One unfragmented, masked, uncompressed text frame (RFC 6455 5.2), as a client sends
+    it; built here in about half the library's time per audio append."""
     n = len(payload)
     if n < 126:
         header = bytes((0x81, 0x80 | n))
@@ -160,13 +160,10 @@ class RealtimeConnection:
         ws = self._ws
         if not self.sending or ws.send_in_progress is not None or ws.paused:
             return False
-        if ws.protocol.extensions:  # never negotiated (`compression=None`), but if it were
-            ws.protocol.send_text(text.encode())
-            ws.send_data()
-        else:
-            # The library keeps no state about data frames sent whole, so a frame written
-            # past it leaves its protocol as it was.
-            ws.transport.write(client_text_frame(text.encode()))
+        # The library keeps no state about data frames sent whole, so a frame written past
+        # it leaves its protocol as it was; and an uncompressed frame is valid whatever
+        # extension was negotiated (RFC 7692 6: only frames with RSV1 set are compressed).
+        ws.transport.write(client_text_frame(text.encode()))
         return True
 
     async def events(self) -> AsyncIterator[ServerEvent]:

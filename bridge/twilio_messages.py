@@ -117,16 +117,18 @@ def _media(msg: dict[str, Any]) -> Media:
             and type(payload) is str
         ):
             return Media(seq, sid, track, chunk, timestamp, payload)
-    # Something is missing or mistyped: the general checks name it.
+    # Something is missing or mistyped (orjson makes no subclasses): name the first.
     media = _obj(msg, "media")
-    return Media(
-        _str(msg, "sequenceNumber"),
-        _str(msg, "streamSid"),
-        _str(media, "track"),
-        _str(media, "chunk"),
-        _str(media, "timestamp"),
-        _str(media, "payload"),
-    )
+    for parent, key in (
+        (msg, "sequenceNumber"),
+        (msg, "streamSid"),
+        (media, "track"),
+        (media, "chunk"),
+        (media, "timestamp"),
+        (media, "payload"),
+    ):
+        _str(parent, key)
+    raise AssertionError("unreachable: every field checked out")
 
 
 def parse(text: str | bytes) -> TwilioEvent:

@@ -16,6 +16,7 @@ from base64 import b64decode, b64encode
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -86,6 +87,21 @@ async def completed(env: Env, call_sid: str) -> CallRecord:
 
     found = await eventually(done, timeout=WAIT_S, what="the call completed", every=RECHECK_S)
     assert found is not None
+    return found
+
+
+async def page_module_result(
+    mongo_uri: str, db_name: str, browser: Browser, script: str, arg: object = None
+) -> dict[str, Any]:
+    """What `script` returns in a page of the service, where it can import the page's own
+    modules (`/ops/static/...`), as a browser loads them."""
+    async with service(settings_for(mongo_uri, db_name)) as svc:
+        context, page = await new_page(browser)
+        try:
+            await page.goto(svc.base + "/ops/sign-in")
+            found: dict[str, Any] = await page.evaluate(script, arg)
+        finally:
+            await context.close()
     return found
 
 
@@ -223,35 +239,32 @@ async def test_the_page_codec_matches_the_service(
         ),
         "<i2",
     )
-    async with service(settings_for(mongo_uri, db_name)) as svc:
-        context, page = await new_page(mic_browser)
-        try:
-            await page.goto(svc.base + "/ops/sign-in")
-            found = await page.evaluate(
-                """async ([pcm, line]) => {
-                    const m = await import("/ops/static/call-audio.js");
-                    const ints = Array.from({ length: 65536 }, (_, i) => i - 32768);
-                    const codes = Array.from({ length: 256 }, (_, i) => i);
-                    // In Chromium's render quanta (128 frames): state carries across them.
-                    const down = m.toLine(24000), ours = [];
-                    for (let i = 0; i < pcm.length; i += 128) {
-                        ours.push(...down.push(pcm.slice(i, i + 128)));
-                    }
-                    const up = m.fromLine(24000), back = [], decoded = line.map(m.ulawDecode);
-                    for (let i = 0; i < decoded.length; i += 160) {
-                        back.push(...up.push(decoded.slice(i, i + 160)));
-                    }
-                    return {
-                        encoded: ints.map(m.ulawEncode),
-                        decoded: codes.map(m.ulawDecode),
-                        line: ours.map(m.ulawEncode),
-                        back,
-                    };
-                }""",
-                [pcm24.tolist(), list(line)],
-            )
-        finally:
-            await context.close()
+    found = await page_module_result(
+        mongo_uri,
+        db_name,
+        mic_browser,
+        """async ([pcm, line]) => {
+            const m = await import("/ops/static/call-audio.js");
+            const ints = Array.from({ length: 65536 }, (_, i) => i - 32768);
+            const codes = Array.from({ length: 256 }, (_, i) => i);
+            // In Chromium's render quanta (128 frames): state carries across them.
+            const down = m.toLine(24000), ours = [];
+            for (let i = 0; i < pcm.length; i += 128) {
+                ours.push(...down.push(pcm.slice(i, i + 128)));
+            }
+            const up = m.fromLine(24000), back = [], decoded = line.map(m.ulawDecode);
+            for (let i = 0; i < decoded.length; i += 160) {
+                back.push(...up.push(decoded.slice(i, i + 160)));
+            }
+            return {
+                encoded: ints.map(m.ulawEncode),
+                decoded: codes.map(m.ulawDecode),
+                line: ours.map(m.ulawEncode),
+                back,
+            };
+        }""",
+        [pcm24.tolist(), list(line)],
+    )
 
     # Every 16-bit sample encodes to the reference encoder's code; every code decodes alike.
     every = (np.arange(65536) - 32768).astype("<i2").view("<u2")
@@ -274,32 +287,29 @@ async def test_the_page_resamples_contexts_at_other_rates(
     """Should a browser run the audio context at 48 or 44.1 kHz instead of the 24 kHz the
     page asks for: the speech band passes, and (at 48 kHz, with the service's filter
     design) what would fold into it is filtered out."""
-    async with service(settings_for(mongo_uri, db_name)) as svc:
-        context, page = await new_page(mic_browser)
-        try:
-            await page.goto(svc.base + "/ops/sign-in")
-            found = await page.evaluate(
-                """async () => {
-                    const m = await import("/ops/static/call-audio.js");
-                    const tone = (hz, rate, n) => Array.from(
-                        { length: n }, (_, i) => 10000 * Math.sin((2 * Math.PI * hz * i) / rate)
-                    );
-                    const line = (hz, rate) => {
-                        const down = m.toLine(rate), input = tone(hz, rate, rate), out = [];
-                        for (let i = 0; i < input.length; i += 128) {
-                            out.push(...down.push(input.slice(i, i + 128)));
-                        }
-                        return out;
-                    };
-                    const up = m.fromLine(48000).push(tone(1000, 8000, 8000));
-                    return {
-                        k48: line(1000, 48000), alias48: line(5000, 48000),
-                        k44: line(1000, 44100), up48: up,
-                    };
-                }"""
-            )
-        finally:
-            await context.close()
+    found = await page_module_result(
+        mongo_uri,
+        db_name,
+        mic_browser,
+        """async () => {
+            const m = await import("/ops/static/call-audio.js");
+            const tone = (hz, rate, n) => Array.from(
+                { length: n }, (_, i) => 10000 * Math.sin((2 * Math.PI * hz * i) / rate)
+            );
+            const line = (hz, rate) => {
+                const down = m.toLine(rate), input = tone(hz, rate, rate), out = [];
+                for (let i = 0; i < input.length; i += 128) {
+                    out.push(...down.push(input.slice(i, i + 128)));
+                }
+                return out;
+            };
+            const up = m.fromLine(48000).push(tone(1000, 8000, 8000));
+            return {
+                k48: line(1000, 48000), alias48: line(5000, 48000),
+                k44: line(1000, 44100), up48: up,
+            };
+        }""",
+    )
 
     def rms(samples: list[int], skip: int) -> float:
         return float(np.sqrt(np.mean(np.square(np.array(samples[skip:], dtype=float)))))

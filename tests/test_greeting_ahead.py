@@ -3,31 +3,21 @@ the stream starts, asked for once, and billed on the call when no stream ever co
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
-
 import pytest
 
 from persistence import CallRecord
-from tests.support.call_harness import ACCOUNT, Caller, Env, live_env
+from tests.support.call_harness import Env, live_env
+from tests.support.hand_prices import realtime_usage_usd
 from tests.support.openai import Say, Script
-from tests.support.twilio_peer import BYTES_PER_MS, FRAME_BYTES, sid
+from tests.support.twilio_peer import BYTES_PER_MS, FRAME_BYTES
 from tests.support.waiting import RECHECK_S, eventually
 
 GREETING = "Hello, and thank you for calling. Tell me a little about yourself."
 GREETING_MS = 900
-M = Decimal(1_000_000)
 
 
 def script() -> Script:
     return Script(responses=[Say(GREETING, audio_ms=GREETING_MS)])
-
-
-async def ring(env: Env) -> str:
-    """The voice webhook only: Twilio has the TwiML, its stream is not open yet."""
-    call_sid = await env.svc.incoming_call(sid("CA"), AccountSid=ACCOUNT)
-    env.rest.live_calls.add(call_sid)
-    return call_sid
 
 
 async def greeting_generated(env: Env) -> None:
@@ -39,31 +29,12 @@ async def greeting_generated(env: Env) -> None:
     )
 
 
-def priced_by_hand(usage: dict[str, Any]) -> Decimal:
-    """gpt-realtime-2.1's published rates per million tokens."""
-    inp, out = usage["input_token_details"], usage["output_token_details"]
-    cached = inp["cached_tokens_details"]
-    total: Decimal = Decimal(0)
-    total += (inp["text_tokens"] - cached["text_tokens"]) * Decimal("4") / M
-    total += cached["text_tokens"] * Decimal("0.40") / M
-    total += (inp["audio_tokens"] - cached["audio_tokens"]) * Decimal("32") / M
-    total += cached["audio_tokens"] * Decimal("0.40") / M
-    total += out["text_tokens"] * Decimal("24") / M
-    total += out["audio_tokens"] * Decimal("64") / M
-    return total
-
-
 async def test_the_greeting_is_ready_when_the_stream_starts(mongo_uri: str, db_name: str) -> None:
     async with live_env(mongo_uri, db_name, script()) as env:
-        call_sid = await ring(env)
+        call_sid = await env.ring()
         await greeting_generated(env)
         # Only now does 'Twilio' open the stream: the whole greeting waits in the service.
-        twilio = env.svc.peer(call_sid, account_sid=ACCOUNT)
-        await twilio.connect()
-        env.calls[call_sid] = twilio
-        await twilio.begin()
-        caller = Caller(twilio)
-        caller.start()
+        twilio, caller = await env.stream_in(call_sid)
         await env.wait_played(twilio, 1)
         heard = twilio.played_bytes()
         call, turns = await env.hang_up(call_sid, twilio, caller)
@@ -83,7 +54,7 @@ async def test_a_greeting_whose_stream_never_comes_is_billed_on_the_call(
     mongo_uri: str, db_name: str
 ) -> None:
     async with live_env(mongo_uri, db_name, script()) as env:
-        call_sid = await ring(env)
+        call_sid = await env.ring()
         await greeting_generated(env)
         # The worker stops before the stream comes (or the stream went to another worker
         # and this session expires): the greeting was generated, and is paid for.
@@ -103,7 +74,7 @@ async def test_a_greeting_whose_stream_never_comes_is_billed_on_the_call(
     response_id = conn.events("response.done")[0]["response"]["id"]
     assert list(call.unplayed_greetings_usd) == [response_id]
     assert call.unplayed_greetings_usd[response_id] == pytest.approx(
-        float(priced_by_hand(conn.usages[0])), abs=1e-9
+        float(realtime_usage_usd(conn.usages[0])), abs=1e-9
     )
     assert conn.closed  # the unused session is closed, not left to the model's timeout
     assert call.cost is None  # no stream, no call cost: the greeting is on its own line

@@ -14,6 +14,7 @@ from evaluation.report import Report
 from persistence import CallRecord
 from service.server import SERVERS, ServerName
 from tests.support.call_harness import Env, live_env
+from tests.support.hand_prices import realtime_usage_usd
 from tests.support.openai import CallTool, Say, Script
 from tests.support.waiting import RECHECK_S, eventually
 
@@ -118,18 +119,9 @@ def priced_by_hand(env: Env) -> Decimal:
     """gpt-realtime-2.1 (its reasoning billed as text output) and gpt-realtime-whisper (per
     minute of the caller audio streamed to the model) at the published rates, and one
     minute of inbound local Twilio voice plus Media Streams."""
-    m = Decimal(1_000_000)
     total = Decimal(0)
     for conn in env.model.connections:
-        for usage in conn.usages:
-            inp, out = usage["input_token_details"], usage["output_token_details"]
-            cached = inp["cached_tokens_details"]
-            total += (inp["text_tokens"] - cached["text_tokens"]) * Decimal("4") / m
-            total += cached["text_tokens"] * Decimal("0.40") / m
-            total += (inp["audio_tokens"] - cached["audio_tokens"]) * Decimal("32") / m
-            total += cached["audio_tokens"] * Decimal("0.40") / m
-            total += out["text_tokens"] * Decimal("24") / m
-            total += out["audio_tokens"] * Decimal("64") / m
+        total += sum((realtime_usage_usd(usage) for usage in conn.usages), Decimal(0))
         streamed_s = Decimal(repr(conn.input_audio_ms)) / 1000
         total += streamed_s * Decimal("0.017") / 60
     return total + Decimal("0.0085") + Decimal("0.004")

@@ -149,29 +149,32 @@ async def amd(params: dict[str, str]) -> Response | tuple[Response, int]:
     log.info("machine detection: %s after %s ms", verdict, detection_ms, extra=ctx)
     if verdict not in MACHINE:
         return Response(status=204)
+    confirmed = await store.dialing.confirmed_at(call_sid) is not None
+    if not confirmed and await store.evaluations.for_call(call_sid):
+        # A backstop for a model that went on without confirming: a person is answering.
+        await store.dialing.amd_ignored(call_sid, "the candidate had already answered")
+        log.info("machine verdict ignored: the candidate had answered", extra=ctx)
+        return Response(status=204)
     call = await store.calls.get(call_sid)
     interview = (
         await store.interviews.get(call.interview_id)
         if call is not None and call.interview_id
         else None
     )
-    if await store.dialing.confirmed_at(call_sid) is None and await store.evaluations.for_call(
-        call_sid
-    ):
-        # A backstop for a model that went on without confirming: a person is answering.
-        await store.dialing.amd_ignored(call_sid, "the candidate had already answered")
-        log.info("machine verdict ignored: the candidate had answered", extra=ctx)
-        return Response(status=204)
     hang_up, callback = face.hang_up, face.callback_number
-    can_leave = interview is not None and hang_up is not None and callback is not None
-    if can_leave and await store.dialing.voicemail_once(call_sid, now):
-        assert interview is not None and hang_up is not None and callback is not None
+    if (
+        interview is not None
+        and hang_up is not None
+        and callback is not None
+        and await store.dialing.voicemail_once(call_sid, now)
+    ):
         template = await load_template(store, interview.template_id)
         message = voicemail_message(template, callback, interview.code)
         if not await hang_up(call_sid, message):
             log.warning("the voicemail message could not be left", extra=ctx)
-    elif await store.dialing.confirmed_at(call_sid) is not None:
+    elif confirmed or await store.dialing.confirmed_at(call_sid) is not None:
         # AMD false positives hang up on real people: once they have confirmed, ignore it.
+        # (Read again: a confirmation may have won the race with the voicemail's write.)
         await store.dialing.amd_ignored(call_sid, "the candidate had confirmed who they are")
         log.info("machine verdict ignored: the candidate had confirmed", extra=ctx)
     return Response(status=204)

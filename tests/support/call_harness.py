@@ -82,15 +82,25 @@ class Env:
 
     async def dial_in(self) -> tuple[str, TwilioPeer, Caller]:
         """A candidate calls: webhook, media stream, `connected` + `start`, live audio."""
+        call_sid = await self.ring()
+        twilio, caller = await self.stream_in(call_sid)
+        return call_sid, twilio, caller
+
+    async def ring(self) -> str:
+        """The voice webhook only: Twilio has the TwiML, its stream is not open yet."""
         call_sid = await self.svc.incoming_call(sid("CA"), AccountSid=ACCOUNT)
         self.rest.live_calls.add(call_sid)
+        return call_sid
+
+    async def stream_in(self, call_sid: str) -> tuple[TwilioPeer, Caller]:
+        """Twilio opens the call's media stream: `connected` + `start`, then live audio."""
         twilio = self.svc.peer(call_sid, account_sid=ACCOUNT)
         await twilio.connect()
         self.calls[call_sid] = twilio
         await twilio.begin()
         caller = Caller(twilio)
         caller.start()
-        return call_sid, twilio, caller
+        return twilio, caller
 
     def changes(self) -> list[Changes]:
         """Everything the peers record: the model, Twilio's REST API and every stream."""
