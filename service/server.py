@@ -20,6 +20,8 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 from quart import Quart
 
+from service.ws_protocol import TextFrameProtocol
+
 ServerName = Literal["uvicorn", "hypercorn"]
 SERVERS: tuple[ServerName, ...] = ("uvicorn", "hypercorn")
 GRACEFUL_S = 5
@@ -58,7 +60,7 @@ def uvicorn_server(app: Quart, host: str, port: int, log_level: str) -> uvicorn.
             host=host,
             port=port,
             http="httptools",
-            ws="websockets-sansio",
+            ws=TextFrameProtocol,
             lifespan="on",
             log_config=None,  # our JSON handler on the root logger formats uvicorn's lines
             log_level=log_level.lower(),

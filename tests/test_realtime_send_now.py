@@ -13,13 +13,11 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Frame, Opcode
-from websockets.protocol import Protocol, Side, State
 
 from bridge import realtime_events as rt
 from bridge.clock import LoopClock
 from bridge.model_link import RealtimeLink
-from bridge.realtime_client import RealtimeConnection, client_text_frame
+from bridge.realtime_client import RealtimeConnection
 from tests.support.waiting import RECHECK_S, eventually
 
 APPEND = rt.append_audio("A" * 1280)  # 20 ms of 24 kHz PCM16, base64
@@ -118,23 +116,3 @@ async def test_no_direct_write_once_a_close_has_begun() -> None:
         assert not conn.send_now(APPEND)  # closing or closed: the frame would be lost
         await closing
     assert APPEND not in model.frames
-
-
-@pytest.mark.parametrize("size", [0, 125, 126, 65_535, 65_536, 200_000])
-def test_a_hand_built_frame_is_what_a_server_reads_as_one_text_message(size: int) -> None:
-    """Every length encoding (7-bit, 16-bit, 64-bit), read by the library's own server
-    side, which refuses an unmasked or malformed client frame."""
-    text = ("x" * size).encode()
-    server = Protocol(Side.SERVER, state=State.OPEN, max_size=None)
-    frame = client_text_frame(text)
-    server.receive_data(frame[:3])  # in pieces, as TCP may deliver it
-    server.receive_data(frame[3:])
-    [event] = server.events_received()
-    assert isinstance(event, Frame)
-    assert (event.opcode, event.fin, event.data) == (Opcode.TEXT, True, text)
-    assert server.data_to_send() == []  # nothing to complain about: no close frame
-
-
-def test_every_hand_built_frame_has_a_mask_of_its_own() -> None:
-    masks = {client_text_frame(b"x")[2:6] for _ in range(32)}  # 7-bit length: mask at 2
-    assert len(masks) == 32

@@ -1,0 +1,186 @@
+"""uvicorn's sans-I/O WebSocket protocol, with a direct path for whole text frames.
+
+Twilio sends a call's audio as one small masked text frame every 20 ms and expects the
+same back, so per message the stock protocol's generator parser, its frame objects, an
+`asyncio.Queue` hop and a pause and resume of the socket's reading (two event-loop
+registrations) cost more than the audio itself. Here a whole unfragmented text frame is
+unmasked and handed to the app as it arrives, and text the app sends is framed with a
+two- or four-byte header. Everything else (the handshake, control frames, fragments,
+compressed or oversized frames, a closing connection) goes to the library exactly as
+before, whole frame by whole frame, so its parser never sees part of a frame we took.
+Reading is paused only once `_BACKLOG` messages wait unread, not after every message.
+
+Run it with `uvicorn --ws service.ws_protocol:TextFrameProtocol` (the Procfile does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any, Final
+
+from uvicorn._types import ASGIReceiveEvent, ASGISendEvent
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+from bridge.ws_frames import frame_extent, masked_text, text_frame
+
+_BACKLOG: Final = 16  # unread messages before reading pauses (back-pressure on the peer)
+_MAX_HEAD: Final = 64 * 1024  # an upgrade request larger than this is the library's alone
+
+
+class _Inbox:
+    """The parts of `asyncio.Queue` the protocol uses, for one reader: a deque and at most
+    one waiting future, without the queue's bookkeeping on every message."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[ASGIReceiveEvent] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: ASGIReceiveEvent) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def get(self) -> ASGIReceiveEvent:
+        while not self._items:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
+        return self._items.popleft()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+class TextFrameProtocol(WebSocketsSansIOProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue: Any = _Inbox()
+        self._head = bytearray()  # the upgrade request, to see whether frames followed it
+        self._direct: bool | None = None  # None until the handshake is done
+        self._partial = bytearray()  # the start of a frame still arriving
+
+    def data_received(self, data: bytes) -> None:
+        if self._direct is None:
+            self._decide(data)
+        if not self._direct:
+            super().data_received(data)
+        elif self._partial:
+            self._partial += data
+            self._frames(self._partial)
+        else:
+            self._frames(data)
+
+    def _decide(self, data: bytes) -> None:
+        """Frames are taken directly only when the library's parser is known to be
+        between frames: nothing came after the upgrade request before our 101 went out."""
+        if self.handshake_complete:
+            self._direct = self.initial_response is None and self.conn.state is State.OPEN
+        elif self.handshake_initiated:
+            self._direct = False  # a client that did not wait for the handshake
+        else:
+            self._head += data
+            end = self._head.find(b"\r\n\r\n")
+            if end != -1 and end + 4 < len(self._head):
+                self._direct = False  # frames came with the request itself
+            elif len(self._head) > _MAX_HEAD:
+                self._direct = False
+            if end != -1 or self._direct is False:
+                self._head = bytearray()
+
+    def _frames(self, buf: bytes | bytearray) -> None:
+        pos, size = 0, len(buf)
+        limit = self.config.ws_max_size
+        while pos < size:
+            extent = frame_extent(buf, pos)
+            if extent is None:
+                break
+            start, end = extent
+            if end - start > limit:
+                self._to_library(buf[pos:])  # the library refuses it (1009), as before
+                return
+            if end > size:
+                break
+            text = None
+            if not self.frames and self.conn.state is State.OPEN:
+                text = masked_text(buf, pos, start, end)
+            if text is not None:
+                self._deliver(text)
+            else:
+                self._to_library(buf[pos:end])
+                if not self._direct:
+                    self._to_library(buf[end:])
+                    return
+            pos = end
+        # Kept without copying when nothing was taken, so a frame trickling in costs O(n).
+        if pos == 0 and isinstance(buf, bytearray):
+            self._partial = buf
+        else:
+            self._partial = bytearray(buf[pos:])
+
+    def _to_library(self, data: bytes | bytearray) -> None:
+        """Whole frames to the library's parser; once the connection is closing (or the
+        parser failed), every later byte goes there too, as in the stock protocol."""
+        self._partial = bytearray()
+        if data:
+            super().data_received(bytes(data))
+        if self.conn.state is not State.OPEN or self.conn.parser_exc is not None:
+            self._direct = False
+
+    def _deliver(self, payload: bytes) -> None:
+        if self.close_sent:
+            return  # past the app's close: discarded, as the stock protocol does
+        try:
+            text = payload.decode()
+        except UnicodeDecodeError:
+            self.logger.warning("invalid UTF-8 in a WebSocket text frame; closing with 1007")
+            self.conn.send_close(1007)
+            self.handle_parser_exception()
+            self._direct = False
+            return
+        self.queue.put_nowait({"type": "websocket.receive", "text": text})
+        self._backlog()
+
+    def send_receive_event_to_app(self) -> None:
+        read_paused = self.read_paused
+        super().send_receive_event_to_app()
+        if self.read_paused and not read_paused and self.queue.qsize() < _BACKLOG:
+            # The stock protocol pauses after every message; an app that reads promptly
+            # need not pay for that.
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def _backlog(self) -> None:
+        if not self.read_paused and self.queue.qsize() >= _BACKLOG:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if (
+            message["type"] == "websocket.send"
+            and message.get("bytes") is None
+            and self.handshake_complete
+            and not self.close_sent
+            and not self.disconnected
+            and self.initial_response is None
+            and self.writable.is_set()
+            and self.conn.state is State.OPEN
+        ):
+            text = message.get("text")
+            if isinstance(text, str):
+                self.transport.write(text_frame(text.encode(), masked=False))
+                return
+        await super().send(message)
