@@ -260,7 +260,7 @@ def start_server(
     env.update(extra_env or {})
     cmd = ["taskset", "-c", cpus] if cpus else []
     if server == "uvicorn":
-        args = procfile_command(port, HOST)
+        args = procfile_command(port, HOST, root / "Procfile")  # the checkout's own
         args[args.index("--loop") + 1] = worker_class  # the event loop under test
         cmd += [sys.executable, "-m", *args]
         cmd += ["--no-access-log", "--log-level", "warning"]

@@ -37,6 +37,20 @@ class CallerLine:
         if not self.audio.held:
             await self._send(self._inbound.process_decoded(mulaw, payload), ms)
 
+    def media_now(self, mulaw: bytes, payload: str) -> bool:
+        """`media` done at once when the model's connection takes the audio without a
+        wait; false, with nothing done, when it would have to wait."""
+        if not mulaw:
+            return True
+        live = not self.audio.held
+        if live and not self._link.takes_audio_now():
+            return False
+        ms = len(mulaw) / MULAW_BYTES_PER_MS
+        self.audio.add(mulaw, ms)
+        if live and self._link.send_audio_now(self._inbound.process_decoded(mulaw, payload)):
+            self.audio.sent_ms += ms
+        return True
+
     async def _send(self, b64: str, ms: float) -> None:
         if await self._link.send_audio(b64):
             self.audio.sent_ms += ms

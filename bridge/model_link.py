@@ -51,6 +51,14 @@ class ModelLink(Protocol):
         """Caller audio; false when there was no open connection to take it."""
         ...
 
+    def takes_audio_now(self) -> bool:
+        """Whether `send_audio_now` can write at once, with no wait for the connection."""
+        ...
+
+    def send_audio_now(self, b64: str) -> bool:
+        """`send_audio` without waiting, for a caller that checked `takes_audio_now`."""
+        ...
+
     async def respond(self, instructions: str | None = None) -> None: ...
     async def cancel(self, response_id: str) -> None: ...
     async def truncate(self, item_id: str, heard_ms: int) -> None: ...
@@ -177,6 +185,17 @@ class RealtimeLink:
         except Exception:  # the connection dropped: the reader notices and reconnects
             return False
         return True
+
+    def takes_audio_now(self) -> bool:
+        conn = self._conn
+        return conn is not None and conn.can_send_now()
+
+    def send_audio_now(self, b64: str) -> bool:
+        conn = self._conn
+        try:
+            return conn is not None and conn.send_now(rt.append_audio(b64))
+        except Exception:  # as in send_audio: the reader notices and reconnects
+            return False
 
     async def respond(self, instructions: str | None = None) -> None:
         await self._send(rt.response_create(instructions))

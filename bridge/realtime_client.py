@@ -130,21 +130,25 @@ class RealtimeConnection:
     async def send_text(self, text: str) -> None:
         await self._ws.send(text)
 
+    def can_send_now(self) -> bool:
+        """Whether `send_now` would write: the connection is open, no fragmented message
+        is being sent, and the socket's buffer is under its high-water mark."""
+        ws = self._ws
+        return self.sending and ws.send_in_progress is None and not ws.paused
+
     def send_now(self, text: str) -> bool:
         """Write a text frame at once, without the library's send path (its context
         manager, state checks, drain and framing: a fifth of the bridge's CPU per audio
         append).
-        False, with nothing written, when that cannot be done safely: the connection is
-        not open (closed, or closing under us), a fragmented message is being sent, or
-        the socket's buffer is past its high-water mark; `send_text` then waits for the
-        buffer to drain (back-pressure) or raises as the connection requires."""
-        ws = self._ws
-        if not self.sending or ws.send_in_progress is not None or ws.paused:
+        False, with nothing written, when that cannot be done safely (`can_send_now`);
+        `send_text` then waits for the buffer to drain (back-pressure) or raises as the
+        connection requires."""
+        if not self.can_send_now():
             return False
         # The library keeps no state about data frames sent whole, so a frame written past
         # it leaves its protocol as it was; and an uncompressed frame is valid whatever
         # extension was negotiated (RFC 7692 6: only frames with RSV1 set are compressed).
-        ws.transport.write(text_frame(text.encode(), masked=True))
+        self._ws.transport.write(text_frame(text.encode(), masked=True))
         return True
 
     async def events(self) -> AsyncIterator[ServerEvent]:

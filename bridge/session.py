@@ -174,6 +174,9 @@ class CallSession:
         if self.ending.listening:
             await self.caller.media(mulaw, media.payload)
 
+    def media_now(self, media: Media, mulaw: bytes) -> bool:
+        return not self.ending.listening or self.caller.media_now(mulaw, media.payload)
+
     async def on_mark(self, echoed: Mark) -> None:
         if echoed.name == END_MARK:
             await self._act(self.ending.end_mark_echoed())

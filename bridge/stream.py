@@ -45,6 +45,11 @@ class StreamListener(Protocol):
 
     async def on_start(self, start: Start) -> None: ...
     async def on_media(self, media: Media, mulaw: bytes) -> None: ...
+    def media_now(self, media: Media, mulaw: bytes) -> bool:
+        """`on_media` done at once if nothing in it has to wait; false, with nothing
+        done, if something would (`on_media` is then called for the frame)."""
+        ...
+
     async def on_mark(self, mark: Mark) -> None: ...
     async def on_dtmf(self, dtmf: Dtmf) -> None: ...
     async def on_end(self, reason: str) -> str | None: ...
@@ -101,6 +106,26 @@ class TwilioStream:
             self._bad(exc.kind, str(exc))
             return Outcome.CONTINUE
         return await self._dispatch(event)
+
+    def handle_now(self, frame: str) -> bool:
+        """A started stream's media frame handled without a wait, when its listener can
+        take it at once (the usual case mid-call), saving the task switch per frame;
+        false, with nothing done, leaves the frame to `handle` (other messages, bad input,
+        a model connection that has to be waited for)."""
+        listener, start = self.listener, self.start
+        if listener is None or start is None:
+            return False
+        try:
+            media = parse(frame)
+            if not isinstance(media, Media) or media.stream_sid != start.stream_sid:
+                return False
+            mulaw = b64decode_audio(media.payload)
+        except (TwilioMessageError, AudioPayloadError):
+            return False  # `handle` counts and reports it
+        if not listener.media_now(media, mulaw):
+            return False
+        self.frames_in += 1
+        return True
 
     async def _dispatch(self, event: TwilioEvent) -> Outcome:
         if isinstance(event, Media):

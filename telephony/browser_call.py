@@ -36,7 +36,7 @@ def install(app: Quart) -> None:
     async def asgi_app(scope: Scope, receive: Receive, send: SendMessage) -> None:
         path: str = scope.get("path", "")
         if scope["type"] == "websocket" and (path == PATH or path.startswith(PATH + "/")):
-            await serve(face(app), path[len(PATH) + 1 :], receive, send)
+            await serve(face(app), scope, path[len(PATH) + 1 :], receive, send)
         else:
             await inner(scope, receive, send)
 
@@ -55,9 +55,11 @@ async def _redeem(twilio: TwilioFace, token: str) -> tuple[BrowserTicket | None,
     return ticket, None
 
 
-async def serve(twilio: TwilioFace, token: str, receive: Receive, send: SendMessage) -> None:
+async def serve(
+    twilio: TwilioFace, scope: Scope, token: str, receive: Receive, send: SendMessage
+) -> None:
     ticket, refusal = await _redeem(twilio, token)
-    line = SocketLine(receive, send, "browser call", "stream", first="start")
+    line = SocketLine(receive, send, "browser call", "stream", first="start", scope=scope)
     if not await line.accept(refusal) or ticket is None:
         return
     # The call is stored once its socket is open, so a token never used leaves no call.

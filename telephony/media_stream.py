@@ -81,7 +81,7 @@ def upgrade_refusal(twilio: TwilioFace, scope: Scope, token: str) -> str | None:
 async def serve(
     twilio: TwilioFace, scope: Scope, token: str, receive: Receive, send: SendMessage
 ) -> None:
-    line = SocketLine(receive, send, "media stream", "stream", first="start")
+    line = SocketLine(receive, send, "media stream", "stream", first="start", scope=scope)
     if not await line.accept(upgrade_refusal(twilio, scope, token)):
         return
     verifier = twilio.verifier
@@ -120,5 +120,7 @@ async def run_stream(
         listener_factory=open_session,
         issued_for=issued_for,
     )
-    await line.run(stream, admission, started=lambda: stream.start is not None)
+    await line.run(
+        stream, admission, started=lambda: stream.start is not None, now=stream.handle_now
+    )
     return stream

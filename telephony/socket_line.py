@@ -17,6 +17,10 @@ NORMAL = 1000
 POLICY_VIOLATION = 1008
 INTERNAL_ERROR = 1011
 START_WAIT_S = 5.0  # Twilio sends its first message at once; an upgrade that does not is not Twilio
+# An ASGI extension of the production server (service.ws_protocol): the app may register a
+# function that takes a text frame as it arrives, while the app waits for messages.
+TEXT_NOW = "voice-interview.text-now"
+TextNow = Callable[[str], bool]
 
 
 class Driver(Protocol):
@@ -31,13 +35,25 @@ class Driver(Protocol):
 
 
 class SocketLine:
-    def __init__(self, receive: Any, send: Any, label: str, noun: str, *, first: str) -> None:
+    def __init__(
+        self,
+        receive: Any,
+        send: Any,
+        label: str,
+        noun: str,
+        *,
+        first: str,
+        scope: dict[str, Any] | None = None,
+    ) -> None:
         """`label` names the socket in logs ("media stream"); `noun` starts its end
-        reasons ("stream stopped"); `first` names the message that starts it ("start")."""
+        reasons ("stream stopped"); `first` names the message that starts it ("start");
+        `scope`, the socket's ASGI scope, says whether the server offers TEXT_NOW."""
         self._receive, self._send = receive, send
         self.label, self.noun, self.first = label, noun, first
         self.closed = False
         self._counted = False
+        extension = ((scope or {}).get("extensions") or {}).get(TEXT_NOW) or {}
+        self._offer_now: Callable[[TextNow | None], None] | None = extension.get("register")
 
     def count(self, admission: Admission) -> None:
         """Count the socket against the worker's cap: once its call is claimed, so an
@@ -61,6 +77,21 @@ class SocketLine:
             return False
         return True
 
+    def _guarded(self, now: TextNow, driver: Driver) -> TextNow:
+        """`now` as the server calls it, from its socket callback: a failure there is
+        logged once and the frame, and every later one, goes the usual way instead."""
+
+        def taking(frame: str) -> bool:
+            try:
+                return now(frame)
+            except Exception:
+                log.exception("%s: a frame taken at once failed", self.label, extra=_ctx(driver))
+                if self._offer_now is not None:
+                    self._offer_now(None)
+                return False
+
+        return taking
+
     async def close(self, code: int = NORMAL, why: str = "") -> None:
         if not self.closed:
             self.closed = True
@@ -83,12 +114,17 @@ class SocketLine:
         *,
         started: Callable[[], bool],
         start_wait_s: float = START_WAIT_S,
+        now: TextNow | None = None,
     ) -> None:
         """Feed every frame to `driver` until the socket ends; record the end in any case.
-        A socket not `started()` within `start_wait_s` is closed (1008)."""
+        A socket not `started()` within `start_wait_s` is closed (1008). `now(frame)`,
+        where the server offers it, takes frames as they arrive while this waits for
+        one; a frame it declines (false) comes here as usual."""
         ending = f"{self.noun} disconnected"
         loop = asyncio.get_running_loop()
         start_by = loop.time() + start_wait_s
+        if now is not None and self._offer_now is not None:
+            self._offer_now(self._guarded(now, driver))
         try:
             while True:
                 if not started():
@@ -122,9 +158,11 @@ class SocketLine:
             raise  # the server is shutting down; the finally block still records the call
         except Exception:
             ending = f"{self.noun} failed: internal error"
-            log.exception("%s failed", self.label, extra={"call_sid": driver.call_sid or "?"})
+            log.exception("%s failed", self.label, extra=_ctx(driver))
             await self.close(INTERNAL_ERROR, "internal error")
         finally:
+            if self._offer_now is not None:
+                self._offer_now(None)
             # Shielded: a second cancellation must not lose the call's final record.
             if self._counted:
                 admission.stream_closed()
@@ -132,3 +170,7 @@ class SocketLine:
                 await asyncio.shield(driver.finish(ending))
             except Exception:
                 log.exception("could not record the end of the %s", self.label)
+
+
+def _ctx(driver: Driver) -> dict[str, str]:
+    return {"call_sid": driver.call_sid or "?"}

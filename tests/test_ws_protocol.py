@@ -17,6 +17,7 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 from service.server import WS_MAX_SIZE, uvicorn_server
+from telephony.socket_line import TEXT_NOW
 from tests.support.servers import listening_socket
 from tests.support.waiting import Changes, eventually
 
@@ -291,3 +292,47 @@ async def test_text_the_app_sends_is_one_unmasked_frame_of_any_length(
         await raw.write(text(f"send:{size}"))
         frame = await raw.frame(Opcode.TEXT)  # the client side refuses a masked frame
         assert (frame.fin, frame.data) == (True, b"z" * size)
+
+
+class TakesNow(Echo):
+    """Registers a function for TEXT_NOW that takes frames starting "now:" and declines
+    the rest, as the media stream takes media frames and leaves the other messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken: list[str] = []
+        self.offered = False
+
+    def take(self, frame: str) -> bool:
+        if not frame.startswith("now:"):
+            return False
+        self.taken.append(frame)
+        self.changes.notify()
+        return True
+
+    async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
+        register = scope.get("extensions", {}).get(TEXT_NOW, {}).get("register")
+        if register is not None:
+            self.offered = True
+            register(self.take)
+        await super().__call__(scope, receive, send)
+
+
+async def test_frames_are_taken_as_they_come_only_while_the_app_waits(protocol: str) -> None:
+    """A frame the function declines is queued; until the app has read it, later frames
+    queue behind it, so the app sees every frame in order either way."""
+    app = TakesNow()
+    async with served(app, protocol) as port, client(port) as raw:
+        await raw.write(text("now:1") + text("later:2") + text("now:3"))
+        if protocol == "stock":  # no such extension: everything is a message
+            await app.until(3)
+            assert (app.offered, app.texts()) == (False, ["now:1", "later:2", "now:3"])
+            return
+        await app.until(2)
+        assert (app.taken, app.texts()) == (["now:1"], ["later:2", "now:3"])
+        assert (await raw.frame(Opcode.TEXT)).data == b"echo:later:2"
+        assert (await raw.frame(Opcode.TEXT)).data == b"echo:now:3"
+        await raw.write(text("now:4"))
+        await eventually(lambda: len(app.taken) == 2, timeout=10, on=app.changes, what="now:4")
+        assert app.taken == ["now:1", "now:4"]
+        assert app.texts() == ["later:2", "now:3"]

@@ -23,9 +23,9 @@ PROCFILE = Path(__file__).resolve().parents[2] / "Procfile"
 GRACEFUL_S = 0.5
 
 
-def procfile_command(port: int, host: str = "127.0.0.1") -> list[str]:
+def procfile_command(port: int, host: str = "127.0.0.1", procfile: Path = PROCFILE) -> list[str]:
     """The Procfile's web command (uvicorn's arguments), listening on host:port."""
-    line = PROCFILE.read_text().split("web:", 1)[1].split("\n", 1)[0]
+    line = procfile.read_text().split("web:", 1)[1].split("\n", 1)[0]
     args = shlex.split(line.replace("$PORT", str(port)).replace("0.0.0.0", host))
     if args[0] != "uvicorn" or "--loop" not in args:
         raise ValueError(f"the Procfile no longer runs uvicorn with --loop: {line.strip()}")

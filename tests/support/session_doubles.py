@@ -141,6 +141,12 @@ class ScriptedLink:
         return [c for c in self.commands if c[0] == kind]
 
     async def send_audio(self, b64: str) -> bool:
+        return self.send_audio_now(b64)
+
+    def takes_audio_now(self) -> bool:
+        return self.up
+
+    def send_audio_now(self, b64: str) -> bool:
         if self.up:
             self.audio.append(b64)
         return self.up
