@@ -19,7 +19,7 @@ from bridge.audio import (
     openai_audio_format,
 )
 from bridge.g711 import pcm16_to_ulaw, ulaw_to_pcm16
-from bridge.resample import RESAMPLER_METHODS, Downsampler, Upsampler
+from bridge.resample import _LOWPASS, RESAMPLER_METHODS, Downsampler, Upsampler
 
 SPEECH = Path(__file__).parent / "fixtures" / "speech"
 FRAME_8K = 160
@@ -190,6 +190,35 @@ def test_twenty_ms_frames_match_one_call(factory: Callable[[], Upsampler | Downs
     whole = factory().process(data)
     assert len(streamed) == len(whole)
     assert np.max(np.abs(samples(streamed) - samples(whole))) <= 1
+
+
+def textbook(data: bytes, up: bool) -> Floats:
+    """The FIR by its definition, in float64: zero-stuff to 24 kHz and filter (gain 3),
+    or filter at 24 kHz and keep every third sample (the last of each three)."""
+    x = samples(data)
+    h = _LOWPASS.astype(np.float64)
+    if up:
+        stuffed = np.zeros(3 * x.shape[0])
+        stuffed[::3] = x
+        y = np.convolve(stuffed, 3 * h)[: stuffed.shape[0]]
+    else:
+        y = np.convolve(x, h)[2 : x.shape[0] : 3]
+    return np.clip(np.rint(y), -32768, 32767)
+
+
+@pytest.mark.parametrize("up", [True, False], ids=["up", "down"])
+def test_the_fir_is_the_textbook_filter_over_any_chunking(up: bool) -> None:
+    """Chunks of every size (the block matrices' padding and remainders), against the
+    filter's definition; float32 arithmetic may round a sample the other way."""
+    rate = 8000 if up else 24000
+    data = noise(rate, seed=11, amplitude=30000)  # loud enough to clip now and then
+    rng = np.random.default_rng(3)
+    sizes = [int(s) * 2 for s in rng.integers(0, 700, 60)] + [len(data)]
+    got = samples(chunked((Upsampler() if up else Downsampler()).process, data, sizes))
+    want = textbook(data, up)[: got.shape[0]]
+    assert got.shape[0] == (3 * rate if up else rate // 3)
+    assert np.max(np.abs(got - want)) <= 1
+    assert np.mean(got == want) > 0.99
 
 
 def test_upsampler_carries_odd_byte() -> None:
