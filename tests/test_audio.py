@@ -203,7 +203,8 @@ def textbook(data: bytes, up: bool) -> Floats:
         y = np.convolve(stuffed, 3 * h)[: stuffed.shape[0]]
     else:
         y = np.convolve(x, h)[2 : x.shape[0] : 3]
-    return np.clip(np.rint(y), -32768, 32767)
+    clipped: Floats = np.clip(np.rint(y), -32768, 32767)
+    return clipped
 
 
 @pytest.mark.parametrize("up", [True, False], ids=["up", "down"])
