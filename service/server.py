@@ -1,8 +1,9 @@
 """Runs the app in this process under uvicorn (the default) or Hypercorn.
 
-uvicorn on uvloop with httptools and the sans-I/O `websockets` protocol is the default
-because the media stream is per-message work: in the load benchmark it carried the same
-calls for about a fifth less CPU than Hypercorn, whose WebSocket framing is pure Python.
+uvicorn on uvloop with httptools and the sans-I/O `websockets` protocol (extended in
+`service.ws_protocol`) is the default because the media stream is per-message work: in
+the load benchmark it carried the same calls for about a fifth less CPU than Hypercorn,
+whose WebSocket framing is pure Python.
 Hypercorn stays available: the app is plain ASGI and the test suite runs it.
 """
 

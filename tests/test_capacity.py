@@ -73,5 +73,5 @@ def test_negative_limit_is_refused() -> None:
 
 def test_services_take_the_limit_from_the_settings() -> None:
     assert Services(Settings(max_calls_per_worker=7)).admission.capacity.limit == 7
-    assert Services(Settings()).admission.capacity.limit == 60  # pcm16's
-    assert Services(Settings(audio_format="pcmu")).admission.capacity.limit == 80
+    assert Services(Settings()).admission.capacity.limit == 80  # pcm16's
+    assert Services(Settings(audio_format="pcmu")).admission.capacity.limit == 120

@@ -37,7 +37,7 @@ def test_defaults_need_no_variables() -> None:
     assert s.log_level == "INFO"
     assert s.retention_days is None
     assert s.audio_format == "pcm16" and s.resampler == "fir"
-    assert s.max_calls_per_worker == 60  # measured for pcm16
+    assert s.max_calls_per_worker == 80  # measured for pcm16
     assert not s.realtime_enabled and not s.rest_enabled
 
 
@@ -171,11 +171,11 @@ def test_an_unpriced_model_is_refused_at_start_up() -> None:
 
 
 def test_the_default_cap_follows_the_audio_format() -> None:
-    assert load({"AUDIO_FORMAT": "pcmu"}).max_calls_per_worker == 80
-    assert load({"AUDIO_FORMAT": "pcm16"}).max_calls_per_worker == 60
+    assert load({"AUDIO_FORMAT": "pcmu"}).max_calls_per_worker == 120
+    assert load({"AUDIO_FORMAT": "pcm16"}).max_calls_per_worker == 80
     given = {"AUDIO_FORMAT": "pcmu", "MAX_CALLS_PER_WORKER": "30"}
     assert load(given).max_calls_per_worker == 30  # a cap given is kept
-    assert Settings(audio_format="pcmu").max_calls_per_worker == 80
+    assert Settings(audio_format="pcmu").max_calls_per_worker == 120
     assert Settings(audio_format="pcmu", max_calls_per_worker=0).max_calls_per_worker == 0
 
 
