@@ -240,7 +240,7 @@ def start_server(
     cap: int = 0,
     root: Path = ROOT,
 ) -> Server:
-    """`root`: the checkout whose code the server runs (another commit, for comparisons)."""
+    """`root`: the checkout whose code and Procfile the server runs (another commit)."""
     port = free_loopback_port()
     env = dict(os.environ)
     env.update(
@@ -1139,7 +1139,7 @@ def main(argv: list[str] | None = None) -> None:
         default="uvicorn",
         help="servers to compare: uvicorn (the Procfile's), hypercorn or granian, each with an"
         " optional +pcmu that sets AUDIO_FORMAT=pcmu and an optional @CHECKOUT, another checkout"
-        " (e.g. a git worktree of an earlier commit) whose code the server runs",
+        " (e.g. a git worktree of an earlier commit) whose code and Procfile the server runs",
     )
     parser.add_argument(
         "--audio-format",
