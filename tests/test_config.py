@@ -202,7 +202,7 @@ def test_settings_built_in_code_read_neither_environment_nor_env_file(
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("PORT=9000\n")
     built = Settings()
-    assert built.max_calls_per_worker == 60 and built.log_level == "INFO" and built.port == 8000
+    assert built.max_calls_per_worker == 80 and built.log_level == "INFO" and built.port == 8000
     assert Settings(max_calls_per_worker=3).max_calls_per_worker == 3
     loaded = load_settings(os.environ)  # the .env file in the working directory, by default
     assert loaded.max_calls_per_worker == 7 and loaded.log_level == "DEBUG"

@@ -26,7 +26,7 @@ async def test_healthz_and_readyz_when_the_database_is_up(mongo_uri: str, db_nam
         await store.db.client.drop_database(db_name)
     assert health.status_code == 200 and health.json() == {"status": "ok"}
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "calls": 0, "connecting": 0, "max_calls": 60}
+    assert ready.json() == {"status": "ready", "calls": 0, "connecting": 0, "max_calls": 80}
 
 
 async def test_what_the_start_made_is_kept_out_of_full_collections(
