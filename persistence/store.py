@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
@@ -25,6 +27,17 @@ DatabaseError = PyMongoError
 
 class StoreUnavailable(RuntimeError):
     """The database did not answer; the message says why without credentials."""
+
+
+T = TypeVar("T")
+
+
+def opened(handle: T | None) -> T:
+    """What start-up opened (the store, or a view of it), or StoreUnavailable while the
+    database is not open: before start-up has finished or after shutdown."""
+    if handle is None:
+        raise StoreUnavailable("the database is not open")
+    return handle
 
 
 class Store:

@@ -21,7 +21,7 @@ from bridge.twilio_messages import Start
 from evaluation.cost import Direction
 from evaluation.outbound import OutboundCall
 from persistence.records import Channel
-from persistence.store import Store, StoreUnavailable
+from persistence.store import Store, opened
 from telephony.twilio_auth import ProxyTrust, TwilioVerifier
 
 EXTENSION = "twilio_face"
@@ -99,16 +99,10 @@ class TwilioFace:
     """The ConversationRelay engine; None: every call uses the Realtime API."""
 
     def store(self) -> Store:
-        store = self.open_store()
-        if store is None:
-            raise StoreUnavailable("the database is not open")
-        return store
+        return opened(self.open_store())
 
     def stream_calls(self) -> StreamCalls:
-        calls = self.open_stream_calls()
-        if calls is None:
-            raise StoreUnavailable("the database is not open")
-        return calls
+        return opened(self.open_stream_calls())
 
 
 def install(app: Quart, twilio_face: TwilioFace) -> None:

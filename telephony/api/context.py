@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from quart import Quart, current_app
 
-from persistence.store import Store, StoreUnavailable
+from persistence.store import Store, opened
 from telephony.api.destinations import Destinations
 from telephony.privacy import NumberHash
 
@@ -38,10 +38,7 @@ class ApiFace:
         return at.replace(microsecond=at.microsecond // 1000 * 1000)
 
     def store(self) -> Store:
-        store = self.open_store()
-        if store is None:
-            raise StoreUnavailable("the database is not open")
-        return store
+        return opened(self.open_store())
 
 
 def install(app: Quart, face: ApiFace) -> None:

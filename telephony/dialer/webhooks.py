@@ -15,7 +15,7 @@ from quart import Blueprint, Quart, Response, current_app, request
 from evaluation.outbound import voicemail_message
 from persistence import NewCall
 from persistence.records import TERMINAL_STATUSES
-from persistence.store import Store, StoreUnavailable
+from persistence.store import Store, opened
 from telephony import twilio_webhooks
 from telephony.call_templates import load_template
 from telephony.dialer.call_in import code_given
@@ -43,10 +43,7 @@ class DialerFace:
     """Reads the call's brief (whom to ask for) before the voice webhook opens its model."""
 
     def store(self) -> Store:
-        store = self.open_store()
-        if store is None:
-            raise StoreUnavailable("the database is not open")
-        return store
+        return opened(self.open_store())
 
 
 def install(app: Quart, face: DialerFace) -> None:

@@ -11,7 +11,7 @@ from quart import Quart, current_app
 
 from persistence.call_views import CallViews
 from persistence.console_sessions import ConsoleSessions
-from persistence.store import Store, StoreUnavailable
+from persistence.store import Store, opened
 
 EXTENSION = "ops_console"
 
@@ -32,10 +32,7 @@ class OpsFace:
     _secret: list[str] = field(default_factory=list)
 
     def store(self) -> Store:
-        store = self.open_store()
-        if store is None:
-            raise StoreUnavailable("the database is not open")
-        return store
+        return opened(self.open_store())
 
     def now(self) -> datetime:
         """The time, to the millisecond MongoDB keeps, so a stored time reads back equal."""
