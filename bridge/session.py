@@ -27,7 +27,7 @@ from bridge.ending import (
     PlayGoodbye,
     RequestGoodbye,
 )
-from bridge.handover import HAND_OVER_WAIT_S, HANDED_OVER, HandOver, HandOverHook
+from bridge.handover import HANDED_OVER, HandOff, HandOver, HandOverHook
 from bridge.keypad import Keypad
 from bridge.ledger import ConversationLedger
 from bridge.metering import Meter
@@ -88,14 +88,13 @@ class CallSession:
     ) -> None:
         """`hand_over`: tried when the model is lost for good, before the apology."""
         self.call_sid, self.stream_sid = start.call_sid, start.stream_sid
-        self._hand_over, self.handed_over = hand_over, False
-        self._handing_over: asyncio.Future[bool] | None = None
         self.template, self.options, self.direction = template, options, direction
         self._close_stream, self._control = close_stream, control
         self._requests = requests
         self.link, self.recorder = link, recorder
         self.clock = clock or LoopClock()
         self._ctx = {"call_sid": self.call_sid}
+        self.hand_off = HandOff(hand_over, self._ctx)
         self._t0 = self.clock.now()
         self.caller = CallerLine(options.audio_format, options.resampler, link)
         self.ledger = ConversationLedger(self.call_sid, PlaybackTracker())
@@ -432,7 +431,7 @@ class CallSession:
 
     async def _handed_over(self) -> bool:
         """Whether the call went on over the relay engine (which then writes its outcome)."""
-        if self._hand_over is None:
+        if not self.hand_off.possible:
             return False
         # A caller turn the lost model committed and never transcribed is kept now, in its
         # place, so the relay (reading the stored turns) continues after it.
@@ -449,32 +448,18 @@ class CallSession:
             self.meter.cost,
             self.recorder.close,
         )
-        # Twilio may stop the stream before it answers the redirect: the stream's end
-        # waits for this (see _shutdown) rather than cancelling it.
-        self._handing_over = asyncio.ensure_future(self._hand_over(state))
-        try:
-            self.handed_over = await asyncio.shield(self._handing_over)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("handing the call over to the relay failed", extra=self._ctx)
-        if self.handed_over:  # the relay owns the call's timers and its end from now on
-            current = asyncio.current_task()
-            for task in list(self._tasks):
-                if task is not current:
-                    task.cancel()
-        return self.handed_over
+        if not await self.hand_off.attempt(state):
+            return False
+        current = asyncio.current_task()  # the relay owns the call's timers from now on
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        return True
 
     async def _shutdown(self) -> None:
         """Close the model connection (once any transcript still owed has come), then write
         what the call leaves behind."""
-        if self._handing_over is not None:
-            try:
-                self.handed_over = await asyncio.wait_for(
-                    asyncio.shield(self._handing_over), HAND_OVER_WAIT_S
-                )
-            except Exception:
-                self.handed_over = False
+        handed_over = await self.hand_off.settled()
         await self._await_transcripts()
         await self.link.close()
         current = asyncio.current_task()
@@ -485,7 +470,7 @@ class CallSession:
         for item_id in self.ledger.untranscribed():  # kept in their place, text unknown
             self._record(self.ledger.caller_unheard(item_id))
         self._record(self.ledger.settle(now))
-        if self.handed_over:
+        if handed_over:
             self.ending.reason = HANDED_OVER
             await self.recorder.close(RECORDS_WAIT_S)
             return
