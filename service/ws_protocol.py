@@ -27,11 +27,14 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 from websockets.protocol import State
 
-from bridge.ws_frames import frame_extent, masked_text, text_frame
+from bridge.ws_frames import MASKED, frame_extent, masked_text, text_frame
 from telephony.socket_line import TEXT_NOW, TextNow
 
 _BACKLOG: Final = 16  # unread messages before reading pauses (back-pressure on the peer)
 _MAX_HEAD: Final = 64 * 1024  # an upgrade request larger than this is the library's alone
+# Continuation, text, binary, close, ping, pong: any other opcode, like a client frame
+# without a mask, is refused by the library from a frame's first two bytes.
+_OPCODES: Final = frozenset((0x0, 0x1, 0x2, 0x8, 0x9, 0xA))
 
 
 class _Inbox:
@@ -122,14 +125,17 @@ class TextFrameProtocol(WebSocketsSansIOProtocol):
 
     def _frames(self, buf: bytes | bytearray) -> None:
         pos, size = 0, len(buf)
-        limit = self.config.ws_max_size
         while pos < size:
+            if size - pos >= 2 and (buf[pos] & 0x0F not in _OPCODES or not buf[pos + 1] & MASKED):
+                self._to_library(buf[pos:])  # refused from its first two bytes (1002), as before
+                return
             extent = frame_extent(buf, pos)
             if extent is None:
                 break
             start, end = extent
-            if end - start > limit:
-                self._to_library(buf[pos:])  # the library refuses it (1009), as before
+            room = self._room()
+            if room is not None and end - start > room:
+                self._to_library(buf[pos:])  # refused from its header (1009), as before
                 return
             if end > size:
                 break
@@ -149,6 +155,17 @@ class TextFrameProtocol(WebSocketsSansIOProtocol):
             self._partial = buf
         else:
             self._partial = bytearray(buf[pos:])
+
+    def _room(self) -> int | None:
+        """The most the library lets the next frame hold (as websockets' parser reckons
+        it): the message limit, less what a fragmented message already holds."""
+        conn = self.conn
+        room = conn.max_message_size
+        if room is not None and conn.current_size is not None:
+            room -= conn.current_size
+        if conn.max_fragment_size is not None:
+            room = conn.max_fragment_size if room is None else min(room, conn.max_fragment_size)
+        return room
 
     def _to_library(self, data: bytes | bytearray) -> None:
         """Whole frames to the library's parser; once the connection is closing (or the

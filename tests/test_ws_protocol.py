@@ -262,6 +262,43 @@ async def test_a_frame_over_the_limit_closes_with_1009_before_it_is_all_sent(pro
         assert app.texts() == kept(protocol, 1009)
 
 
+@pytest.mark.parametrize(
+    ("head", "code"),
+    [
+        (wire(Frame(Opcode.TEXT, b"u" * 1000), mask=False)[:12], 1002),  # not masked
+        (bytes((0x83, 0x80 | 126)) + (1000).to_bytes(2, "big") + b"mask", 1002),  # opcode 3
+    ],
+    ids=["unmasked", "reserved-opcode"],
+)
+async def test_a_frame_refused_on_its_header_closes_before_its_payload_comes(
+    head: bytes, code: int, protocol: str
+) -> None:
+    """The library refuses these from their first bytes; the rest of the frame is never
+    sent, and the close must not wait for it."""
+    app = Echo()
+    async with served(app, protocol) as port, client(port) as raw:
+        await raw.write(text("fine") + head)
+        assert await raw.close_code() == code
+        await app.until(len(kept(protocol, code)) + 1)
+        assert app.texts() == kept(protocol, code)
+
+
+async def test_a_fragment_over_what_the_message_may_still_hold_closes_at_its_header(
+    protocol: str,
+) -> None:
+    """A fragmented message is limited as a whole: a fragment whose header alone takes it
+    past the limit is refused (1009) without waiting for the fragment's payload."""
+    app = Echo()
+    async with served(app, protocol) as port, client(port) as raw:
+        await raw.write(wire(Frame(Opcode.TEXT, b"f" * (WS_MAX_SIZE - 10), fin=False)))
+        await raw.write(wire(Frame(Opcode.CONT, b"g" * 1000))[:12])
+        assert await raw.close_code() == 1009
+        await app.until(1)
+        assert [(m["type"], m.get("code")) for m in app.received] == [
+            ("websocket.disconnect", 1009)
+        ]
+
+
 async def test_an_app_that_stops_reading_loses_nothing(protocol: str) -> None:
     """Reading pauses once messages wait unread and resumes as the app catches up."""
     app = Echo()
