@@ -56,7 +56,8 @@ class ModelLink(Protocol):
         ...
 
     def send_audio_now(self, b64: str) -> bool:
-        """`send_audio` without waiting, for a caller that checked `takes_audio_now`."""
+        """`send_audio` without waiting, for a caller that has just seen `takes_audio_now`
+        true (it is not asked again)."""
         ...
 
     async def respond(self, instructions: str | None = None) -> None: ...
@@ -192,10 +193,13 @@ class RealtimeLink:
 
     def send_audio_now(self, b64: str) -> bool:
         conn = self._conn
+        if conn is None:
+            return False
         try:
-            return conn is not None and conn.send_now(rt.append_audio(b64))
+            conn.write_now(rt.append_audio(b64))
         except Exception:  # as in send_audio: the reader notices and reconnects
             return False
+        return True
 
     async def respond(self, instructions: str | None = None) -> None:
         await self._send(rt.response_create(instructions))

@@ -145,11 +145,15 @@ class RealtimeConnection:
         connection requires."""
         if not self.can_send_now():
             return False
+        self.write_now(text)
+        return True
+
+    def write_now(self, text: str) -> None:
+        """`send_now` for a caller that has just checked `can_send_now` itself."""
         # The library keeps no state about data frames sent whole, so a frame written past
         # it leaves its protocol as it was; and an uncompressed frame is valid whatever
         # extension was negotiated (RFC 7692 6: only frames with RSV1 set are compressed).
         self._ws.transport.write(text_frame(text.encode(), masked=True))
-        return True
 
     async def events(self) -> AsyncIterator[ServerEvent]:
         """Typed events, those held first; ends when the connection closes (cleanly or not)."""

@@ -110,18 +110,20 @@ class TwilioStream:
     def handle_now(self, frame: str) -> bool:
         """A started stream's media frame handled without a wait, when its listener can
         take it at once (the usual case mid-call), saving the task switch per frame;
-        false, with nothing done, leaves the frame to `handle` (other messages, bad input,
-        a model connection that has to be waited for)."""
-        listener, start = self.listener, self.start
-        if listener is None or start is None:
+        false, with nothing done, leaves the frame to `handle` (other messages, input
+        that does not parse, a model connection that has to be waited for)."""
+        listener = self.listener
+        if listener is None:
             return False
         try:
             media = parse(frame)
-            if not isinstance(media, Media) or media.stream_sid != start.stream_sid:
-                return False
-            mulaw = b64decode_audio(media.payload)
-        except (TwilioMessageError, AudioPayloadError):
+        except TwilioMessageError:
             return False  # `handle` counts and reports it
+        if not isinstance(media, Media):
+            return False
+        mulaw = self._audio(media)
+        if mulaw is None:
+            return True  # counted and reported as bad input, as `handle` would
         if not listener.media_now(media, mulaw):
             return False
         self.frames_in += 1
@@ -196,21 +198,26 @@ class TwilioStream:
         return Outcome.REFUSE
 
     async def _media(self, media: Media) -> Outcome:
+        mulaw = self._audio(media)
+        if mulaw is not None:
+            self.frames_in += 1
+            if self.listener is not None:
+                await self.listener.on_media(media, mulaw)
+        return Outcome.CONTINUE
+
+    def _audio(self, media: Media) -> bytes | None:
+        """The frame's audio, or None with the frame counted and reported as bad input."""
         if self.start is None:
             self._bad("before_start", "media before start")
-            return Outcome.CONTINUE
+            return None
         if media.stream_sid != self.start.stream_sid:
             self._bad("wrong_stream", "media for another stream")
-            return Outcome.CONTINUE
+            return None
         try:
-            mulaw = b64decode_audio(media.payload)
+            return b64decode_audio(media.payload)
         except AudioPayloadError:
             self._bad("bad_payload", "payload is not base64")
-            return Outcome.CONTINUE
-        self.frames_in += 1
-        if self.listener is not None:
-            await self.listener.on_media(media, mulaw)
-        return Outcome.CONTINUE
+            return None
 
     async def finish(self, reason: str) -> None:
         """Hand over the end of the stream and the call's finalization, exactly once."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from persistence.durable_writer import DurableWriter
-from persistence.store import Store
+from persistence.store import Store, opened
 
 
 class StartedStorage:
@@ -19,14 +19,10 @@ class StartedStorage:
         self._open_writer = open_writer
 
     def store(self) -> Store:
-        store = self._open_store()
-        assert store is not None, "sessions are only opened after start-up"
-        return store
+        return opened(self._open_store())
 
     def writer(self) -> DurableWriter:
-        writer = self._open_writer()
-        assert writer is not None, "sessions are only opened after start-up"
-        return writer
+        return opened(self._open_writer())
 
     def writer_if_open(self) -> DurableWriter | None:
         """For work that may outlive the app (a primed session closing at shutdown)."""

@@ -190,19 +190,20 @@ class TextFrameProtocol(WebSocketsSansIOProtocol):
         handler = self._text_now
         if handler is not None and self.queue.idle() and handler(text):
             return  # taken as it came, by the app waiting for it (telephony.socket_line)
-        self.queue.put_nowait({"type": "websocket.receive", "text": text})
-        self._backlog()
+        self._queue({"type": "websocket.receive", "text": text})
 
     def send_receive_event_to_app(self) -> None:
-        read_paused = self.read_paused
-        super().send_receive_event_to_app()
-        if self.read_paused and not read_paused and self.queue.qsize() < _BACKLOG:
-            # The stock protocol pauses after every message; an app that reads promptly
-            # need not pay for that.
-            self.read_paused = False
-            self.transport.resume_reading()
+        """A message the library assembled goes the way of a frame read by hand (the stock
+        protocol pauses reading after every message)."""
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.curr_msg_data_type == "text":
+            self._deliver(data)
+        elif not self.close_sent:
+            self._queue({"type": "websocket.receive", "bytes": data})
 
-    def _backlog(self) -> None:
+    def _queue(self, message: ASGIReceiveEvent) -> None:
+        self.queue.put_nowait(message)
         if not self.read_paused and self.queue.qsize() >= _BACKLOG:
             self.read_paused = True
             self.transport.pause_reading()

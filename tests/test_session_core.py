@@ -656,3 +656,26 @@ async def test_a_transcript_that_never_comes_is_kept_as_a_turn_without_text(
     await rig.session.on_end("stream stopped")
     (turn,) = [t for t in rig.recorder.turns if t.speaker == "caller"]
     assert turn.transcription_failed and turn.text == ""
+
+
+async def test_caller_audio_is_taken_at_once_only_while_the_model_can_take_it(
+    start_rig: StartRig,
+) -> None:
+    """The media stream's direct path: sent as it comes while a connection takes it;
+    declined with nothing kept when it would have to wait (the frame then takes the
+    usual path, so it is kept and sent once, not twice)."""
+    rig = await start_rig()
+    audio = rig.session.caller.audio
+    payload = base64.b64encode(b"\xff" * 160).decode()
+    media = Media("2", "MZ", "inbound", "1", "0", payload)
+    assert rig.session.media_now(media, b"\xff" * 160)
+    assert (rig.link.audio, audio.total_ms, audio.sent_ms) == ([payload], 20, 20)
+    rig.link.up = False  # no connection to take it without a wait
+    assert not rig.session.media_now(media, b"\xff" * 160)
+    assert (rig.link.audio, audio.total_ms) == ([payload], 20)  # nothing done
+    await rig.session.on_media(media, b"\xff" * 160)
+    assert (audio.total_ms, audio.sent_ms) == (40, 20)  # kept for the next connection
+    rig.link.up = True
+    rig.session.caller.hold()  # reconnecting: kept, not sent, and nothing to wait for
+    assert rig.session.media_now(media, b"\xff" * 160)
+    assert (rig.link.audio, audio.total_ms) == ([payload], 60)

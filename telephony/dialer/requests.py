@@ -18,7 +18,7 @@ from evaluation.tools import (
     tool_ok_output,
 )
 from persistence.api_records import InterviewRecord
-from persistence.store import Store
+from persistence.store import Store, opened
 from telephony.dialer.hours import next_at
 from telephony.dialer.settle import Rules, window, zones
 from telephony.privacy import NumberHash
@@ -44,9 +44,7 @@ class OutboundRequests:
         self._rules = rules
 
     def _store(self) -> Store:
-        store = self._open_store()
-        assert store is not None, "calls are only taken after start-up"
-        return store
+        return opened(self._open_store())
 
     async def _interview(
         self, call_sid: str, *, placed_only: bool = True
