@@ -60,9 +60,6 @@ def frame_extent(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
     return start, start + length
 
 
-def masked_text(buf: bytes | bytearray, pos: int, start: int, end: int) -> bytes | None:
-    """The unmasked payload of the frame at `pos` if it is a whole masked text frame
-    (what a client sends), else None: the frame is the library's to handle."""
-    if buf[pos] != FIN_TEXT or not buf[pos + 1] & MASKED:
-        return None
+def unmask(buf: bytes | bytearray, start: int, end: int) -> bytes:
+    """The payload of a masked frame whose mask is the four bytes before `start`."""
     return apply_mask(buf[start:end], buf[start - 4 : start])

@@ -27,7 +27,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.http11 import Request
 from websockets.protocol import State
 
-from bridge.ws_frames import MASKED, frame_extent, masked_text, text_frame
+from bridge.ws_frames import FIN_TEXT, MASKED, frame_extent, text_frame, unmask
 from telephony.socket_line import TEXT_NOW, TextNow
 
 _BACKLOG: Final = 16  # unread messages before reading pauses (back-pressure on the peer)
@@ -125,8 +125,9 @@ class TextFrameProtocol(WebSocketsSansIOProtocol):
 
     def _frames(self, buf: bytes | bytearray) -> None:
         pos, size = 0, len(buf)
-        while pos < size:
-            if size - pos >= 2 and (buf[pos] & 0x0F not in _OPCODES or not buf[pos + 1] & MASKED):
+        while size - pos >= 2:
+            first = buf[pos]
+            if first & 0x0F not in _OPCODES or not buf[pos + 1] & MASKED:
                 self._to_library(buf[pos:])  # refused from its first two bytes (1002), as before
                 return
             extent = frame_extent(buf, pos)
@@ -139,11 +140,9 @@ class TextFrameProtocol(WebSocketsSansIOProtocol):
                 return
             if end > size:
                 break
-            text = None
-            if not self.frames and self.conn.state is State.OPEN:
-                text = masked_text(buf, pos, start, end)
-            if text is not None:
-                self._deliver(text)
+            # Whole, unfragmented, uncompressed text, outside a fragmented message.
+            if first == FIN_TEXT and not self.frames and self.conn.state is State.OPEN:
+                self._deliver(unmask(buf, start, end))
             else:
                 self._to_library(buf[pos:end])
                 if not self._direct:

@@ -178,7 +178,7 @@ async def test_frames_split_or_joined_anyhow_arrive_whole_and_in_order(
     app = Echo()
     stream = b"".join(text(s) for s in SAMPLES)
     async with served(app, protocol) as port, client(port) as raw:
-        for at in range(0, len(stream), chunk if chunk > 1 else 1):
+        for at in range(0, len(stream), chunk):
             if chunk == 1 and at >= 400:  # byte by byte through the first frames' headers
                 await raw.write(stream[at:])
                 break
@@ -241,6 +241,33 @@ async def test_a_bad_text_frame_closes_with_the_rfc_code(
         await app.until(len(kept(protocol, code)) + 1)
         assert app.texts() == kept(protocol, code)  # nothing after the bad frame reaches the app
         assert app.received[-1]["type"] == "websocket.disconnect"
+
+
+async def test_a_compressed_frame_without_the_extension_is_a_protocol_error(
+    protocol: str,
+) -> None:
+    """RSV1 marks permessage-deflate (RFC 7692), which is never negotiated here: such a
+    frame is not text to read but a frame to refuse."""
+    app = Echo()
+    deflated = bytearray(text("deflated"))
+    deflated[0] |= 0x40
+    async with served(app, protocol) as port, client(port) as raw:
+        await raw.write(text("fine") + bytes(deflated))
+        assert await raw.close_code() == 1002
+        await app.until(len(kept(protocol, 1002)) + 1)
+        assert app.texts() == kept(protocol, 1002)
+
+
+async def test_a_binary_frame_reaches_the_app_as_bytes_in_its_place(protocol: str) -> None:
+    app = Echo()
+    async with served(app, protocol) as port, client(port) as raw:
+        await raw.write(text("one") + wire(Frame(Opcode.BINARY, b"\x00\x01")) + text("two"))
+        await app.until(3)
+        assert app.received == [
+            {"type": "websocket.receive", "text": "one"},
+            {"type": "websocket.receive", "bytes": b"\x00\x01"},
+            {"type": "websocket.receive", "text": "two"},
+        ]
 
 
 async def test_an_unmasked_client_frame_is_a_protocol_error(protocol: str) -> None:
